@@ -1,0 +1,76 @@
+"""The ``cotrace`` command: options in, API calls out, exit as the target did."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from . import __version__
+from .runner import Target, TargetError
+from .session import RecordOptions, record
+
+CONTEXT = {"ignore_unknown_options": True, "allow_interspersed_args": False,
+           "help_option_names": ["-h", "--help"]}
+
+
+@click.command(context_settings=CONTEXT)
+@click.option("-m", "module", metavar="MODULE", help="Run library module MODULE as a script, like python -m.")
+@click.option("-o", "--output-dir", default="output", show_default=True, type=click.Path(file_okay=False),
+              help="Directory for the trace (created if missing).")
+@click.option("--include", multiple=True, metavar="GLOB",
+              help="Record generators only from source files matching GLOB (repeatable).")
+@click.option("--exclude", multiple=True, metavar="GLOB",
+              help="Never record generators from source files matching GLOB (repeatable).")
+@click.option("--all", "record_all", is_flag=True,
+              help="Also record generators of the standard library and site-packages.")
+@click.option("--max-events", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Stop recording after N events; the footer counts the dropped ones.")
+@click.option("--repr-limit", type=click.IntRange(min=8), default=200, show_default=True, metavar="N",
+              help="Longest recorded value, in characters.")
+@click.option("--compress", is_flag=True, help="Write a gzip-compressed .trace.jsonl.gz.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
+@click.version_option(__version__, prog_name="cotrace")
+@click.argument("target", nargs=-1, type=click.UNPROCESSED)
+def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit, compress, quiet, target):
+    """Run SCRIPT (or -m MODULE) and record every generator and coroutine
+    start, suspension and resumption, with the values passed, into
+    OUTPUT_DIR/<name>.trace.jsonl.
+
+    \b
+    cotrace [OPTIONS] SCRIPT [ARGS]...
+    cotrace [OPTIONS] -m MODULE [ARGS]...
+
+    Everything after SCRIPT or MODULE is passed to the program untouched.
+    cotrace exits with the program's exit status.
+    """
+    if module is None and not target:
+        raise click.UsageError("give a SCRIPT to run, or -m MODULE")
+    if module is not None:
+        tgt = Target(module=module, args=target)
+    else:
+        tgt = Target(script=target[0], args=target[1:])
+    opts = RecordOptions(output_dir=output_dir, include=include, exclude=exclude, record_all=record_all,
+                         max_events=max_events, repr_limit=repr_limit, compress=compress, quiet=quiet)
+    try:
+        recording = record(tgt, opts)
+    except TargetError as exc:
+        click.echo(str(exc), err=True)
+        return exc.exit_code
+    except OSError as exc:
+        click.echo("cotrace: cannot write the trace: %s" % exc, err=True)
+        return 1
+    return recording.outcome.exit_arg
+
+
+def main(argv=None) -> None:
+    """Console entry point: exits with the target's status."""
+    try:
+        rv = cli.main(args=argv, prog_name="cotrace", standalone_mode=False)
+    except click.exceptions.Exit as exc:  # --help, --version
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    sys.exit(rv)

@@ -1,0 +1,172 @@
+"""Static facts about code locations, computed once and cached.
+
+The recorder asks three questions about bytecode, always about a (code,
+offset) pair it has already seen many times in a loop:
+
+* Is this ``call`` event the first run of the frame or a resumption?
+* What kind of yield site is this (plain ``yield``, ``yield from``/``await``),
+  and may 3.13 close it without re-entering the frame?
+* How did the resumer hand control over (``send``, ``next()``, ``for``,
+  ``yield from``, ``await`` or something else)?
+
+Everything here is pure: no frames are kept, only code objects and ints.
+"""
+from __future__ import annotations
+
+import dis
+from functools import lru_cache
+
+from . import compat
+
+_NAME_LOADS = frozenset(
+    name for name in ("LOAD_ATTR", "LOAD_METHOD", "LOAD_GLOBAL", "LOAD_NAME", "LOAD_DEREF", "LOAD_FAST",
+                      "LOAD_FAST_CHECK", "LOAD_FAST_AND_CLEAR", "LOAD_CLASSDEREF", "LOAD_FROM_DICT_OR_GLOBALS",
+                      "LOAD_FROM_DICT_OR_DEREF", "LOAD_SUPER_ATTR")
+    if name in dis.opmap)
+
+_CALLEE_VIA = {
+    "send": "send", "asend": "send",
+    "__next__": "next", "next": "next", "anext": "next", "__anext__": "next",
+    "throw": "throw", "athrow": "throw",
+    "close": "close", "aclose": "close",
+}
+
+
+@lru_cache(maxsize=None)
+def _instructions(code) -> tuple:
+    return tuple(dis.get_instructions(code))
+
+
+@lru_cache(maxsize=None)
+def _offset_index(code) -> dict:
+    """Map every offset (cache entries included) to its instruction's index."""
+    ins = _instructions(code)
+    table = {}
+    for i, x in enumerate(ins):
+        end = ins[i + 1].offset if i + 1 < len(ins) else x.offset + 2
+        for off in range(x.offset, end, 2):
+            table[off] = i
+    return table
+
+
+def instruction_at(code, offset: int):
+    """The instruction containing ``offset`` (cache entries map to their owner)."""
+    i = _offset_index(code).get(offset)
+    return None if i is None else _instructions(code)[i]
+
+
+@lru_cache(maxsize=None)
+def _first_resume(code) -> int:
+    for x in _instructions(code):
+        if x.opcode == compat.RESUME:
+            return x.offset
+    return 0
+
+
+@lru_cache(maxsize=None)
+def is_start(code, lasti: int) -> bool:
+    """True if a ``call`` event at ``lasti`` is the frame's first run."""
+    if lasti < _first_resume(code):
+        return True
+    x = instruction_at(code, lasti)
+    return x is not None and x.opcode == compat.RESUME and (x.arg & compat.RESUME_LOCATION_MASK) == compat.RESUME_AT_FUNC_START
+
+
+@lru_cache(maxsize=None)
+def resume_after(code, lasti: int) -> int | None:
+    """The RESUME oparg of the yield site a frame is suspended at (or None).
+
+    3.11/3.12 leave f_lasti on the YIELD_VALUE, 3.13 on the RESUME after it
+    (see compat.LASTI_IS_YIELD).
+    """
+    ins = _instructions(code)
+    i = _offset_index(code).get(lasti)
+    if i is None:
+        return None
+    if ins[i].opcode == compat.RESUME:
+        return ins[i].arg
+    if ins[i].opcode == compat.YIELD_VALUE and i + 1 < len(ins) and ins[i + 1].opcode == compat.RESUME:
+        return ins[i + 1].arg
+    return None
+
+
+def is_delegating_site(code, lasti: int) -> bool:
+    arg = resume_after(code, lasti)
+    return arg is not None and (arg & compat.RESUME_LOCATION_MASK) in (compat.RESUME_AFTER_YIELD_FROM, compat.RESUME_AFTER_AWAIT)
+
+
+def closes_without_reentry(code, lasti: int) -> bool:
+    """3.13: close() at this yield finishes the frame without running it."""
+    if not compat.CLOSE_MAY_SKIP_FRAME:
+        return False
+    arg = resume_after(code, lasti)
+    return arg is not None and bool(arg & compat.RESUME_DEPTH1_MASK)
+
+
+@lru_cache(maxsize=None)
+def is_yield_site(code, lasti: int) -> bool:
+    x = instruction_at(code, lasti)
+    if x is None:
+        return False
+    if compat.LASTI_IS_YIELD:
+        return x.opcode == compat.YIELD_VALUE
+    return x.opcode == compat.RESUME and (x.arg & compat.RESUME_LOCATION_MASK) != compat.RESUME_AT_FUNC_START
+
+
+@lru_cache(maxsize=None)
+def is_return_site(code, lasti: int) -> bool:
+    x = instruction_at(code, lasti)
+    return x is not None and x.opcode in compat.RETURN_OPS
+
+
+@lru_cache(maxsize=None)
+def resumer_via(code, lasti: int) -> str:
+    """How the code at ``lasti`` hands control to the generator it resumes."""
+    x = instruction_at(code, lasti)
+    if x is None:
+        return "other"
+    op = x.opcode
+    if op == compat.SEND or (not compat.LASTI_IS_YIELD and op == compat.RESUME) or op == compat.YIELD_VALUE:
+        # the resumer is itself suspended in a yield-from/await loop
+        return "await" if code.co_flags & (compat.CO_COROUTINE | compat.CO_ASYNC_GENERATOR) else "yield from"
+    if op == compat.FOR_ITER:
+        return "for"
+    if op in compat.CALL_OPS:
+        return _CALLEE_VIA.get(_callee_name(code, x) or "", "other")
+    return "other"
+
+
+def _callee_name(code, call) -> str | None:
+    """Name of the callable a CALL instruction calls, by walking back over
+    the stack effects of the instructions that pushed its arguments."""
+    ins = _instructions(code)
+    i = _offset_index(code)[call.offset]
+    name = call.opname
+    if name == "CALL_FUNCTION_EX":
+        nargs = 1 + (call.arg & 1)
+    elif name == "CALL_KW":
+        nargs = call.arg + 1
+    else:
+        nargs = call.arg
+    need = nargs + 1
+    total = 0
+    j = i - 1
+    # 3.11 pairs our CALL with a PRECALL, and 3.11/3.12 put KW_NAMES before it
+    while j >= 0 and (ins[j].opcode == compat.PRECALL or ins[j].opname == "KW_NAMES"):
+        j -= 1
+    while j >= 0:
+        x = ins[j]
+        try:
+            total += dis.stack_effect(x.opcode, x.arg, jump=False) if x.opcode >= dis.HAVE_ARGUMENT else dis.stack_effect(x.opcode)
+        except ValueError:
+            return None
+        if total >= need:
+            if x.opcode == compat.PUSH_NULL and j > 0:
+                x = ins[j - 1]
+            if x.opname in _NAME_LOADS and isinstance(x.argval, str):
+                return x.argval
+            if x.opname in _NAME_LOADS and isinstance(x.argval, tuple):
+                return x.argval[-1]
+            return None
+        j -= 1
+    return None

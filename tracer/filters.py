@@ -1,0 +1,58 @@
+"""Which source files' generators are recorded."""
+from __future__ import annotations
+
+import fnmatch
+import os
+import site
+import sysconfig
+
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _library_dirs() -> tuple[str, ...]:
+    dirs = set()
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        path = sysconfig.get_paths().get(key)
+        if path:
+            dirs.add(os.path.realpath(path))
+    try:
+        dirs.update(os.path.realpath(p) for p in site.getsitepackages())
+    except AttributeError:  # virtualenv's old site module
+        pass
+    user = getattr(site, "getusersitepackages", lambda: None)()
+    if user:
+        dirs.add(os.path.realpath(user))
+    # a venv's site-packages lives outside the stdlib; make sure both count
+    return tuple(sorted(d.rstrip(os.sep) + os.sep for d in dirs))
+
+
+class Filters:
+    """Decides per source file; the recorder caches the answer per code object.
+
+    Precedence: cotrace's own files are never recorded; then ``--exclude``;
+    then, if any ``--include`` is given, only matching files are recorded;
+    otherwise the default records everything outside the standard library
+    and site-packages (``--all`` records those too).
+    """
+
+    def __init__(self, include=(), exclude=(), record_all: bool = False) -> None:
+        self.include = tuple(include)
+        self.exclude = tuple(exclude)
+        self.record_all = record_all
+        self._libs = _library_dirs()
+        self._own = PACKAGE_DIR + os.sep
+
+    def is_library(self, path: str) -> bool:
+        if path.startswith("<frozen"):
+            return True
+        return path.startswith(self._libs)
+
+    def wants(self, filename: str) -> bool:
+        path = filename if filename.startswith("<") else os.path.realpath(filename)
+        if path.startswith(self._own):
+            return False
+        if any(fnmatch.fnmatch(path, pat) or fnmatch.fnmatch(filename, pat) for pat in self.exclude):
+            return False
+        if self.include:
+            return any(fnmatch.fnmatch(path, pat) or fnmatch.fnmatch(filename, pat) for pat in self.include)
+        return self.record_all or not self.is_library(path)

@@ -1,0 +1,300 @@
+"""Read what settrace does not hand us: the value sent into a resumed frame,
+and the generator object that owns a frame.
+
+When ``gen.send(v)`` resumes a generator, CPython pushes ``v`` on the frame's
+value stack before the ``call`` trace event; settrace passes ``None`` as the
+event argument.  We read the top of that stack with ctypes.
+
+Nothing here hard-codes a struct layout.  At start-up :func:`calibrate` runs
+generators whose state we control, finds where the interpreter keeps the
+frame pointer, the locals and the stack pointer, and then verifies the result
+against generators that yield from every position a sent value can arrive at.
+If anything does not check out, :data:`LAYOUT` stays ``None`` and the recorder
+writes ``"value": null`` with a one-time warning instead of guessing.
+
+Layouts read (non-debug builds), for reference:
+``Include/internal/pycore_frame.h`` (``_PyInterpreterFrame``: ``stacktop`` is an
+``int`` offset in 3.11/3.12, ``stackpointer`` a pointer in 3.13) and
+``Include/internal/pycore_frame.h``/``Include/cpython/genobject.h`` for
+``PyFrameObject.f_frame`` and ``gi_iframe``.
+"""
+from __future__ import annotations
+
+import ctypes
+import sys
+import types
+from dataclasses import dataclass
+
+_WORD = ctypes.sizeof(ctypes.c_void_p)
+_ssize = ctypes.c_ssize_t.from_address
+_int = ctypes.c_int.from_address
+_py_object = ctypes.py_object
+_cast = ctypes.cast
+_c_void_p = ctypes.c_void_p
+
+NOVALUE = object()  # returned when the value cannot be read
+
+
+@dataclass(frozen=True)
+class Layout:
+    f_frame_off: int          # PyFrameObject -> _PyInterpreterFrame*
+    locals_off: int           # _PyInterpreterFrame -> localsplus[0]
+    sp_off: int               # _PyInterpreterFrame -> stacktop / stackpointer
+    sp_is_pointer: bool       # 3.13: pointer; 3.11/3.12: int index
+    gen_iframe_off: dict      # kind -> offset of gi_iframe inside the object
+
+
+LAYOUT: Layout | None = None
+FAILURE: str | None = None
+
+
+def _word(addr: int) -> int:
+    return _ssize(addr).value
+
+
+class _Awaitable:
+    def __await__(self):
+        return (yield "calibration")
+
+
+def _sample_objects():
+    """One suspended object of each kind, with known locals A and B."""
+    a, b = object(), object()
+
+    def gen(x, y):
+        yield x
+        yield y
+
+    async def coro(x, y):
+        await _Awaitable()
+        return x, y
+
+    async def agen(x, y):
+        yield x
+        yield y
+
+    g = gen(a, b)
+    next(g)
+    c = coro(a, b)
+    c.send(None)
+    ag = agen(a, b)
+    try:
+        ag.__anext__().send(None)
+    except StopIteration:
+        pass
+    return a, b, {"generator": (g, g.gi_frame), "coroutine": (c, c.cr_frame), "async_generator": (ag, ag.ag_frame)}
+
+
+def _find_frame_layout():
+    a, b, samples = _sample_objects()
+    g, f = samples["generator"]
+    base = type(g).__basicsize__ + 64 * _WORD
+    f_frame_off = None
+    for i in range(2, 12):
+        v = _word(id(f) + i * _WORD)
+        if id(g) < v < id(g) + base:
+            f_frame_off = i * _WORD
+            break
+    if f_frame_off is None:
+        raise RuntimeError("frame pointer not found in frame object")
+    offs = {}
+    locals_off = None
+    for kind, (obj, frame) in samples.items():
+        iframe = _word(id(frame) + f_frame_off)
+        off = iframe - id(obj)
+        if not 0 < off < type(obj).__basicsize__ + 64 * _WORD:
+            raise RuntimeError("interpreter frame of %s is not inside the object" % kind)
+        offs[kind] = off
+        for j in range(0, 24):
+            if _word(iframe + j * _WORD) == id(a) and _word(iframe + (j + 1) * _WORD) == id(b):
+                lo = j * _WORD
+                break
+        else:
+            raise RuntimeError("locals not found in %s frame" % kind)
+        if locals_off not in (None, lo):
+            raise RuntimeError("locals offset differs between kinds")
+        locals_off = lo
+    # keep the samples alive until here; finish them quietly
+    for obj, _ in samples.values():
+        obj.close() if not hasattr(obj, "aclose") else None
+    return f_frame_off, locals_off, offs
+
+
+def _find_stack_pointer(f_frame_off: int, locals_off: int):
+    """Send a sentinel at two stack depths and find the field that tracks it."""
+    candidates: list[set] = []
+    found: list[str] = []
+
+    def probe(frame, event, arg):
+        if event != "call" or frame.f_code not in codes:
+            return None
+        iframe = _word(id(frame) + f_frame_off)
+        code = frame.f_code
+        limit = len(code.co_varnames) + len(code.co_cellvars) + len(code.co_freevars) + code.co_stacksize
+        for k in range(limit + 1):
+            if _word(iframe + locals_off + k * _WORD) == id(sentinel[0]):
+                break
+        else:
+            return None
+        ints = {("int", o) for o in range(0, locals_off, 4) if _int(iframe + o).value == k + 1}
+        target = iframe + locals_off + (k + 1) * _WORD
+        ptrs = {("ptr", o) for o in range(0, locals_off, _WORD) if _word(iframe + o) == target}
+        candidates.append(ints | ptrs)
+        found.append(code.co_name)
+        return None
+
+    def shallow():
+        x = yield
+        return x
+
+    def deep(p, q):
+        r = (p, q, (yield))
+        return r
+
+    codes = {shallow.__code__, deep.__code__}
+    sentinel = [object()]
+    old = sys.gettrace()
+    sys.settrace(probe)
+    try:
+        g1 = shallow()
+        next(g1)
+        g2 = deep(1, 2)
+        next(g2)
+        for g in (g1, g2):
+            try:
+                g.send(sentinel[0])
+            except StopIteration:
+                pass
+    finally:
+        sys.settrace(old)
+    if len(found) != 2:
+        raise RuntimeError("sentinel not found on the value stack")
+    common = candidates[0] & candidates[1]
+    if len(common) != 1:
+        raise RuntimeError("stack pointer field is ambiguous: %r" % sorted(common))
+    kind, off = common.pop()
+    return off, kind == "ptr"
+
+
+def read_sent_value(frame, layout: Layout | None = None):
+    """Top of the value stack of a frame at its ``call`` event, or NOVALUE."""
+    lay = layout or LAYOUT
+    if lay is None:
+        return NOVALUE
+    iframe = _word(id(frame) + lay.f_frame_off)
+    base = iframe + lay.locals_off
+    if lay.sp_is_pointer:
+        top = _word(iframe + lay.sp_off) - _WORD
+    else:
+        top = base + (_int(iframe + lay.sp_off).value - 1) * _WORD
+    code = frame.f_code
+    lo = base + len(set(code.co_varnames) | set(code.co_cellvars) | set(code.co_freevars)) * _WORD
+    hi = base + (len(code.co_varnames) + len(code.co_cellvars) + len(code.co_freevars) + code.co_stacksize) * _WORD
+    if not lo <= top < hi:
+        return NOVALUE
+    p = _word(top)
+    if not p:
+        return NOVALUE
+    return _cast(_c_void_p(p), _py_object).value
+
+
+def owner_of(frame, kind: str, layout: Layout | None = None):
+    """The generator/coroutine/async generator that owns a running frame."""
+    lay = layout or LAYOUT
+    if lay is None:
+        return None
+    iframe = _word(id(frame) + lay.f_frame_off)
+    off = lay.gen_iframe_off.get(kind)
+    if off is None or not iframe:
+        return None
+    obj = _cast(_c_void_p(iframe - off), _py_object).value
+    expected = {"generator": types.GeneratorType, "coroutine": types.CoroutineType,
+                "async_generator": types.AsyncGeneratorType}[kind]
+    if type(obj) is not expected or getattr(obj, _FRAME_ATTR[kind]) is not frame:
+        return None
+    return obj
+
+
+_FRAME_ATTR = {"generator": "gi_frame", "coroutine": "cr_frame", "async_generator": "ag_frame"}
+
+
+def _self_test(layout: Layout) -> None:
+    """Send known objects from every yield position; read them back."""
+    got: list = []
+    seen: list = []
+    codes: set = set()
+
+    def check(frame, event, arg):
+        if event == "call" and frame.f_code in codes:
+            if any(f is frame for f in seen):
+                got.append(read_sent_value(frame, layout))
+            else:
+                seen.append(frame)  # kept alive so that ids are not reused
+            if owner_of(frame, "generator", layout) is None:
+                got.append("owner lookup failed")
+        return None
+
+    def assign():
+        x = yield
+        return x
+
+    def augmented():
+        total = 0
+        while True:
+            total += yield total
+
+    def args(f):
+        return f((yield "a"), (yield "b"))
+
+    def bare():
+        yield
+        yield
+
+    def inner():
+        return (yield 1)
+
+    def outer():
+        return (yield from inner())
+
+    for fn in (assign, augmented, args, bare, inner, outer):
+        codes.add(fn.__code__)
+    plan = [(assign, 1), (augmented, 2), (lambda: args(lambda p, q: (p, q)), 2), (bare, 2), (outer, 1)]
+    sent: list = []
+    keep: list = []  # no generator may be finalized (closed) while we check
+    old = sys.gettrace()
+    sys.settrace(check)
+    try:
+        for make, n in plan:
+            gen = make()
+            keep.append(gen)
+            next(gen)
+            for _ in range(n):
+                v = 10 ** 30 + len(sent)  # a fresh int object: identity is unique
+                sent.append(v)
+                try:
+                    gen.send(v)
+                except StopIteration:
+                    pass
+    finally:
+        sys.settrace(old)
+    del keep
+    expected = sent + [sent[-1]]  # outer and inner both receive the last value
+    if len(got) != len(expected) or any(a is not b for a, b in zip(got, expected)):
+        raise RuntimeError("self-test read %r, expected %r" % (got, expected))
+
+
+def calibrate() -> Layout | None:
+    """Find and verify the layout once; later calls return the cached result."""
+    global LAYOUT, FAILURE
+    if LAYOUT is not None or FAILURE is not None:
+        return LAYOUT
+    try:
+        f_frame_off, locals_off, offs = _find_frame_layout()
+        sp_off, is_ptr = _find_stack_pointer(f_frame_off, locals_off)
+        layout = Layout(f_frame_off, locals_off, sp_off, is_ptr, offs)
+        _self_test(layout)
+    except Exception as exc:  # any failure means: do not read memory
+        FAILURE = "%s: %s" % (type(exc).__name__, exc)
+        return None
+    LAYOUT = layout
+    return LAYOUT

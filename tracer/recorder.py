@@ -1,0 +1,629 @@
+"""The settrace recorder: turns interpreter trace events into cotrace events.
+
+CPython reports a generator's life through ``sys.settrace`` as ``call``
+(first run *and* every resumption), ``return`` (every yield *and* the end)
+and ``exception``.  This module turns those into the version-independent
+events of trace format v1 (start/resume/throw/close, yield/return/raise),
+works out who handed control to whom and how, and fills in what the
+interpreter never reports (see "synthetic events" below).
+
+Hot path: the trace function decides once per code object whether it is a
+recorded generator/coroutine/async generator (everything else returns
+``None`` at once and is never traced line by line), and for recorded frames
+classifies the event, captures the value, and appends a tuple to the
+writer's buffer.  JSON happens in batches (``traceio.TraceWriter.flush``).
+
+Throw detection: a ``call`` event looks the same for ``send`` and ``throw``.
+The entry is therefore held back ("pending") until the next event of the
+thread: an ``exception`` event in the same frame at the same instruction
+means the frame was resumed by ``throw()`` (or ``close()``, for
+GeneratorExit); anything else means an ordinary resumption.
+
+Synthetic events (``"synthetic": true``) stand in for transfers CPython
+performs in C without running a frame:
+
+* ``throw()``/``close()`` on a generator suspended in ``yield from`` is
+  passed down to the innermost generator by C code; the outer levels are
+  not entered (3.11-3.13).  Their throw/close and, if the inner one yields,
+  their yield are synthesised.
+* 3.13's ``close()`` finishes a generator suspended outside any ``try``
+  without entering it, also when the garbage collector finalizes it.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+import threading
+import time
+import types
+import weakref
+import _thread
+
+from . import codeinfo, compat, framepeek
+from .filters import Filters
+from .saferepr import IMMUTABLE_SCALARS, ReprTimeout, SafeRepr
+
+NEW, RUNNING, SUSPENDED, DONE = 0, 1, 2, 3
+_MISSING = object()
+_ASYNCIO_DIR = None
+
+
+def _asyncio_dir() -> str:
+    global _ASYNCIO_DIR
+    if _ASYNCIO_DIR is None:
+        import importlib.util
+
+        spec = importlib.util.find_spec("asyncio")
+        origin = spec.origin if spec and spec.origin else ""
+        _ASYNCIO_DIR = os.path.dirname(os.path.realpath(origin)) + os.sep if origin else "\0"
+    return _ASYNCIO_DIR
+
+
+class Obj:
+    """Recorder-side state of one generator, coroutine or async generator."""
+
+    __slots__ = ("id", "kind", "state", "resumer", "delegate", "delegator", "synthetic", "dying",
+                 "ref", "last_exc", "exc_lasti", "fast_close", "frame_id", "yield_line", "after_close")
+
+    def __init__(self, oid: int, kind: str, frame_id: int) -> None:
+        self.id = oid
+        self.kind = kind
+        self.state = NEW
+        self.resumer = None      # actor id that last handed control to us
+        self.delegate = None     # Obj we are suspended in ``yield from``/``await`` on
+        self.delegator = None    # Obj suspended in ``yield from``/``await`` on us
+        self.synthetic = False   # entered by a synthetic event, real entry not seen yet
+        self.dying = False       # the garbage collector is finalizing us
+        self.ref = None          # weakref to the generator object
+        self.last_exc = None     # repr of the last exception raised in the frame
+        self.exc_lasti = -1
+        self.fast_close = False  # 3.13: close() would not re-enter the frame
+        self.frame_id = frame_id
+        self.yield_line = None
+        self.after_close = False  # the current activation was started by close()
+
+
+class _ThreadState:
+    __slots__ = ("ident", "pending")
+
+    def __init__(self, ident: int) -> None:
+        self.ident = ident
+        self.pending = None
+
+
+_SUSPENDED_ATTR = compat.SUSPENDED_ATTR
+_RUNNING_ATTR = {"generator": "gi_running", "coroutine": "cr_running", "async_generator": None}
+_FRAME_ATTR = {"generator": "gi_frame", "coroutine": "cr_frame", "async_generator": "ag_frame"}
+
+
+class Recorder:
+    """Records generator control flow of the current process into a writer.
+
+    ``start()`` installs the hooks (saving whatever was installed before),
+    ``stop()`` restores them and returns the footer fields.  An internal
+    error disables recording with one warning on stderr; the traced program
+    never sees an exception from the recorder.
+    """
+
+    backend = "settrace"
+
+    def __init__(self, writer, filters: Filters | None = None, repr_limit: int = 200,
+                 max_events: int | None = None, stderr=None) -> None:
+        self.writer = writer
+        self.filters = filters or Filters()
+        self.repr = SafeRepr(repr_limit)
+        self.max_events = max_events
+        self.stderr = stderr or sys.stderr
+        self.count = 0
+        self.dropped = 0
+        self.error: str | None = None
+        self.active = False
+        self._seq = itertools.count(1)
+        self._ids = itertools.count(1)
+        self._labels: dict = {}
+        self._decisions: dict = {}
+        self.records: dict = {}      # id(frame) -> Obj
+        self.by_id: dict = {}        # Obj.id -> Obj
+        self.actors: dict = {}       # (code, thread ident) -> actor id
+        self._special: dict = {}     # ("gc",) / ("runtime",) / ("loop", ident) -> actor id
+        self._actor_kinds: dict = {}
+        self._threads: dict = {}
+        self._lock = threading.RLock()
+        self._busy = None            # ident of the thread inside a handler
+        self._t0 = 0
+        self._prev_trace = None
+        self._prev_thread_trace = None
+        self._mon_tool = None
+        self._warned_value = False
+
+    # ------------------------------------------------------------------ hooks
+    def start(self) -> None:
+        framepeek.calibrate()
+        if framepeek.LAYOUT is None:
+            self._warn("cannot read sent values on this interpreter (%s); they are recorded as null"
+                       % framepeek.FAILURE)
+        self._t0 = time.perf_counter_ns()
+        self.active = True
+        self._prev_trace = sys.gettrace()
+        self._prev_thread_trace = threading.gettrace()
+        main = self._thread_state()
+        threading.settrace(self._bootstrap)
+        self._install_close_hook()
+        sys.settrace(self._make_trace(main))
+
+    def stop(self, keep_pending: bool = False) -> dict:
+        """Uninstall the hooks and settle the state; return footer fields."""
+        if self.active:
+            sys.settrace(self._prev_trace)
+            threading.settrace(self._prev_thread_trace) if self._prev_thread_trace else setattr(threading, "_trace_hook", None)
+            self._remove_close_hook()
+            self.active = False
+        suspended, running = [], []
+        with self._lock:
+            try:
+                for ts in list(self._threads.values()):
+                    if ts.pending is not None:
+                        self._resolve(ts, None, "stop", None)
+                for rec in sorted(self.records.values(), key=lambda r: r.id):
+                    if rec.state == SUSPENDED:
+                        gen = rec.ref() if rec.ref is not None else None
+                        if gen is not None and getattr(gen, _FRAME_ATTR[rec.kind]) is None:
+                            # finished without an event (closed from C code on 3.13)
+                            self._synthetic_close(rec, self._special_actor("runtime"), "close")
+                        else:
+                            suspended.append(rec.id)
+                    elif rec.state == RUNNING:
+                        running.append(rec.id)
+            except Exception as exc:  # never let bookkeeping break the exit path
+                self._fail(exc)
+        return {"events": self.count, "dropped": self.dropped, "suspended": suspended,
+                "running": running, "objects": sum(self._labels.values()), "recorder_error": self.error}
+
+    def _bootstrap(self, frame, event, arg):
+        """threading.settrace hook: give each new thread its own trace function."""
+        if not self.active:
+            return None
+        fn = self._make_trace(self._thread_state())
+        sys.settrace(fn)
+        return fn(frame, event, arg)
+
+    def _thread_state(self) -> _ThreadState:
+        ident = _thread.get_ident()
+        ts = self._threads.get(ident)
+        if ts is None:
+            ts = self._threads[ident] = _ThreadState(ident)
+        return ts
+
+    def _make_trace(self, ts: _ThreadState):
+        decisions = self._decisions
+        decide = self._decide
+        handle = self._handle
+
+        def trace(frame, event, arg):
+            kind = decisions.get(frame.f_code, _MISSING)
+            if kind is _MISSING:
+                kind = decide(frame.f_code)
+            if kind is None or not self.active:
+                return None
+            handle(ts, frame, event, arg, kind)
+            return trace
+
+        return trace
+
+    def _decide(self, code):
+        kind = compat.code_kind(code.co_flags)
+        if kind is not None and not self.filters.wants(code.co_filename):
+            kind = None
+        self._decisions[code] = kind
+        return kind
+
+    def _handle(self, ts, frame, event, arg, kind) -> None:
+        try:
+            with self._lock:
+                self._busy = ts.ident
+                try:
+                    if event == "call":
+                        frame.f_trace_lines = False
+                        self._on_call(ts, frame, kind)
+                    elif event == "return":
+                        self._on_return(ts, frame, arg)
+                    elif event == "exception":
+                        self._on_exception(ts, frame, arg)
+                finally:
+                    self._busy = None
+        except ReprTimeout:
+            pass
+        except KeyboardInterrupt:
+            # Ctrl-C landed in our code: hand it back to the program
+            _thread.interrupt_main()
+        except BaseException as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = "%s: %s" % (type(exc).__name__, exc)
+            self._warn("internal error, recording stopped: %s" % self.error)
+        self.active = False
+        try:
+            sys.settrace(self._prev_trace)
+        except Exception:
+            pass
+
+    def _warn(self, text: str) -> None:
+        try:
+            self.stderr.write("cotrace: warning: %s\n" % text)
+            self.stderr.flush()
+        except Exception:
+            pass
+
+    # ---------------------------------------------------------------- output
+    def _thread_name(self) -> str:
+        t = threading._active.get(_thread.get_ident())
+        return t.name if t is not None else "Thread-%d" % _thread.get_ident()
+
+    def _task(self):
+        aio = sys.modules.get("asyncio")
+        if aio is None:
+            return None
+        try:
+            loop = aio.events._get_running_loop()
+            if loop is None:
+                return None
+            task = aio.current_task(loop)
+            return task.get_name() if task is not None else None
+        except Exception:
+            return None
+
+    def _val(self, v):
+        if type(v) in IMMUTABLE_SCALARS:
+            return v, True
+        return self.repr(v), False
+
+    def _emit(self, ev, oid, by, via, value, raw, line, t=None, synthetic=False) -> None:
+        if self.max_events is not None and self.count >= self.max_events:
+            self.dropped += 1
+            return
+        self.count += 1
+        if t is None:
+            t = time.perf_counter_ns() - self._t0
+        w = self.writer
+        w.append(("e", next(self._seq), t, ev, oid, by, via, value, raw, line, self._thread_name(),
+                  self._task(), synthetic))
+        if w.full():
+            w.flush()
+
+    def _new_obj(self, frame, code, kind) -> Obj:
+        oid = next(self._ids)
+        rec = Obj(oid, kind, id(frame))
+        key = (code.co_filename, code.co_qualname)
+        n = self._labels[key] = self._labels.get(key, 0) + 1
+        self._actor_kinds[oid] = kind
+        self.writer.append(("o", oid, kind, code.co_name, code.co_qualname, _relpath(code.co_filename),
+                            code.co_firstlineno, "%s#%d" % (code.co_qualname, n), None))
+        gen = framepeek.owner_of(frame, kind)
+        if gen is not None:
+            rec.ref = weakref.ref(gen, lambda _r, rec=rec: self._on_death(rec))
+        self.records[id(frame)] = rec
+        self.by_id[oid] = rec
+        return rec
+
+    def _special_actor(self, what: str, ident: int | None = None) -> int:
+        key = (what, ident)
+        aid = self._special.get(key)
+        if aid is None:
+            aid = self._special[key] = next(self._ids)
+            if what == "loop":
+                kind, name = "event_loop", "<event loop>"
+                thread = self._thread_name()
+                label = name if thread == "MainThread" else "%s [%s]" % (name, thread)
+            else:
+                kind, name, thread = "runtime", "<%s>" % what, None
+                label = name
+            self._actor_kinds[aid] = kind
+            self.writer.append(("o", aid, kind, name, name, None, None, label, thread))
+        return aid
+
+    def _actor_for_frame(self, fb) -> tuple[int, bool]:
+        """Actor id for plain code running ``fb``; True if it is the event loop."""
+        code = fb.f_code
+        while code.co_name in compat.COMPREHENSION_NAMES and fb.f_back is not None:
+            fb = fb.f_back
+            code = fb.f_code
+        ident = _thread.get_ident()
+        key = (code, ident)
+        aid = self.actors.get(key)
+        if aid is None:
+            filename = code.co_filename
+            if filename.startswith(_asyncio_dir()) or os.path.realpath(filename).startswith(_asyncio_dir()):
+                aid = self._special_actor("loop", ident)
+            else:
+                aid = next(self._ids)
+                thread = self._thread_name()
+                label = code.co_qualname if thread == "MainThread" else "%s [%s]" % (code.co_qualname, thread)
+                self._actor_kinds[aid] = "function"
+                self.writer.append(("o", aid, "function", code.co_name, code.co_qualname, _relpath(filename),
+                                    code.co_firstlineno, label, thread))
+            self.actors[key] = aid
+        return aid, self._actor_kinds[aid] == "event_loop"
+
+    # -------------------------------------------------------------- entries
+    def _on_call(self, ts, frame, kind) -> None:
+        if ts.pending is not None:
+            self._resolve(ts, frame, "call", None)
+        rec = self.records.get(id(frame))
+        if rec is None:
+            rec = self._new_obj(frame, frame.f_code, kind)
+        elif rec.state == RUNNING and rec.synthetic:
+            # the real entry after a synthetic one (end of a passed-down throw)
+            rec.synthetic = False
+            return
+        start = rec.state == NEW
+        # who handed control over: skip outer generators that are suspended
+        # in yield-from while C code passes a throw()/close() down to us
+        chain = []
+        fb = frame.f_back
+        records = self.records
+        while fb is not None:
+            r = records.get(id(fb))
+            if r is not None and r.state == SUSPENDED and self._decisions.get(fb.f_code):
+                chain.append(r)
+                fb = fb.f_back
+                continue
+            break
+        if not chain and rec.delegator is not None:
+            inner, d = rec, rec.delegator
+            while d is not None and d.state == SUSPENDED and d.delegate is inner and self._is_running(d):
+                chain.append(d)
+                inner, d = d, d.delegator
+        if rec.dying:
+            by, via = self._special_actor("gc"), "gc"
+        elif fb is None:
+            by, via = self._special_actor("runtime"), "other"
+        else:
+            r = records.get(id(fb)) if self._decisions.get(fb.f_code) else None
+            if r is not None and r.state == RUNNING:
+                by = r.id
+                via = codeinfo.resumer_via(fb.f_code, fb.f_lasti)
+                if via in ("yield from", "await") and not chain:
+                    r.delegate = rec
+                    rec.delegator = r
+            else:
+                by, is_loop = self._actor_for_frame(fb)
+                via = "await" if is_loop else codeinfo.resumer_via(fb.f_code, fb.f_lasti)
+        value, raw = None, False
+        if not start:
+            v = framepeek.read_sent_value(frame)
+            if v is framepeek.NOVALUE:
+                value = None
+            else:
+                value, raw = self._val(v)
+        rec.state = RUNNING
+        rec.exc_lasti = -1
+        rec.after_close = False
+        ts.pending = (rec, id(frame), frame.f_lasti, start, by, via, value, raw, frame.f_lineno, chain,
+                      time.perf_counter_ns() - self._t0)
+
+    def _is_running(self, rec) -> bool:
+        attr = _RUNNING_ATTR[rec.kind]
+        gen = rec.ref() if rec.ref is not None else None
+        return bool(attr and gen is not None and getattr(gen, attr))
+
+    def _resolve(self, ts, frame, event, arg) -> bool:
+        """Emit the held-back entry; True if ``event`` was its throw/close."""
+        p = ts.pending
+        ts.pending = None
+        rec, fid, lasti, start, by, via, value, raw, line, chain, t = p
+        if event == "exception" and frame is not None and id(frame) == fid and frame.f_lasti == lasti:
+            exc = arg[1]
+            exc_text = self.repr(exc)
+            if isinstance(exc, GeneratorExit):
+                # close() called by code, or finalization by the collector
+                # (then the resumer is whatever happened to run, not a close())
+                ev = "close"
+                gc = rec.dying or any(d.dying for d in chain) or via != "close"
+                via_e = "gc" if gc else "close"
+                value, raw = None, False
+            else:
+                ev, via_e = "throw", "throw"
+                value, raw = exc_text, False
+            if via_e == "gc":
+                by = self._special_actor("gc")
+            if start:
+                ev = "start"
+            for d in reversed(chain):
+                self._emit(ev if ev != "start" else ("close" if via_e in ("close", "gc") else "throw"),
+                           d.id, by, via_e, value, raw, d.yield_line, t, synthetic=True)
+                d.state = RUNNING
+                d.synthetic = True
+                d.resumer = by
+                d.after_close = via_e in ("close", "gc")
+                by = d.id
+            self._emit(ev, rec.id, by, via_e, value, raw, line, t)
+            rec.resumer = by
+            rec.last_exc = exc_text
+            rec.exc_lasti = lasti
+            rec.after_close = ev == "close" or (start and via_e in ("close", "gc"))
+            if rec.after_close and rec.delegate is not None and rec.delegate.state == SUSPENDED:
+                # 3.13 closed our delegate in C without entering it
+                self._close_chain_silently(rec, via_e)
+            return True
+        if start and via in ("throw", "close"):
+            via = "other"  # a start is never a throw unless the exception says so
+        self._emit("start" if start else "resume", rec.id, by, via, None if start else value, raw, line, t)
+        rec.resumer = by
+        return False
+
+    # ---------------------------------------------------------------- exits
+    def _on_return(self, ts, frame, arg) -> None:
+        if ts.pending is not None:
+            self._resolve(ts, frame, "return", arg)
+        rec = self.records.get(id(frame))
+        if rec is None or rec.state != RUNNING:
+            return
+        code = frame.f_code
+        lasti = frame.f_lasti
+        attr = _SUSPENDED_ATTR[rec.kind]
+        gen = rec.ref() if rec.ref is not None else None
+        if gen is not None and attr is not None:
+            suspended = getattr(gen, attr)
+        else:
+            suspended = codeinfo.is_yield_site(code, lasti) and rec.exc_lasti != lasti
+        line = frame.f_lineno
+        if suspended:
+            value, raw = self._val(arg)
+            self._emit("yield", rec.id, rec.resumer, None, value, raw, line)
+            rec.state = SUSPENDED
+            rec.yield_line = line
+            if not codeinfo.is_delegating_site(code, lasti):
+                rec.delegate = None
+            rec.fast_close = codeinfo.closes_without_reentry(code, lasti)
+            # C code passed a throw() down to us: the value goes straight out
+            # through the outer generators, which never run
+            r = self.by_id.get(rec.resumer)
+            while r is not None and r.synthetic and r.state == RUNNING:
+                self._emit("yield", r.id, r.resumer, None, value, raw, r.yield_line, synthetic=True)
+                r.state = SUSPENDED
+                r.synthetic = False
+                r = self.by_id.get(r.resumer)
+            return
+        if codeinfo.is_return_site(code, lasti):
+            value, raw = self._val(arg)
+            ev = "return"
+        elif rec.after_close and rec.last_exc is not None and rec.last_exc.startswith("GeneratorExit("):
+            # close() succeeded: GeneratorExit left the frame.  Recorded as a
+            # return of None, the same on every version (3.13 may not even
+            # enter the frame).
+            ev, value, raw = "return", None, False
+        else:
+            ev, value, raw = "raise", rec.last_exc, False
+        self._emit(ev, rec.id, rec.resumer, None, value, raw, line)
+        self._finish(rec)
+
+    def _on_exception(self, ts, frame, arg) -> None:
+        if ts.pending is not None and self._resolve(ts, frame, "exception", arg):
+            return
+        rec = self.records.get(id(frame))
+        if rec is not None:
+            rec.last_exc = self.repr(arg[1])
+            rec.exc_lasti = frame.f_lasti
+
+    def _finish(self, rec) -> None:
+        rec.state = DONE
+        self.records.pop(rec.frame_id, None)
+        self.by_id.pop(rec.id, None)
+        rec.ref = None
+        d = rec.delegator
+        if d is not None and d.delegate is rec:
+            d.delegate = None
+        rec.delegator = None
+
+    # ------------------------------------------------- events CPython skips
+    def _synthetic_close(self, rec, by, via) -> None:
+        self._emit("close", rec.id, by, via, None, False, rec.yield_line, synthetic=True)
+        self._emit("return", rec.id, by, None, None, False, rec.yield_line, synthetic=True)
+        self._finish(rec)
+
+    def _close_chain_silently(self, closer, via) -> None:
+        chain = []
+        d = closer.delegate
+        while d is not None and d.state == SUSPENDED:
+            chain.append(d)
+            d = d.delegate
+        by = closer.id
+        for d in chain:
+            self._emit("close", d.id, by, via, None, False, d.yield_line, synthetic=True)
+            by = d.id
+        for d in reversed(chain):
+            self._emit("return", d.id, d.delegator.id if d.delegator else closer.id, None, None, False,
+                       d.yield_line, synthetic=True)
+            self._finish(d)
+
+    def _on_death(self, rec) -> None:
+        """Weakref callback: the generator object is being deallocated."""
+        try:
+            with self._lock:
+                if not self.active or rec.state != SUSPENDED:
+                    return
+                rec.dying = True
+                # CPython will not re-enter the frame (3.13 fast close), or it
+                # will but we cannot see it because we are inside our own
+                # trace function, where tracing is off
+                if (rec.fast_close and rec.delegate is None) or self._busy == _thread.get_ident():
+                    self._synthetic_close(rec, self._special_actor("gc"), "gc")
+        except Exception as exc:
+            self._fail(exc)
+
+    # 3.13: close() of a generator suspended outside any try block does not
+    # re-enter the frame, so nothing fires.  A sys.monitoring CALL hook sees
+    # the call to close() itself; every other call site disables itself
+    # after its first call, so ordinary code pays once per call site.
+    def _install_close_hook(self) -> None:
+        if not (compat.CLOSE_MAY_SKIP_FRAME and compat.HAS_MONITORING):
+            return
+        mon = sys.monitoring
+        for tool in (3, 4, 2, 1, 0):
+            if mon.get_tool(tool) is None:
+                try:
+                    mon.use_tool_id(tool, "cotrace")
+                except ValueError:
+                    continue
+                self._mon_tool = tool
+                break
+        else:
+            self._warn("no free sys.monitoring tool id; close() of suspended generators may be recorded late")
+            return
+        closers = (types.GeneratorType.close, types.CoroutineType.close)
+        disable = mon.DISABLE
+        builtin_method = types.BuiltinMethodType
+
+        def on_call(code, offset, func, arg0):
+            if func in closers:
+                target = arg0
+            elif type(func) is builtin_method and func.__name__ == "close":
+                target = func.__self__
+            else:
+                return disable
+            if not self.active:
+                return None
+            kind = "generator" if type(target) is types.GeneratorType else (
+                "coroutine" if type(target) is types.CoroutineType else None)
+            if kind is None:
+                return None
+            try:
+                with self._lock:
+                    f = getattr(target, _FRAME_ATTR[kind])
+                    rec = self.records.get(id(f)) if f is not None else None
+                    if rec is not None and rec.state == SUSPENDED and rec.fast_close and rec.delegate is None:
+                        caller = sys._getframe(1)
+                        r = self.records.get(id(caller)) if self._decisions.get(caller.f_code) else None
+                        by = r.id if r is not None and r.state == RUNNING else self._actor_for_frame(caller)[0]
+                        self._synthetic_close(rec, by, "close")
+            except Exception as exc:
+                self._fail(exc)
+            return None
+
+        mon.register_callback(self._mon_tool, mon.events.CALL, on_call)
+        mon.set_events(self._mon_tool, mon.events.CALL)
+
+    def _remove_close_hook(self) -> None:
+        if self._mon_tool is None:
+            return
+        mon = sys.monitoring
+        try:
+            mon.set_events(self._mon_tool, 0)
+            mon.register_callback(self._mon_tool, mon.events.CALL, None)
+            mon.free_tool_id(self._mon_tool)
+        finally:
+            self._mon_tool = None
+
+
+def _relpath(path: str | None) -> str | None:
+    """Paths under the working directory are stored relative (stable traces)."""
+    if not path or path.startswith("<"):
+        return path
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith(os.pardir) else rel

@@ -1,0 +1,179 @@
+"""Run a target exactly as ``python SCRIPT ARGS`` / ``python -m MODULE ARGS``.
+
+The target gets a fresh ``__main__`` module with the globals CPython gives
+one, ``sys.argv`` and ``sys.path[0]`` as CPython sets them, and its
+exceptions are reported through ``sys.excepthook`` with cotrace's own frames
+removed.  The outcome is returned, not acted on, so that the caller can
+finish the trace before exiting the way the target did.
+"""
+from __future__ import annotations
+
+import builtins
+import importlib.machinery
+import os
+import runpy
+import sys
+import threading
+import types
+from dataclasses import dataclass
+
+from .filters import PACKAGE_DIR
+
+
+class TargetError(Exception):
+    """The target cannot be started (missing file, unknown module, syntax).
+
+    ``str()`` is what Python itself prints; ``exit_code`` what it exits with.
+    """
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class Outcome:
+    exit_code: int
+    exit_arg: object = None            # what to pass to sys.exit() at the very end
+    error: str | None = None           # "KeyError: 'x'" for an uncaught exception
+    interrupted: bool = False
+
+
+class Target:
+    """A script path or module name plus its arguments."""
+
+    def __init__(self, script: str | None = None, module: str | None = None, args=()) -> None:
+        if (script is None) == (module is None):
+            raise ValueError("give exactly one of script and module")
+        self.script = script
+        self.module = module
+        self.args = list(args)
+
+    @property
+    def stem(self) -> str:
+        if self.module is not None:
+            return self.module
+        base = os.path.basename(self.script)
+        return os.path.splitext(base)[0] or base
+
+    @property
+    def argv(self) -> list:
+        return [self.script if self.script is not None else "-m " + self.module] + self.args
+
+    def prepare(self):
+        """Compile the target and build its ``__main__`` (before tracing)."""
+        main = types.ModuleType("__main__")
+        g = main.__dict__
+        g["__annotations__"] = {}
+        g["__builtins__"] = builtins
+        if self.script is not None:
+            path = os.path.abspath(self.script)
+            try:
+                with open(path, "rb") as fh:
+                    source = fh.read()
+            except OSError as exc:
+                raise TargetError("%s: can't open file %r: [Errno %s] %s"
+                                  % (sys.executable, path, exc.errno, exc.strerror), 2) from None
+            try:
+                code = compile(source, path, "exec", dont_inherit=True)
+            except (SyntaxError, ValueError) as exc:
+                raise TargetError(_syntax_message(exc)) from None
+            g.update(__file__=path, __cached__=None, __package__=None, __spec__=None,
+                     __loader__=importlib.machinery.SourceFileLoader("__main__", path))
+            argv0 = self.script
+            path0 = os.path.dirname(os.path.realpath(path))
+        else:
+            path0 = os.getcwd()
+            sys.path[0] = path0  # so that the module and its package are found
+            try:
+                _name, spec, code = runpy._get_module_details(self.module)  # what `python -m` uses
+            except runpy._Error as exc:  # "No module named x"
+                raise TargetError("%s: %s" % (sys.executable, exc)) from None
+            except SyntaxError as exc:
+                raise TargetError(_syntax_message(exc)) from None
+            g.update(__file__=spec.origin, __cached__=spec.cached, __package__=spec.parent,
+                     __spec__=spec, __loader__=spec.loader)
+            argv0 = spec.origin
+        g["__doc__"] = None
+        g["__name__"] = "__main__"
+        return main, code, argv0, path0
+
+    def run(self, prepared, before=None) -> Outcome:
+        main, code, argv0, path0 = prepared
+        sys.argv[:] = [argv0] + self.args
+        sys.path[0] = path0
+        sys.modules["__main__"] = main
+        try:
+            if before is not None:
+                before()
+            exec(code, main.__dict__)
+            _join_threads()
+        except SystemExit as exc:
+            return _system_exit(exc)
+        except KeyboardInterrupt as exc:
+            _report(exc)
+            return Outcome(130, 130, "KeyboardInterrupt", interrupted=True)
+        except BaseException as exc:
+            _report(exc)
+            try:
+                _join_threads()
+            except BaseException:
+                pass
+            return Outcome(1, 1, _describe(exc))
+        return Outcome(0, 0)
+
+
+def _join_threads() -> None:
+    """Wait for non-daemon threads, as the interpreter does before exiting."""
+    me = threading.current_thread()
+    while True:
+        others = [t for t in threading.enumerate() if t is not me and not t.daemon and t.is_alive()]
+        if not others:
+            return
+        for t in others:
+            t.join()
+
+
+def _system_exit(exc: SystemExit) -> Outcome:
+    code = exc.code
+    if code is None:
+        return Outcome(0, None)
+    if isinstance(code, int):
+        return Outcome(code & 0xFF if code >= 0 else code & 0xFF, code)
+    return Outcome(1, code)  # sys.exit("message"): Python prints it and exits 1
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:
+        text = "<unprintable>"
+    if isinstance(exc, KeyError) and exc.args:
+        try:
+            text = repr(exc.args[0])
+        except Exception:
+            pass
+    name = type(exc).__qualname__
+    return "%s: %s" % (name, text) if text else name
+
+
+def _strip(tb):
+    """Drop cotrace's frames from the top of a traceback."""
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(PACKAGE_DIR + os.sep):
+        tb = tb.tb_next
+    return tb
+
+
+def _report(exc: BaseException) -> None:
+    tb = _strip(exc.__traceback__)
+    exc.__traceback__ = tb
+    try:
+        sys.excepthook(type(exc), exc, tb)
+    except BaseException:
+        sys.__excepthook__(type(exc), exc, tb)
+
+
+def _syntax_message(exc: BaseException) -> str:
+    import traceback
+
+    return "".join(traceback.format_exception_only(type(exc), exc)).rstrip()

@@ -1,0 +1,123 @@
+"""Bounded, exception-proof repr of values seen by the recorder.
+
+A value's ``__repr__`` is user code running inside our trace function.  It
+may raise, return a non-string, recurse forever, produce megabytes, or hang.
+None of that may reach the traced program: every failure becomes a short
+placeholder such as ``<Foo object: repr raised ValueError>``.
+
+Hangs are bounded by a watchdog: a raw ``_thread`` (invisible to
+``threading.enumerate()``) that injects :class:`ReprTimeout` into the thread
+running a repr that outlives its deadline.  Only Python-level loops can be
+interrupted this way; a C extension's repr that blocks cannot.
+"""
+from __future__ import annotations
+
+import ctypes
+import reprlib
+import time
+import _thread
+
+__all__ = ["SafeRepr", "ReprTimeout"]
+
+# Types whose repr is ours (C code, no user __repr__) and cannot change after
+# the event: they can be stored as they are and repr'd later, off the hot path.
+IMMUTABLE_SCALARS = (type(None), bool, int, float, complex, str, bytes)
+
+
+class ReprTimeout(Exception):
+    """Injected into a thread whose repr ran past its deadline."""
+
+
+class _Watchdog:
+    """Interrupts a repr that runs longer than ``timeout`` seconds."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.deadline: tuple[int, float, int] | None = None  # (thread id, deadline, token)
+        self._token = 0
+        self._started = False
+        self._lock = _thread.allocate_lock()
+
+    def arm(self) -> int:
+        if not self._started:
+            self._started = True
+            _thread.start_new_thread(self._run, ())
+        self._token += 1
+        self.deadline = (_thread.get_ident(), time.monotonic() + self.timeout, self._token)
+        return self._token
+
+    def disarm(self, token: int) -> None:
+        d = self.deadline
+        if d is not None and d[2] == token:
+            self.deadline = None
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(min(0.05, self.timeout / 4))
+            d = self.deadline
+            if d is not None and time.monotonic() > d[1]:
+                self.deadline = None
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(d[0]), ctypes.py_object(ReprTimeout))
+
+
+class SafeRepr(reprlib.Repr):
+    """reprlib with a character limit, placeholders and a time limit."""
+
+    def __init__(self, limit: int = 200, timeout: float = 1.0) -> None:
+        super().__init__()
+        self.limit = max(int(limit), 8)
+        self.maxstring = self.maxother = self.limit
+        self.maxlevel = 4
+        self.maxlist = self.maxtuple = self.maxdict = self.maxset = self.maxfrozenset = self.maxdeque = 12
+        self.maxarray = 12
+        self._watchdog = _Watchdog(timeout)
+        self._depth = 0
+
+    def __call__(self, value) -> str:
+        """Repr ``value`` within the limits; never raises (except BaseException we must not eat)."""
+        t = type(value)
+        if t is int and -10 ** 15 < value < 10 ** 15 or t is type(None) or t is bool:
+            return repr(value)
+        token = self._watchdog.arm() if self._depth == 0 else None
+        self._depth += 1
+        try:
+            text = self.repr(value)
+            if type(text) is not str:
+                text = _placeholder(value, "repr returned %s" % type(text).__name__)
+        except ReprTimeout:
+            text = _placeholder(value, "repr timed out")
+        except RecursionError:
+            text = _placeholder(value, "repr recursed too deep")
+        except Exception as exc:
+            text = _placeholder(value, "repr raised %s" % type(exc).__name__)
+        finally:
+            self._depth -= 1
+            if token is not None:
+                self._watchdog.disarm(token)
+        if len(text) > self.limit:
+            text = text[: self.limit - 3] + "..."
+        return text
+
+    def repr_instance(self, x, level):
+        s = repr(x)
+        if type(s) is not str:
+            return _placeholder(x, "repr returned %s" % type(s).__name__)
+        if len(s) > self.maxother:
+            return s[: self.maxother - 3] + "..."
+        return s
+
+    def repr_str(self, x, level):
+        if len(x) > self.maxstring:
+            x = x[: self.maxstring]
+            return repr(x)[:-1] + "..." + repr(x)[-1]
+        return repr(x)
+
+
+def _placeholder(value, why: str) -> str:
+    try:
+        name = type(value).__qualname__
+    except Exception:  # a metaclass can make even this fail
+        name = "object"
+    if type(name) is not str:
+        name = "object"
+    return "<%s object: %s>" % (name[:80], why)

@@ -1,0 +1,79 @@
+"""One recording: target + recorder + trace file, start to footer.
+
+The CLI only translates options into a :class:`RecordOptions` and calls
+:func:`record`; tests call it directly too.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+from dataclasses import dataclass, field
+
+from . import __version__, compat, traceio
+from .filters import Filters
+from .recorder import Recorder
+from .runner import Outcome, Target
+
+
+@dataclass
+class RecordOptions:
+    output_dir: str = "output"
+    include: tuple = ()
+    exclude: tuple = ()
+    record_all: bool = False
+    max_events: int | None = None
+    repr_limit: int = 200
+    compress: bool = False
+    quiet: bool = False
+
+
+@dataclass
+class Recording:
+    trace_path: str
+    outcome: Outcome
+    footer: dict = field(default_factory=dict)
+
+
+def trace_path_for(target: Target, opts: RecordOptions) -> str:
+    ext = ".trace.jsonl.gz" if opts.compress else ".trace.jsonl"
+    return os.path.join(opts.output_dir, target.stem + ext)
+
+
+def record(target: Target, opts: RecordOptions, stderr=None) -> Recording:
+    """Run ``target`` under the recorder; always leaves a trace with a footer.
+
+    Raises :class:`tracer.runner.TargetError` (before anything is written)
+    when the target cannot be started.
+    """
+    stderr = stderr or sys.stderr
+    prepared = target.prepare()
+    os.makedirs(opts.output_dir, exist_ok=True)
+    path = trace_path_for(target, opts)
+    header = {
+        "format": traceio.FORMAT_NAME, "version": traceio.FORMAT_VERSION, "python": compat.PY_VERSION,
+        "backend": Recorder.backend, "argv": [prepared[2]] + list(target.args),
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "cotrace": __version__, "target": target.stem, "repr_limit": opts.repr_limit,
+    }
+    recorder = None
+    writer = traceio.TraceWriter(path, header, encode_value=lambda v: recorder.repr(v))
+    recorder = Recorder(writer, Filters(opts.include, opts.exclude, opts.record_all),
+                        repr_limit=opts.repr_limit, max_events=opts.max_events, stderr=stderr)
+    outcome = Outcome(1, 1, "cotrace: recording did not finish")
+    try:
+        outcome = target.run(prepared, before=recorder.start)
+    finally:
+        info = recorder.stop()
+        footer = {"events": info["events"], "dropped": info["dropped"], "suspended": info["suspended"],
+                  "running": info["running"], "objects": info["objects"], "exit": outcome.exit_code,
+                  "error": outcome.error}
+        if info["recorder_error"]:
+            footer["recorder_error"] = info["recorder_error"]
+        writer.close(footer)
+    if not opts.quiet:
+        dropped = ", %d dropped (--max-events)" % footer["dropped"] if footer["dropped"] else ""
+        stderr.write("cotrace: %d events, %d objects%s, %d still suspended -> %s\n"
+                     % (footer["events"], footer["objects"], dropped, len(footer["suspended"]), path))
+        stderr.flush()
+    return Recording(path, outcome, footer)

@@ -1,0 +1,234 @@
+"""Trace file format v1: the one seam between recording and everything else.
+
+UTF-8 JSON Lines, one object per line::
+
+    {"type": "header", "format": "cotrace", "version": 1, ...}
+    {"type": "object", "id": 3, "kind": "generator", ...}      # before its first mention
+    {"type": "event", "seq": 17, "ev": "resume", "obj": 3, ...}
+    {"type": "footer", "events": N, "dropped": 0, ...}          # missing if the process was killed
+
+Version history (bump FORMAT_VERSION and keep reading older versions):
+
+* 1 -- first public format (cotrace 0.1).
+
+The full description is in ``docs/trace-format.md``.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+from dataclasses import dataclass, field
+
+FORMAT_NAME = "cotrace"
+FORMAT_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+
+OBJECT_KINDS = ("generator", "coroutine", "async_generator", "function", "runtime", "event_loop")
+EVENT_KINDS = ("start", "resume", "throw", "close", "yield", "return", "raise")
+ENTRY_EVENTS = frozenset({"start", "resume", "throw", "close"})
+EXIT_EVENTS = frozenset({"yield", "return", "raise"})
+VIAS = ("send", "next", "for", "yield from", "await", "throw", "close", "gc", "other")
+
+try:  # a fast encoder where installed; the stdlib otherwise
+    import orjson as _orjson
+
+    def _dumps(obj) -> bytes:
+        return _orjson.dumps(obj)
+except ImportError:  # pragma: no cover - depends on the environment
+    _orjson = None
+
+    def _dumps(obj) -> bytes:
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class TraceWriter:
+    """Streams records to disk in bounded batches.
+
+    ``append`` is all the hot path does; ``flush`` turns a batch of tuples
+    into JSON lines.  A process killed between flushes loses at most one
+    batch, and the reader accepts the file without its footer.
+    """
+
+    def __init__(self, path: str, header: dict, encode_value, batch: int = 2048) -> None:
+        self.path = path
+        self._encode_value = encode_value
+        self._batch = batch
+        self.buf: list = []
+        self.append = self.buf.append
+        self.closed = False
+        if path.endswith(".gz"):
+            self._fh = gzip.open(path, "wb", compresslevel=6)
+        else:
+            self._fh = open(path, "wb", buffering=1 << 16)
+        self._fh.write(_dumps(dict(header, type="header")) + b"\n")
+        self._fh.flush()
+
+    def full(self) -> bool:
+        return len(self.buf) >= self._batch
+
+    def flush(self) -> None:
+        if self.closed:
+            return
+        buf, self.buf = self.buf, []
+        self.append = self.buf.append
+        if not buf:
+            return
+        out = []
+        enc = self._encode_value
+        for rec in buf:
+            if rec[0] == "e":
+                _, seq, t, ev, obj, by, via, value, raw, line, thread, task, synthetic = rec
+                d = {"type": "event", "seq": seq, "t": t, "ev": ev, "obj": obj, "by": by, "via": via,
+                     "value": enc(value) if raw else value, "line": line, "thread": thread, "task": task}
+                if synthetic:
+                    d["synthetic"] = True
+            else:
+                _, oid, kind, name, qualname, file, line, label, thread = rec
+                d = {"type": "object", "id": oid, "kind": kind, "name": name, "qualname": qualname,
+                     "file": file, "line": line, "label": label}
+                if thread is not None:
+                    d["thread"] = thread
+            out.append(_dumps(d))
+        out.append(b"")
+        self._fh.write(b"\n".join(out))
+        self._fh.flush()
+
+    def close(self, footer: dict) -> None:
+        if self.closed:
+            return
+        self.flush()
+        self._fh.write(_dumps(dict(footer, type="footer")) + b"\n")
+        self._fh.close()
+        self.closed = True
+
+
+class TraceError(Exception):
+    """A trace file that cannot be read; the message is one sentence."""
+
+
+@dataclass
+class Trace:
+    """A loaded trace: what every model and renderer works from."""
+
+    path: str
+    header: dict
+    objects: dict = field(default_factory=dict)   # id -> object record
+    events: list = field(default_factory=list)    # event records in seq order
+    footer: dict | None = None
+    warnings: list = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return self.footer is not None
+
+
+def _open_text(path: str):
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    if magic == b"\x1f\x8b":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="strict")
+    return open(path, "r", encoding="utf-8", errors="strict")
+
+
+def load(path: str) -> Trace:
+    """Read a v1 trace, plain or gzip-compressed.
+
+    A missing footer or a truncated last line is accepted with a warning (the
+    traced process was killed); anything else that is wrong raises
+    :class:`TraceError` naming the file and line.
+    """
+    name = os.fspath(path)
+    try:
+        fh = _open_text(name)
+    except OSError as exc:
+        raise TraceError("%s: cannot open trace file (%s)" % (name, exc.strerror or exc)) from None
+    trace: Trace | None = None
+    lineno = 0
+    try:
+        with fh:
+            lines = _lines(fh)
+            line = next(lines, None)
+            while line is not None:
+                lineno += 1
+                following = next(lines, None)
+                if line.strip():
+                    try:
+                        rec = json.loads(line)
+                    except ValueError:
+                        if following is None and not line.endswith("\n") and trace is not None:
+                            # the last line was cut short by a killed writer
+                            trace.warnings.append("%s:%d: truncated last line ignored" % (name, lineno))
+                            break
+                        raise TraceError("%s:%d: not a JSON line" % (name, lineno)) from None
+                    if not isinstance(rec, dict):
+                        raise TraceError("%s:%d: expected a JSON object" % (name, lineno))
+                    if trace is None:
+                        trace = _header(rec, name, lineno)
+                    elif trace.footer is not None:
+                        raise TraceError("%s:%d: data after the footer" % (name, lineno))
+                    else:
+                        _record(trace, rec, name, lineno)
+                line = following
+    except UnicodeDecodeError:
+        raise TraceError("%s:%d: not UTF-8 text" % (name, lineno + 1)) from None
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise TraceError("%s:%d: cannot read trace file (%s)" % (name, lineno + 1, exc)) from None
+    if trace is None:
+        raise TraceError("%s:1: empty file, not a cotrace trace" % name)
+    if trace.footer is None:
+        trace.warnings.append("%s: no footer; the traced process did not finish cleanly" % name)
+    return trace
+
+
+def _lines(fh):
+    while True:
+        try:
+            line = fh.readline()
+        except EOFError:  # a gzip stream cut short: what was read stands
+            return
+        if not line:
+            return
+        yield line
+
+
+def _header(rec: dict, name: str, lineno: int) -> Trace:
+    if rec.get("type") != "header" or rec.get("format") != FORMAT_NAME:
+        raise TraceError("%s:%d: not a cotrace trace (no cotrace header)" % (name, lineno))
+    version = rec.get("version")
+    if version not in SUPPORTED_VERSIONS:
+        raise TraceError("%s:%d: trace format version %r is not supported (this cotrace reads %s)"
+                         % (name, lineno, version, ", ".join(map(str, SUPPORTED_VERSIONS))))
+    return Trace(path=name, header=rec)
+
+
+_EVENT_FIELDS = {"seq": int, "ev": str, "obj": int}
+
+
+def _record(trace: Trace, rec: dict, name: str, lineno: int) -> None:
+    kind = rec.get("type")
+    if kind == "event":
+        for key, typ in _EVENT_FIELDS.items():
+            if not isinstance(rec.get(key), typ):
+                raise TraceError("%s:%d: event without a valid %r field" % (name, lineno, key))
+        if rec["ev"] not in EVENT_KINDS:
+            raise TraceError("%s:%d: unknown event kind %r" % (name, lineno, rec["ev"]))
+        if rec["obj"] not in trace.objects:
+            raise TraceError("%s:%d: event refers to object %d before its definition" % (name, lineno, rec["obj"]))
+        by = rec.get("by")
+        if by is not None and by not in trace.objects:
+            raise TraceError("%s:%d: event refers to actor %r before its definition" % (name, lineno, by))
+        for key in ("value", "via", "thread", "task", "line", "t", "synthetic"):
+            rec.setdefault(key, None)
+        trace.events.append(rec)
+    elif kind == "object":
+        if not isinstance(rec.get("id"), int) or rec.get("kind") not in OBJECT_KINDS:
+            raise TraceError("%s:%d: object without a valid id or kind" % (name, lineno))
+        trace.objects[rec["id"]] = rec
+    elif kind == "footer":
+        trace.footer = rec
+    elif kind == "header":
+        raise TraceError("%s:%d: a second header" % (name, lineno))
+    else:
+        raise TraceError("%s:%d: unknown record type %r" % (name, lineno, kind))
