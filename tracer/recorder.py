@@ -46,6 +46,7 @@ from .saferepr import IMMUTABLE_SCALARS, ReprTimeout, SafeRepr
 
 NEW, RUNNING, SUSPENDED, DONE = 0, 1, 2, 3
 _MISSING = object()
+PACKAGE_PREFIX = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _ASYNCIO_DIR = None
 
 
@@ -58,6 +59,20 @@ def _asyncio_dir() -> str:
         origin = spec.origin if spec and spec.origin else ""
         _ASYNCIO_DIR = os.path.dirname(os.path.realpath(origin)) + os.sep if origin else "\0"
     return _ASYNCIO_DIR
+
+
+class _Retrip(int):
+    """``_Retrip(SIGINT).fire`` runs ``_thread.interrupt_main(SIGINT)``.
+
+    Through a property, because an attribute load, unlike a call, is not
+    followed by a check for pending signals: the re-raised interrupt must
+    fire in the program after our trace function returns, not inside it.
+    """
+
+    fire = property(_thread.interrupt_main)
+
+
+_RETRIP = _Retrip(2)  # signal.SIGINT
 
 
 class Obj:
@@ -136,6 +151,8 @@ class Recorder:
         self._prev_thread_trace = None
         self._mon_tool = None
         self._warned_value = False
+        self._sigint_deferred = False
+        self._sigint_prev = None
 
     # ------------------------------------------------------------------ hooks
     def start(self) -> None:
@@ -148,13 +165,58 @@ class Recorder:
         self._prev_trace = sys.gettrace()
         self._prev_thread_trace = threading.gettrace()
         main = self._thread_state()
+        self._install_sigint()
         threading.settrace(self._bootstrap)
         self._install_close_hook()
         sys.settrace(self._make_trace(main))
 
+    # A signal's Python handler runs at the next "eval breaker" check, which
+    # may fall inside our trace function, for instance at its very first
+    # instruction, where no try block can catch the KeyboardInterrupt: the
+    # interpreter would then unset tracing and raise it in the wrong frame.
+    # While the default SIGINT handler is installed we wrap it: inside
+    # cotrace's code the interrupt is postponed to the moment the trace
+    # function hands control back, everywhere else it is raised as usual.
+    def _install_sigint(self) -> None:
+        self._sigint_deferred = False
+        self._sigint_prev = None
+        if threading.current_thread() is not threading.main_thread():
+            return
+        import signal
+
+        try:
+            if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+                return
+            own = PACKAGE_PREFIX
+
+            def on_sigint(signum, frame):
+                if frame is not None and frame.f_code.co_filename.startswith(own) and self.active:
+                    self._sigint_deferred = True
+                    return
+                signal.default_int_handler(signum, frame)
+
+            signal.signal(signal.SIGINT, on_sigint)
+            self._sigint_prev = signal.default_int_handler
+            self._sigint_handler = on_sigint
+        except (ValueError, OSError):  # not the main interpreter, or no signals
+            pass
+
+    def _remove_sigint(self) -> None:
+        if self._sigint_prev is None:
+            return
+        import signal
+
+        try:
+            if signal.getsignal(signal.SIGINT) is self._sigint_handler:
+                signal.signal(signal.SIGINT, self._sigint_prev)
+        except (ValueError, OSError):
+            pass
+        self._sigint_prev = None
+
     def stop(self, keep_pending: bool = False) -> dict:
         """Uninstall the hooks and settle the state; return footer fields."""
         if self.active:
+            self._remove_sigint()
             sys.settrace(self._prev_trace)
             threading.settrace(self._prev_thread_trace) if self._prev_thread_trace else setattr(threading, "_trace_hook", None)
             self._remove_close_hook()
@@ -207,6 +269,10 @@ class Recorder:
             if kind is None or not self.active:
                 return None
             handle(ts, frame, event, arg, kind)
+            if self._sigint_deferred:
+                # a Ctrl-C arrived while we ran: deliver it in the program
+                self._sigint_deferred = False
+                _RETRIP.fire
             return trace
 
         return trace
