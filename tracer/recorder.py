@@ -31,6 +31,7 @@ performs in C without running a frame:
 """
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 import sys
@@ -153,6 +154,7 @@ class Recorder:
         self._warned_value = False
         self._sigint_deferred = False
         self._sigint_prev = None
+        self._collecting = False
 
     # ------------------------------------------------------------------ hooks
     def start(self) -> None:
@@ -165,6 +167,7 @@ class Recorder:
         self._prev_trace = sys.gettrace()
         self._prev_thread_trace = threading.gettrace()
         main = self._thread_state()
+        gc.callbacks.append(self._on_gc)
         self._install_sigint()
         threading.settrace(self._bootstrap)
         self._install_close_hook()
@@ -217,6 +220,8 @@ class Recorder:
         """Uninstall the hooks and settle the state; return footer fields."""
         if self.active:
             self._remove_sigint()
+            if self._on_gc in gc.callbacks:
+                gc.callbacks.remove(self._on_gc)
             sys.settrace(self._prev_trace)
             threading.settrace(self._prev_thread_trace) if self._prev_thread_trace else setattr(threading, "_trace_hook", None)
             self._remove_close_hook()
@@ -241,6 +246,9 @@ class Recorder:
                 self._fail(exc)
         return {"events": self.count, "dropped": self.dropped, "suspended": suspended,
                 "running": running, "objects": sum(self._labels.values()), "recorder_error": self.error}
+
+    def _on_gc(self, phase, info) -> None:
+        self._collecting = phase == "start"
 
     def _bootstrap(self, frame, event, arg):
         """threading.settrace hook: give each new thread its own trace function."""
@@ -439,7 +447,7 @@ class Recorder:
             break
         if not chain and rec.delegator is not None:
             inner, d = rec, rec.delegator
-            while d is not None and d.state == SUSPENDED and d.delegate is inner and self._is_running(d):
+            while d is not None and d.state == SUSPENDED and d.delegate is inner and (d.dying or self._is_running(d)):
                 chain.append(d)
                 inner, d = d, d.delegator
         if rec.dying:
@@ -484,10 +492,10 @@ class Recorder:
             exc = arg[1]
             exc_text = self.repr(exc)
             if isinstance(exc, GeneratorExit):
-                # close() called by code, or finalization by the collector
-                # (then the resumer is whatever happened to run, not a close())
+                # close() called by code, or finalization: a refcount drop
+                # (the weakref callback marked it dying) or a cycle collection
                 ev = "close"
-                gc = rec.dying or any(d.dying for d in chain) or via != "close"
+                gc = rec.dying or any(d.dying for d in chain) or self._collecting
                 via_e = "gc" if gc else "close"
                 value, raw = None, False
             else:
