@@ -1,0 +1,137 @@
+"""Shared fixtures: run cotrace for real, load traces, keep the suite honest.
+
+Every trace file the suite produces (anywhere under pytest's temporary
+directory) is checked against the alternation invariant at the end of the
+session; a violation fails the run.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tracer import invariant, traceio
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAMS = ROOT / "tests" / "programs"
+SAMPLES = ROOT / "samples"
+
+
+def load_checked(path) -> traceio.Trace:
+    """Load a trace and assert the alternation invariant on it."""
+    trace = traceio.load(str(path))
+    problems = invariant.violations(trace)
+    assert not problems, "\n".join(problems[:20])
+    return trace
+
+
+def simple(trace: traceio.Trace, with_synthetic: bool = False) -> list[tuple]:
+    """Events as (object, ev, by, via, value) with labels instead of ids."""
+    label = {o["id"]: o["label"] for o in trace.objects.values()}
+    out = []
+    for e in trace.events:
+        row = (label[e["obj"]], e["ev"], label.get(e["by"]), e["via"], e["value"])
+        if with_synthetic:
+            row += (bool(e.get("synthetic")),)
+        out.append(row)
+    return out
+
+
+@dataclass
+class Run:
+    proc: subprocess.CompletedProcess
+    out_dir: Path
+
+    @property
+    def stdout(self) -> str:
+        return self.proc.stdout
+
+    @property
+    def stderr(self) -> str:
+        return self.proc.stderr
+
+    @property
+    def returncode(self) -> int:
+        return self.proc.returncode
+
+    def trace_path(self, stem: str) -> Path:
+        return self.out_dir / (stem + ".trace.jsonl")
+
+    def trace(self, stem: str) -> traceio.Trace:
+        return load_checked(self.trace_path(stem))
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.pop("PYTHONWARNINGS", None)
+    return env
+
+
+@pytest.fixture
+def cotrace(tmp_path):
+    """Run ``python -m tracer -o <tmp>/out ARGS`` in a real process."""
+    out_dir = tmp_path / "out"
+
+    def run(*args, cwd=None, timeout=120, quiet=True, out=None) -> Run:
+        cmd = [sys.executable, "-m", "tracer", "-o", str(out or out_dir)]
+        if quiet:
+            cmd.append("-q")
+        cmd += [str(a) for a in args]
+        proc = subprocess.run(cmd, cwd=cwd or tmp_path, capture_output=True, text=True, timeout=timeout,
+                              env=_env())
+        return Run(proc, Path(out or out_dir))
+
+    return run
+
+
+@pytest.fixture
+def python(tmp_path):
+    """Run the same target with plain ``python`` for comparison."""
+
+    def run(*args, cwd=None, timeout=120) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable] + [str(a) for a in args], cwd=cwd or tmp_path,
+                              capture_output=True, text=True, timeout=timeout, env=_env())
+
+    return run
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_trace_hook():
+    """A test that leaves a trace function installed fails."""
+    before = sys.gettrace()
+    yield
+    after = sys.gettrace()
+    if after is not before:
+        sys.settrace(before)
+        pytest.fail("a trace function was left installed: %r" % (after,))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    base = session.config._tmp_path_factory.getbasetemp() if hasattr(session.config, "_tmp_path_factory") else None
+    if base is None or not Path(base).exists():
+        return
+    bad = []
+    checked = 0
+    for path in sorted(Path(base).rglob("*.trace.jsonl*")):
+        if path.name.startswith("bad-"):
+            continue  # deliberately malformed inputs of the reader tests
+        try:
+            trace = traceio.load(str(path))
+        except traceio.TraceError:
+            continue  # deliberately truncated inputs are checked by their own tests
+        checked += 1
+        for problem in invariant.violations(trace)[:5]:
+            bad.append("%s: %s" % (path, problem))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line("cotrace: alternation invariant checked on %d traces written by the suite" % checked)
+    if bad:
+        if reporter is not None:
+            for line in bad:
+                reporter.write_line("INVARIANT VIOLATION " + line, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
