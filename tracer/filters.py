@@ -41,6 +41,7 @@ class Filters:
         self.record_all = record_all
         self._libs = _library_dirs()
         self._own = PACKAGE_DIR + os.sep
+        self._stdlib = os.path.realpath(sysconfig.get_paths()["stdlib"])
 
     def is_library(self, path: str) -> bool:
         if path.startswith("<frozen"):
@@ -48,7 +49,14 @@ class Filters:
         return path.startswith(self._libs)
 
     def wants(self, filename: str) -> bool:
-        path = filename if filename.startswith("<") else os.path.realpath(filename)
+        if filename.startswith("<frozen "):
+            # 3.11+ freezes os, posixpath, ... ; match them as their source file
+            name = filename[len("<frozen "):-1]
+            path = os.path.join(self._stdlib, *name.split(".")) + ".py"
+        elif filename.startswith("<"):
+            path = filename
+        else:
+            path = os.path.realpath(filename)
         if path.startswith(self._own):
             return False
         if any(fnmatch.fnmatch(path, pat) or fnmatch.fnmatch(filename, pat) for pat in self.exclude):

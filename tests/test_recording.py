@@ -1,0 +1,185 @@
+"""Recorder requirements, each checked on a real traced program."""
+from conftest import PROGRAMS, simple
+
+import pytest
+
+from tracer import compat
+
+
+def test_sent_values_from_every_yield_position(cotrace):
+    run = cotrace(PROGRAMS / "positions.py")
+    assert run.returncode == 0, run.stderr
+    events = simple(run.trace("positions"))
+    resumes = {}
+    for obj, ev, by, via, value in events:
+        if ev == "resume":
+            resumes.setdefault(obj, []).append((via, value))
+    assert resumes == {
+        "assign#1": [("send", "'hello'")],                     # x = yield
+        "augmented#1": [("send", "10"), ("send", "32")],       # total += yield total
+        "as_arguments#1": [("send", "'first'"), ("send", "'second'")],  # f((yield a), (yield b))
+        "bare#1": [("send", "['discarded', 1]")],              # bare yield statement
+        "in_expression#1": [("send", "21"), ("send", "3.5")],  # inside list and dict displays
+    }
+    assert ("augmented#1", "yield", "<module>", None, "42") in events
+    assert ("as_arguments#1", "return", "<module>", None, "('first', 'second')") in events
+    assert ("in_expression#1", "return", "<module>", None, "[42, {'k': 3.5}]") in events
+
+
+CHAINS = [
+    # throw() passed down a yield-from chain: outer is never entered
+    ("outer#1", "start", "throw_through", "next", None, False),
+    ("inner#1", "start", "outer#1", "yield from", None, False),
+    ("inner#1", "yield", "outer#1", None, "'i1'", False),
+    ("outer#1", "yield", "throw_through", None, "'i1'", False),
+    ("outer#1", "throw", "throw_through", "throw", "ValueError('v')", True),
+    ("inner#1", "throw", "outer#1", "throw", "ValueError('v')", False),
+    ("inner#1", "yield", "outer#1", None, "'caught'", False),
+    ("outer#1", "yield", "throw_through", None, "'caught'", True),
+    ("outer#1", "close", "throw_through", "close", None, True),
+    ("inner#1", "close", "outer#1", "close", None, False),
+    ("inner#1", "return", "outer#1", None, None, False),
+    ("outer#1", "return", "throw_through", None, None, False),
+    # close() passed down
+    ("outer#2", "start", "close_through", "next", None, False),
+    ("inner#2", "start", "outer#2", "yield from", None, False),
+    ("inner#2", "yield", "outer#2", None, "'i1'", False),
+    ("outer#2", "yield", "close_through", None, "'i1'", False),
+    ("outer#2", "close", "close_through", "close", None, True),
+    ("inner#2", "close", "outer#2", "close", None, False),
+    ("inner#2", "return", "outer#2", None, None, False),
+    ("outer#2", "return", "close_through", None, None, False),
+    # the garbage collector finalizes the outer generator
+    ("outer#3", "start", "gc_through", "next", None, False),
+    ("inner#3", "start", "outer#3", "yield from", None, False),
+    ("inner#3", "yield", "outer#3", None, "'i1'", False),
+    ("outer#3", "yield", "gc_through", None, "'i1'", False),
+    ("outer#3", "close", "<gc>", "gc", None, True),
+    ("inner#3", "close", "outer#3", "gc", None, False),
+    ("inner#3", "return", "outer#3", None, None, False),
+    ("outer#3", "return", "<gc>", None, None, False),
+    # close() of a generator suspended outside any try (3.13 skips the frame)
+    ("plain#1", "start", "close_plain", "next", None, False),
+    ("plain#1", "yield", "close_plain", None, "1", False),
+    ("plain#1", "close", "close_plain", "close", None, compat.CLOSE_MAY_SKIP_FRAME),
+    ("plain#1", "return", "close_plain", None, None, compat.CLOSE_MAY_SKIP_FRAME),
+    ("plain#2", "start", "gc_plain", "next", None, False),
+    ("plain#2", "yield", "gc_plain", None, "1", False),
+    ("plain#2", "close", "<gc>", "gc", None, compat.CLOSE_MAY_SKIP_FRAME),
+    ("plain#2", "return", "<gc>", None, None, compat.CLOSE_MAY_SKIP_FRAME),
+    # throw() into a generator that never ran
+    ("plain#3", "start", "throw_unstarted", "throw", "KeyError('early')", False),
+    ("plain#3", "raise", "throw_unstarted", None, "KeyError('early')", False),
+    # close() passed down to a generator that 3.13 closes without running it
+    ("outer_plain#1", "start", "close_through_plain", "next", None, False),
+    ("plain#4", "start", "outer_plain#1", "yield from", None, False),
+    ("plain#4", "yield", "outer_plain#1", None, "1", False),
+    ("outer_plain#1", "yield", "close_through_plain", None, "1", False),
+    ("outer_plain#1", "close", "close_through_plain", "close", None, not compat.CLOSE_MAY_SKIP_FRAME),
+    ("plain#4", "close", "outer_plain#1", "close", None, compat.CLOSE_MAY_SKIP_FRAME),
+    ("plain#4", "return", "outer_plain#1", None, None, compat.CLOSE_MAY_SKIP_FRAME),
+    ("outer_plain#1", "return", "close_through_plain", None, None, False),
+    ("outer_plain#2", "start", "gc_through_plain", "next", None, False),
+    ("plain#5", "start", "outer_plain#2", "yield from", None, False),
+    ("plain#5", "yield", "outer_plain#2", None, "1", False),
+    ("outer_plain#2", "yield", "gc_through_plain", None, "1", False),
+    ("outer_plain#2", "close", "<gc>", "gc", None, not compat.CLOSE_MAY_SKIP_FRAME),
+    ("plain#5", "close", "outer_plain#2", "gc", None, compat.CLOSE_MAY_SKIP_FRAME),
+    ("plain#5", "return", "outer_plain#2", None, None, compat.CLOSE_MAY_SKIP_FRAME),
+    ("outer_plain#2", "return", "<gc>", None, None, False),
+    # close() through a bound method under another name
+    ("plain#6", "start", "closer_alias", "next", None, False),
+    ("plain#6", "yield", "closer_alias", None, "1", False),
+    ("plain#6", "close", "closer_alias", "close", None, compat.CLOSE_MAY_SKIP_FRAME),
+    ("plain#6", "return", "closer_alias", None, None, compat.CLOSE_MAY_SKIP_FRAME),
+]
+
+
+def test_throw_close_gc_through_delegation_chains(cotrace):
+    run = cotrace(PROGRAMS / "chains.py")
+    assert run.returncode == 0, run.stderr
+    assert simple(run.trace("chains"), with_synthetic=True) == CHAINS
+
+
+def test_threads_each_record_their_generators(cotrace):
+    run = cotrace(PROGRAMS / "threads.py")
+    assert run.returncode == 0, run.stderr
+    trace = run.trace("threads")
+    by_thread = {}
+    label = {o["id"]: o["label"] for o in trace.objects.values()}
+    for e in trace.events:
+        by_thread.setdefault(e["thread"], set()).add(label[e["obj"]])
+        assert label[e["by"]].startswith("work")
+    assert sorted(by_thread) == ["MainThread", "worker-0", "worker-1", "worker-2"]
+    assert all(len(objs) == 1 for objs in by_thread.values())
+    yielded = sorted(e["value"] for e in trace.events if e["ev"] == "yield")
+    assert yielded == sorted("'%s-%d'" % (n, i) for n in ("t0", "t1", "t2", "main") for i in range(3))
+    actors = [o for o in trace.objects.values() if o["kind"] == "function"]
+    assert sorted(o["thread"] for o in actors) == ["MainThread", "worker-0", "worker-1", "worker-2"]
+
+
+def test_hostile_reprs_get_placeholders_and_the_program_runs_on(cotrace, python):
+    plain = python(PROGRAMS / "hostile.py")
+    run = cotrace("--repr-limit", "60", PROGRAMS / "hostile.py")
+    assert (run.returncode, run.stdout, run.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    values = [e["value"] for e in run.trace("hostile").events if e["ev"] == "yield"]
+    assert values[:3] == ["<Raises object: repr raised RuntimeError>",
+                          "<NotAString object: repr raised TypeError>",
+                          "<Recursive object: repr recursed too deep>"]
+    assert values[3] == "H" * 57 + "..."
+    assert values[4] == "<Hangs object: repr timed out>"
+    assert values[5].startswith('"quoted" <tag> & ]] --> ;') and len(values[5]) <= 60
+    assert values[6] == "<list object: repr raised RuntimeError>"
+    assert all(len(v) <= 60 for v in values)
+
+
+def test_repr_limit_bounds_every_value(cotrace, tmp_path):
+    script = tmp_path / "long.py"
+    script.write_text("def g():\n    yield 'x' * 1000\n    yield list(range(1000))\n\nprint(len(list(g())))\n")
+    run = cotrace("--repr-limit", "30", script)
+    assert run.stdout == "2\n"
+    values = [e["value"] for e in run.trace("long").events if e["ev"] == "yield"]
+    assert len(values) == 2 and all(len(v) <= 30 for v in values)
+    assert values[0].startswith("'xxx") and values[1].startswith("[0, 1, 2")
+
+
+def test_max_events_drops_visibly(cotrace, tmp_path):
+    script = tmp_path / "many.py"
+    script.write_text("def g():\n    yield from range(100)\n\nprint(sum(g()))\n")
+    run = cotrace("--max-events", "10", script, quiet=False)
+    assert run.stdout == "4950\n"
+    trace = run.trace("many")
+    assert len(trace.events) == 10
+    assert trace.footer["events"] == 10 and trace.footer["dropped"] == 192
+    assert "192 dropped" in run.stderr
+
+
+def test_suspended_objects_are_listed_in_the_footer(cotrace, tmp_path):
+    script = tmp_path / "keep.py"
+    script.write_text("def g():\n    yield 1\n    yield 2\n\nkept = g()\nnext(kept)\n")
+    trace = cotrace(script).trace("keep")
+    gen = next(o["id"] for o in trace.objects.values() if o["label"] == "g#1")
+    assert trace.footer["suspended"] == [gen]
+    assert [e["ev"] for e in trace.events] == ["start", "yield"]
+
+
+def test_filters_default_include_exclude_all(cotrace):
+    target = PROGRAMS / "uses_library.py"
+    default = {o["label"] for o in cotrace(target).trace("uses_library").objects.values()
+               if o["kind"] == "generator"}
+    assert default == {"mine#1"}                     # os.walk is stdlib: not recorded
+    everything = {o["qualname"] for o in cotrace("--all", target).trace("uses_library").objects.values()
+                  if o["kind"] == "generator"}
+    assert "mine" in everything and any(q.endswith("walk") for q in everything)  # os.walk / os._walk
+    excluded = cotrace("--exclude", "*uses_library.py", target).trace("uses_library")
+    assert not [o for o in excluded.objects.values() if o["kind"] == "generator"]
+    included = cotrace("--include", "*/os.py", target).trace("uses_library")
+    names = {o["qualname"] for o in included.objects.values() if o["kind"] == "generator"}
+    assert names and all(q.endswith("walk") for q in names)
+
+
+def test_cotrace_frames_are_never_recorded(cotrace, tmp_path):
+    script = tmp_path / "plain.py"
+    script.write_text("print('hi')\n")
+    trace = cotrace("--all", script).trace("plain")
+    assert not [o for o in trace.objects.values() if "tracer" in (o.get("file") or "")]
