@@ -86,7 +86,7 @@ class Target:
             path0 = os.getcwd()
             sys.path[0] = path0  # so that the module and its package are found
             try:
-                _name, spec, code = runpy._get_module_details(self.module)  # what `python -m` uses
+                _name, spec, code = runpy._get_module_details(self.module, runpy._Error)  # as `python -m`
             except runpy._Error as exc:  # "No module named x"
                 raise TargetError("%s: %s" % (sys.executable, exc)) from None
             except SyntaxError as exc:
@@ -158,10 +158,17 @@ def _describe(exc: BaseException) -> str:
 
 
 def _strip(tb):
-    """Drop cotrace's frames from the top of a traceback."""
-    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(PACKAGE_DIR + os.sep):
+    """Drop cotrace's frames from a traceback: the runner's at the top, and
+    the SIGINT wrapper's at the bottom when a Ctrl-C ended the program."""
+    own = PACKAGE_DIR + os.sep
+    kept = []
+    while tb is not None:
+        if not tb.tb_frame.f_code.co_filename.startswith(own):
+            kept.append(tb)
         tb = tb.tb_next
-    return tb
+    for a, b in zip(kept, kept[1:] + [None]):
+        a.tb_next = b
+    return kept[0] if kept else None
 
 
 def _report(exc: BaseException) -> None:

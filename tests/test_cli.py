@@ -1,0 +1,152 @@
+"""The command: runs targets exactly like python, exits like them, always leaves a trace."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import PROGRAMS, ROOT, _env, load_checked
+
+import pytest
+
+from tracer import traceio
+
+
+def _without_summary(stderr: str) -> str:
+    return "".join(l for l in stderr.splitlines(True) if not l.startswith("cotrace: "))
+
+
+def test_script_sees_what_python_gives_it(cotrace, python, tmp_path):
+    script = tmp_path / "sub" / "introspect.py"
+    script.parent.mkdir()
+    shutil.copy(PROGRAMS / "introspect.py", script)
+    for how in (["sub/introspect.py"], [str(script)]):
+        plain = python(*how, "a", "--flag", "-o", "x")
+        traced = cotrace(*how, "a", "--flag", "-o", "x")
+        assert traced.returncode == plain.returncode == 0
+        assert traced.stdout == plain.stdout.replace("trace hook False", "trace hook True")
+        assert traced.stderr == plain.stderr == "to stderr\n"
+        assert "argv ['%s', 'a', '--flag', '-o', 'x']" % how[0] in traced.stdout
+
+
+def test_module_mode_sees_what_python_m_gives_it(cotrace, python, tmp_path):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    shutil.copy(PROGRAMS / "introspect.py", pkg / "intro.py")
+    plain = python("-m", "pkg.intro", "x", "-m", "y")
+    traced = cotrace("-m", "pkg.intro", "x", "-m", "y")
+    assert traced.returncode == plain.returncode == 0
+    assert traced.stdout == plain.stdout.replace("trace hook False", "trace hook True")
+    assert "package pkg" in traced.stdout and "spec pkg.intro" in traced.stdout
+    assert (traced.out_dir / "pkg.intro.trace.jsonl").exists()
+
+
+def test_uncaught_exception_traceback_and_exit_status(cotrace, python):
+    plain = python(PROGRAMS / "crash.py")
+    traced = cotrace(PROGRAMS / "crash.py")
+    assert plain.returncode == traced.returncode == 1
+    assert traced.stdout == plain.stdout == "before\n"
+    assert traced.stderr == plain.stderr
+    assert "tracer" not in traced.stderr
+    trace = traced.trace("crash")
+    assert trace.footer["exit"] == 1 and trace.footer["error"] == "KeyError: 'x'"
+    assert [e["ev"] for e in trace.events][-1] == "raise"
+    assert trace.events[-1]["value"] == "KeyError('x')"
+
+
+def test_sys_exit_status_is_kept(cotrace, python, tmp_path):
+    traced = cotrace(PROGRAMS / "exit3.py")
+    assert traced.returncode == python(PROGRAMS / "exit3.py").returncode == 3
+    trace = traced.trace("exit3")
+    assert trace.footer["exit"] == 3
+    assert [e["ev"] for e in trace.events] == ["start", "yield", "resume", "raise"]
+    assert trace.events[-1]["value"] == "SystemExit(3)"
+    msg = tmp_path / "msg.py"
+    msg.write_text("import sys\nsys.exit('bye')\n")
+    plain, traced = python(msg), cotrace(msg)
+    assert (traced.returncode, traced.stderr) == (plain.returncode, plain.stderr) == (1, "bye\n")
+
+
+def test_missing_script_and_module_fail_like_python(cotrace, python):
+    plain, traced = python("nope.py"), cotrace("nope.py")
+    assert traced.returncode == plain.returncode == 2
+    assert traced.stderr == plain.stderr
+    plain, traced = python("-m", "no_such_module_here"), cotrace("-m", "no_such_module_here")
+    assert traced.returncode == plain.returncode == 1
+    assert traced.stderr == plain.stderr
+
+
+def test_syntax_error_is_reported_like_python(cotrace, python, tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f(:\n    pass\n")
+    plain, traced = python(bad), cotrace(bad)
+    assert traced.returncode == plain.returncode == 1
+    assert traced.stderr == plain.stderr
+
+
+def test_summary_line(cotrace):
+    run = cotrace(ROOT / "samples" / "producer_consumer.py", quiet=False)
+    line = run.stderr.strip().splitlines()[-1]
+    assert line.startswith("cotrace: 18 events, 2 objects")
+    assert line.endswith(str(run.trace_path("producer_consumer")))
+
+
+def test_usage_errors(cotrace):
+    run = cotrace()
+    assert run.returncode == 2 and "SCRIPT" in run.stderr and "Traceback" not in run.stderr
+    run = cotrace("--max-events", "many", "x.py")
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+
+
+def test_console_script_and_python_m_are_the_same_command():
+    exe = shutil.which("cotrace", path=os.path.dirname(sys.executable))
+    if exe is None:
+        pytest.skip("cotrace is not installed next to this interpreter")
+    out = subprocess.run([exe, "--help"], capture_output=True, text=True)
+    mod = subprocess.run([sys.executable, "-m", "tracer", "--help"], capture_output=True, text=True, env=_env())
+    assert out.returncode == mod.returncode == 0
+    assert out.stdout.replace("python -m tracer", "cotrace") == mod.stdout.replace("python -m tracer", "cotrace")
+    assert "--output-dir" in out.stdout
+
+
+def _start(tmp_path, *args):
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "tracer", "-q", "-o", str(out), *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp_path)
+    assert proc.stdout.readline() == "running\n"
+    return proc, out
+
+
+def test_ctrl_c_exits_130_after_writing_the_trace(tmp_path):
+    proc, out = _start(tmp_path, PROGRAMS / "forever.py")
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.splitlines()[-1] == "KeyboardInterrupt"
+    assert "tracer" not in err
+    trace = load_checked(out / "forever.trace.jsonl")
+    assert trace.footer["exit"] == 130 and trace.footer["error"] == "KeyboardInterrupt"
+    # the interrupt lands either in the module loop (ticker stays suspended)
+    # or inside ticker itself (which then dies of it)
+    last = trace.events[-1]
+    assert trace.footer["suspended"] == [last["obj"]] or (last["ev"], last["value"]) == ("raise", "KeyboardInterrupt()")
+    assert len(trace.events) > 100
+
+
+def test_killed_target_leaves_a_readable_trace(tmp_path):
+    proc, out = _start(tmp_path, PROGRAMS / "forever.py")
+    path = out / "forever.trace.jsonl"
+    deadline = time.time() + 30
+    while time.time() < deadline and (not path.exists() or path.stat().st_size < 200_000):
+        time.sleep(0.05)
+    proc.kill()
+    proc.communicate(timeout=30)
+    trace = load_checked(path)
+    assert trace.footer is None
+    assert any("no footer" in w for w in trace.warnings)
+    assert len(trace.events) > 1000
+    assert trace.events[0]["ev"] == "start"
