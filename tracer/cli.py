@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from . import __version__
+from . import __version__, textview, traceio
 from .runner import Target, TargetError
 from .session import RecordOptions, record
 
@@ -42,9 +42,13 @@ def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit
 
     Everything after SCRIPT or MODULE is passed to the program untouched.
     cotrace exits with the program's exit status.
+
+    cotrace FILE.trace.jsonl lists a recorded trace, event by event.
     """
     if module is None and not target:
         raise click.UsageError("give a SCRIPT to run, or -m MODULE")
+    if module is None and len(target) == 1 and target[0].endswith(TRACE_SUFFIXES):
+        return show_trace(target[0])
     if module is not None:
         tgt = Target(module=module, args=target)
     else:
@@ -60,6 +64,22 @@ def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit
         click.echo("cotrace: cannot write the trace: %s" % exc, err=True)
         return 1
     return recording.outcome.exit_arg
+
+
+TRACE_SUFFIXES = (".trace.jsonl", ".trace.jsonl.gz")
+
+
+def show_trace(path: str) -> int:
+    """List a recorded trace; a bad file gets one line naming file and line."""
+    try:
+        trace = traceio.load(path)
+    except traceio.TraceError as exc:
+        click.echo("cotrace: error: %s" % exc, err=True)
+        return 2
+    for warning in trace.warnings:
+        click.echo("cotrace: warning: %s" % warning, err=True)
+    click.echo(textview.render(trace), nl=False)
+    return 0
 
 
 def main(argv=None) -> None:

@@ -219,7 +219,7 @@ def _record(trace: Trace, rec: dict, name: str, lineno: int) -> None:
         by = rec.get("by")
         if by is not None and by not in trace.objects:
             raise TraceError("%s:%d: event refers to actor %r before its definition" % (name, lineno, by))
-        for key in ("value", "via", "thread", "task", "line", "t", "synthetic"):
+        for key in ("by", "value", "via", "thread", "task", "line", "t", "synthetic"):
             rec.setdefault(key, None)
         trace.events.append(rec)
     elif kind == "object":

@@ -1,0 +1,129 @@
+"""Trace format v1: writing, reading, and answering bad input with one sentence."""
+import gzip
+import json
+import subprocess
+import sys
+
+from conftest import ROOT, _env, load_checked
+
+import pytest
+
+from tracer import traceio
+
+
+HEADER = {"type": "header", "format": "cotrace", "version": 1, "python": "3.11.7", "backend": "settrace",
+          "argv": ["x.py"], "started": "2026-01-01T00:00:00+00:00"}
+OBJ = {"type": "object", "id": 1, "kind": "generator", "name": "g", "qualname": "g", "file": "x.py", "line": 1,
+       "label": "g#1"}
+ACTOR = {"type": "object", "id": 2, "kind": "function", "name": "<module>", "qualname": "<module>",
+         "file": "x.py", "line": 1, "label": "<module>"}
+
+
+def ev(seq, kind, value=None, via=None):
+    return {"type": "event", "seq": seq, "t": seq * 10, "ev": kind, "obj": 1, "by": 2, "via": via,
+            "value": value, "line": 2, "thread": "MainThread", "task": None}
+
+
+FOOTER = {"type": "footer", "events": 2, "dropped": 0, "suspended": [], "exit": 0, "error": None}
+
+
+def write(path, records, tail=""):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records) + tail, encoding="utf-8")
+    return path
+
+
+def test_round_trip_of_a_recorded_trace(tmp_path):
+    path = tmp_path / "t.trace.jsonl"
+    calls = []
+    w = traceio.TraceWriter(str(path), {k: v for k, v in HEADER.items() if k != "type"},
+                            encode_value=lambda v: calls.append(v) or repr(v), batch=2)
+    w.append(("o", 1, "generator", "g", "g", "x.py", 1, "g#1", None))
+    w.append(("o", 2, "function", "<module>", "<module>", "x.py", 1, "<module>", "MainThread"))
+    w.append(("e", 1, 5, "start", 1, 2, "next", None, False, 1, "MainThread", None, False))
+    w.append(("e", 2, 9, "yield", 1, 2, None, 42, True, 2, "MainThread", None, False))
+    w.append(("e", 3, 12, "close", 1, 2, "close", None, False, 2, "MainThread", None, True))
+    w.close({"events": 3, "dropped": 0, "suspended": [], "exit": 0, "error": None})
+    trace = traceio.load(str(path))
+    assert calls == [42]
+    assert [e["ev"] for e in trace.events] == ["start", "yield", "close"]
+    assert trace.events[1]["value"] == "42" and "synthetic" not in path.read_text().splitlines()[4]
+    assert trace.events[2]["synthetic"] is True
+    assert trace.objects[2]["thread"] == "MainThread"
+    assert trace.footer["events"] == 3 and trace.warnings == []
+
+
+def test_gzip_trace_is_read(tmp_path):
+    path = tmp_path / "t.trace.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        for r in (HEADER, OBJ, ACTOR, ev(1, "start"), ev(2, "yield", "1"), FOOTER):
+            fh.write(json.dumps(r) + "\n")
+    assert [e["ev"] for e in traceio.load(str(path)).events] == ["start", "yield"]
+
+
+def test_missing_footer_and_truncated_last_line_are_accepted(tmp_path):
+    path = write(tmp_path / "cut.trace.jsonl", [HEADER, OBJ, ACTOR, ev(1, "start")], tail='{"type": "event", "se')
+    trace = traceio.load(str(path))
+    assert len(trace.events) == 1 and trace.footer is None
+    assert any(":5: truncated last line" in w for w in trace.warnings)
+    assert any("no footer" in w for w in trace.warnings)
+
+
+def test_nulls_may_be_omitted(tmp_path):
+    short = {"type": "event", "seq": 1, "ev": "start", "obj": 1}
+    trace = traceio.load(str(write(tmp_path / "s.trace.jsonl", [HEADER, OBJ, short])))
+    assert trace.events[0]["value"] is None and trace.events[0]["by"] is None
+
+
+BAD = [
+    ("empty", [], "", ":1: empty file"),
+    ("not-json", [HEADER], "this is not json\n" + json.dumps(FOOTER) + "\n", ":2: not a JSON line"),
+    ("no-header", [OBJ], "", ":1: not a cotrace trace"),
+    ("future-version", [dict(HEADER, version=99)], "", ":1: trace format version 99 is not supported"),
+    ("unknown-event", [HEADER, OBJ, ACTOR, ev(1, "teleport")], "", ":4: unknown event kind 'teleport'"),
+    ("undefined-object", [HEADER, ACTOR, ev(1, "start")], "", ":3: event refers to object 1 before its definition"),
+    ("bad-seq", [HEADER, OBJ, ACTOR, dict(ev(1, "start"), seq="one")], "", ":4: event without a valid 'seq'"),
+    ("after-footer", [HEADER, OBJ, ACTOR, FOOTER, ev(1, "start")], "", ":5: data after the footer"),
+    ("array-line", [HEADER], "[1, 2]\n", ":2: expected a JSON object"),
+    ("second-header", [HEADER, HEADER], "", ":2: a second header"),
+    ("bad-kind", [HEADER, dict(OBJ, kind="spaceship")], "", ":2: object without a valid id or kind"),
+]
+
+
+@pytest.mark.parametrize("name,records,tail,message", BAD, ids=[b[0] for b in BAD])
+def test_bad_input_gets_one_sentence_naming_file_and_line(tmp_path, name, records, tail, message):
+    path = write(tmp_path / ("bad-%s.trace.jsonl" % name), records, tail)
+    with pytest.raises(traceio.TraceError) as info:
+        traceio.load(str(path))
+    text = str(info.value)
+    assert text.startswith(str(path) + ":") and message in text and "\n" not in text
+    # and through the command: one line, exit 2, no traceback
+    proc = subprocess.run([sys.executable, "-m", "tracer", str(path)], capture_output=True, text=True, env=_env())
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr and message in proc.stderr
+
+
+def test_binary_garbage_and_missing_file(tmp_path):
+    path = tmp_path / "bad-binary.trace.jsonl"
+    path.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(traceio.TraceError, match=r"bad-binary.trace.jsonl:1: not UTF-8"):
+        traceio.load(str(path))
+    with pytest.raises(traceio.TraceError, match="cannot open trace file"):
+        traceio.load(str(tmp_path / "missing.trace.jsonl"))
+    gz = tmp_path / "bad-gz.trace.jsonl.gz"
+    gz.write_bytes(b"\x1f\x8bnot really gzip")
+    with pytest.raises(traceio.TraceError, match="bad-gz.trace.jsonl.gz:1: cannot read"):
+        traceio.load(str(gz))
+
+
+def test_listing_a_recorded_trace(cotrace):
+    run = cotrace(ROOT / "samples" / "producer_consumer.py")
+    path = run.trace_path("producer_consumer")
+    proc = subprocess.run([sys.executable, "-m", "tracer", str(path)], capture_output=True, text=True, env=_env())
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[1].split() == ["1", "main", "->", "consumer#1", "start", "send"]
+    assert lines[4].split() == ["4", "producer#1", "->", "consumer#1", "resume", "send", "5"]
+    assert lines[-1].startswith("-- 18 events, 0 dropped, exit 0")
+    compressed = cotrace("--compress", ROOT / "samples" / "producer_consumer.py")
+    gz = compressed.out_dir / "producer_consumer.trace.jsonl.gz"
+    assert len(load_checked(gz).events) == 18

@@ -1,0 +1,56 @@
+"""A plain-text listing of a trace: one line per event, in order.
+
+What ``cotrace TRACE.trace.jsonl`` prints.  The diagram renderers of a later
+version build on the same :class:`tracer.traceio.Trace`.
+"""
+from __future__ import annotations
+
+from .traceio import ENTRY_EVENTS, Trace
+
+
+def _clean(text) -> str:
+    """One line, printable: control characters are shown escaped."""
+    if text is None:
+        return ""
+    out = []
+    for ch in str(text):
+        if ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) < 32 or ord(ch) == 127 or 0x202A <= ord(ch) <= 0x202E or 0x2066 <= ord(ch) <= 0x2069:
+            out.append("\\u%04x" % ord(ch))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def render(trace: Trace) -> str:
+    label = {oid: o.get("label") or o.get("name") or str(oid) for oid, o in trace.objects.items()}
+    rows = []
+    for e in trace.events:
+        who, by = label[e["obj"]], label.get(e["by"], "?")
+        if e["ev"] in ENTRY_EVENTS:
+            arrow = "%s -> %s" % (by, who)
+            how = e["via"] or ""
+        else:
+            arrow = "%s -> %s" % (who, by)
+            how = ""
+        value = "" if e["value"] is None else " " + e["value"]
+        flags = " (synthetic)" if e.get("synthetic") else ""
+        thread = "" if e.get("thread") in (None, "MainThread") else " [%s]" % e["thread"]
+        task = "" if not e.get("task") else " {task %s}" % e["task"]
+        rows.append(("%6d  %-40s %-6s %-10s%s%s%s%s" % (e["seq"], _clean(arrow), e["ev"], how,
+                                                       _clean(value), flags, thread, _clean(task))).rstrip())
+    h, f = trace.header, trace.footer
+    lines = ["cotrace trace of %s (Python %s, %s backend)" % (_clean(" ".join(map(str, h.get("argv", [])))),
+                                                              _clean(h.get("python")), _clean(h.get("backend")))]
+    lines += rows
+    if f is None:
+        lines.append("-- no footer: the traced process did not finish cleanly")
+    else:
+        lines.append("-- %d events, %d dropped, exit %s%s; still suspended: %s" % (
+            f.get("events", 0), f.get("dropped", 0), f.get("exit"),
+            (", " + _clean(f["error"])) if f.get("error") else "",
+            ", ".join(label.get(i, str(i)) for i in f.get("suspended", [])) or "none"))
+    return "\n".join(lines) + "\n"
