@@ -48,6 +48,11 @@ from .saferepr import IMMUTABLE_SCALARS, ReprTimeout, SafeRepr
 NEW, RUNNING, SUSPENDED, DONE = 0, 1, 2, 3
 _MISSING = object()
 PACKAGE_PREFIX = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# Modules whose code runs only inside trace callbacks (not the runner's,
+# which sits at the bottom of every stack of the program).
+RECORDING_FILES = frozenset(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
+    for name in ("recorder.py", "traceio.py", "saferepr.py", "framepeek.py", "codeinfo.py", "filters.py"))
 _ASYNCIO_DIR = None
 
 
@@ -190,12 +195,16 @@ class Recorder:
         try:
             if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
                 return
-            own = PACKAGE_PREFIX
+            ours = RECORDING_FILES
 
             def on_sigint(signum, frame):
-                if frame is not None and frame.f_code.co_filename.startswith(own) and self.active:
-                    self._sigint_deferred = True
-                    return
+                if self.active:
+                    f, depth = frame, 0
+                    while f is not None and depth < 64:
+                        if f.f_code.co_filename in ours:
+                            self._sigint_deferred = True
+                            return
+                        f, depth = f.f_back, depth + 1
                 signal.default_int_handler(signum, frame)
 
             signal.signal(signal.SIGINT, on_sigint)
@@ -333,8 +342,12 @@ class Recorder:
 
     # ---------------------------------------------------------------- output
     def _thread_name(self) -> str:
+        # Thread._name, not the .name property: no Python frame of threading.py
         t = threading._active.get(_thread.get_ident())
-        return t.name if t is not None else "Thread-%d" % _thread.get_ident()
+        if t is None:
+            return "Thread-%d" % _thread.get_ident()
+        name = getattr(t, "_name", None)
+        return name if type(name) is str else t.name
 
     def _task(self):
         aio = sys.modules.get("asyncio")
@@ -483,7 +496,7 @@ class Recorder:
         gen = rec.ref() if rec.ref is not None else None
         return bool(attr and gen is not None and getattr(gen, attr))
 
-    def _resolve(self, ts, frame, event, arg) -> bool:
+    def _resolve(self, ts, frame, event, arg, synthetic: bool = False) -> bool:
         """Emit the held-back entry; True if ``event`` was its throw/close."""
         p = ts.pending
         ts.pending = None
@@ -524,7 +537,8 @@ class Recorder:
             return True
         if start and via in ("throw", "close"):
             via = "other"  # a start is never a throw unless the exception says so
-        self._emit("start" if start else "resume", rec.id, by, via, None if start else value, raw, line, t)
+        self._emit("start" if start else "resume", rec.id, by, via, None if start else value, raw, line, t,
+                   synthetic=synthetic)
         rec.resumer = by
         return False
 
@@ -533,6 +547,8 @@ class Recorder:
         if ts.pending is not None:
             self._resolve(ts, frame, "return", arg)
         rec = self.records.get(id(frame))
+        if rec is not None and rec.state == SUSPENDED:
+            self._unannounced_entry(ts, frame, rec)
         if rec is None or rec.state != RUNNING:
             return
         code = frame.f_code
@@ -574,10 +590,24 @@ class Recorder:
         self._emit(ev, rec.id, rec.resumer, None, value, raw, line)
         self._finish(rec)
 
+    def _unannounced_entry(self, ts, frame, rec) -> None:
+        """The frame runs but its ``call`` event never came.
+
+        A signal handler that runs at the frame's RESUME check, before the
+        event fires (3.11, 3.13), raises there, typically KeyboardInterrupt;
+        the exception and return events do reach us.  Record the entry."""
+        if ts.pending is not None:
+            self._resolve(ts, frame, "call", None)
+        self._on_call(ts, frame, rec.kind)
+        if ts.pending is not None:
+            self._resolve(ts, frame, "unannounced", None, synthetic=True)
+
     def _on_exception(self, ts, frame, arg) -> None:
         if ts.pending is not None and self._resolve(ts, frame, "exception", arg):
             return
         rec = self.records.get(id(frame))
+        if rec is not None and rec.state == SUSPENDED:
+            self._unannounced_entry(ts, frame, rec)
         if rec is not None:
             rec.last_exc = self.repr(arg[1])
             rec.exc_lasti = frame.f_lasti

@@ -1,0 +1,34 @@
+"""Transparency on CPython's own generator test suites.
+
+Each suite from the installed standard library runs twice: plainly and under
+``cotrace --include '*/test/*' -m unittest`` (so the suite's own generators
+are recorded).  The results must be the same, test by test, and the trace
+must satisfy the alternation invariant.
+"""
+import re
+
+import pytest
+
+SUITES = ["test_generators", "test_yield_from", "test_coroutines", "test_asyncgen"]
+
+
+def _outcomes(stderr: str) -> tuple:
+    """(per-test verdict lines, summary line) from unittest -v output."""
+    verdicts = sorted(l for l in stderr.splitlines() if re.search(r" \.\.\. (ok|FAIL|ERROR|skipped|expected failure|unexpected success)", l))
+    summary = [l for l in stderr.splitlines() if re.match(r"^(OK|FAILED)", l)]
+    ran = [l for l in stderr.splitlines() if l.startswith("Ran ")]
+    return verdicts, summary, [re.sub(r" in [0-9.]+s$", "", l) for l in ran]
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_suite_results_are_unchanged_under_cotrace(cotrace, python, suite):
+    plain = python("-m", "unittest", "-v", "test." + suite, timeout=600)
+    traced = cotrace("--include", "*/test/*", "-m", "unittest", "-v", "test." + suite, timeout=900)
+    assert traced.returncode == plain.returncode
+    expected = _outcomes(plain.stderr)
+    assert expected[0], "the plain run reported no tests"
+    assert _outcomes(traced.stderr) == expected
+    assert traced.stdout == plain.stdout
+    trace = traced.trace("unittest")   # load_checked: the alternation invariant holds
+    assert trace.footer["exit"] == plain.returncode
+    assert len(trace.events) > 100

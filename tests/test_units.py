@@ -1,0 +1,275 @@
+"""Unit tests of the pieces the recorder is made of, per Python version."""
+import dis
+import io
+import sys
+import threading
+import types
+
+import pytest
+
+from tracer import codeinfo, compat, framepeek, traceio
+from tracer.filters import Filters
+from tracer.recorder import Recorder
+from tracer.saferepr import SafeRepr
+
+
+# ---------------------------------------------------------------- framepeek
+def test_layout_calibrates_and_verifies_on_this_python():
+    layout = framepeek.calibrate()
+    assert layout is not None, framepeek.FAILURE
+    assert set(layout.gen_iframe_off) == {"generator", "coroutine", "async_generator"}
+
+
+def _sent_values(fn, sends):
+    """Values read at every resumption of generators made by ``fn``."""
+    seen, got = [], []
+
+    def probe(frame, event, arg):
+        if event == "call" and frame.f_code.co_name.startswith("g_"):
+            if any(f is frame for f in seen):
+                got.append(framepeek.read_sent_value(frame))
+            else:
+                seen.append(frame)
+        return None
+
+    gen = fn()
+    sys.settrace(probe)
+    try:
+        next(gen)
+        for v in sends:
+            try:
+                gen.send(v)
+            except StopIteration:
+                break
+    finally:
+        sys.settrace(None)
+    return got
+
+
+@pytest.mark.parametrize("source", [
+    "def g_a():\n    x = yield\n    yield x\n",
+    "def g_a():\n    t = 0\n    while True:\n        t += yield t\n",
+    "def g_a():\n    return dict(a=(yield 1), b=(yield 2))\n",
+    "def g_a():\n    yield\n    yield\n",
+    "def g_a():\n    with open(__file__) as fh:\n        yield [(yield fh.name), (yield 2)]\n",
+])
+def test_sent_value_read_back_from_the_stack(source):
+    ns = {"__file__": __file__}
+    exec(compile(source, "<test>", "exec"), ns)
+    sends = [10 ** 20 + i for i in range(2)]
+    got = _sent_values(ns["g_a"], sends)
+    assert len(got) == 2 and all(a is b for a, b in zip(got, sends))
+
+
+def test_owner_of_a_frame_is_its_generator():
+    found = []
+
+    def g_owner():
+        yield
+
+    def probe(frame, event, arg):
+        if event == "call" and frame.f_code is g_owner.__code__:
+            found.append(framepeek.owner_of(frame, "generator"))
+        return None
+
+    gen = g_owner()
+    sys.settrace(probe)
+    try:
+        next(gen)
+    finally:
+        sys.settrace(None)
+    assert found == [gen]
+
+
+def test_unverified_layout_means_null_values_and_one_warning(monkeypatch, tmp_path):
+    monkeypatch.setattr(framepeek, "LAYOUT", None)
+    monkeypatch.setattr(framepeek, "FAILURE", "simulated")
+    trace = _record_in_process(tmp_path, lambda: _drive())
+    resumes = [e for e in trace.events if e["ev"] == "resume"]
+    assert resumes and all(e["value"] is None for e in resumes)
+    assert trace.stderr.count("cannot read sent values") == 1
+
+
+# ------------------------------------------------------------- in process
+def _drive():
+    def g_in():
+        x = yield 1
+        yield x
+
+    g = g_in()
+    next(g)
+    return g.send("sent")
+
+
+def _record_in_process(tmp_path, body, writer_cls=traceio.TraceWriter):
+    path = tmp_path / "inproc.trace.jsonl"
+    err = io.StringIO()
+    rec = None
+    w = writer_cls(str(path), {"format": "cotrace", "version": 1}, encode_value=lambda v: rec.repr(v))
+    rec = Recorder(w, Filters(), stderr=err)
+    rec.start()
+    try:
+        result = body()
+    finally:
+        footer = rec.stop()
+    w.close(dict(footer, exit=0, error=None))
+    trace = traceio.load(str(path))
+    trace.stderr = err.getvalue()
+    trace.result = result
+    return trace
+
+
+def test_previous_trace_functions_are_restored(tmp_path):
+    def outer_trace(frame, event, arg):
+        return None
+
+    def thread_trace(frame, event, arg):
+        return None
+
+    sys.settrace(outer_trace)
+    threading.settrace(thread_trace)
+    try:
+        trace = _record_in_process(tmp_path, _drive)
+        assert sys.gettrace() is outer_trace
+        assert threading.gettrace() is thread_trace
+    finally:
+        sys.settrace(None)
+        threading.settrace(None)
+    assert trace.result == "sent"
+    assert [e["ev"] for e in trace.events] == ["start", "yield", "resume", "yield", "close", "return"]
+
+
+def test_internal_error_disables_recording_and_the_program_runs_on(tmp_path):
+    class Failing(traceio.TraceWriter):
+        n = 0
+
+        def full(self):
+            Failing.n += 1
+            if Failing.n == 3:
+                raise RuntimeError("disk on fire")
+            return False
+
+    def body():
+        out = []
+        for _ in range(3):
+            out.append(_drive())
+        return out
+
+    trace = _record_in_process(tmp_path, body, Failing)
+    assert trace.result == ["sent"] * 3
+    assert "internal error, recording stopped: RuntimeError: disk on fire" in trace.stderr
+    assert trace.footer["recorder_error"] == "RuntimeError: disk on fire"
+    assert sys.gettrace() is None
+
+
+# ---------------------------------------------------------------- codeinfo
+def _calls(fn):
+    return [codeinfo.resumer_via(fn.__code__, x.offset) for x in dis.get_instructions(fn)
+            if x.opname in ("CALL", "CALL_FUNCTION_EX", "CALL_KW")]
+
+
+def test_resumer_via_names_the_call():
+    def f(g, h, v):
+        g.send(v)
+        next(g)
+        list(g)
+        g.send(h.send(v))
+        g.throw(ValueError("x"))
+        g.close()
+        g.__next__()
+
+    assert _calls(f) == ["send", "next", "other", "send", "send", "other", "throw", "close", "next"]
+
+
+def test_resumer_via_for_loops_and_delegation():
+    def loop(g):
+        for _ in g:
+            pass
+
+    def deleg(g):
+        yield from g
+
+    async def aw(c):
+        await c
+
+    assert [codeinfo.resumer_via(loop.__code__, x.offset) for x in dis.get_instructions(loop)
+            if x.opname == "FOR_ITER"] == ["for"]
+    assert [codeinfo.resumer_via(deleg.__code__, x.offset) for x in dis.get_instructions(deleg)
+            if x.opname == "SEND"] == ["yield from"]
+    assert [codeinfo.resumer_via(aw.__code__, x.offset) for x in dis.get_instructions(aw)
+            if x.opname == "SEND"] == ["await"]
+
+
+def test_start_and_yield_sites():
+    def g():
+        yield 1
+        try:
+            yield 2
+        finally:
+            pass
+        yield from ()
+
+    code = g.__code__
+    ins = list(dis.get_instructions(g))
+    resume0 = next(x.offset for x in ins if x.opname == "RESUME")
+    assert codeinfo.is_start(code, resume0) and codeinfo.is_start(code, 0)
+    yields = [x.offset for x in ins if x.opname == "YIELD_VALUE"]
+    sites = yields if compat.LASTI_IS_YIELD else [
+        next(y.offset for y in ins if y.offset > off and y.opname == "RESUME") for off in yields]
+    assert all(codeinfo.is_yield_site(code, s) for s in sites)
+    assert [codeinfo.is_delegating_site(code, s) for s in sites] == [False, False, True]
+    # only 3.13 closes without re-entering, and only outside try blocks
+    assert [codeinfo.closes_without_reentry(code, s) for s in sites] == (
+        [True, False, False] if compat.CLOSE_MAY_SKIP_FRAME else [False, False, False])
+
+
+# ---------------------------------------------------------------- saferepr
+class _Boom:
+    def __repr__(self):
+        raise ValueError("boom")
+
+
+class _Slow:
+    def __repr__(self):
+        while True:
+            pass
+
+
+@pytest.mark.parametrize("value,expected", [
+    (None, "None"), (5, "5"), (True, "True"), ("s", "'s'"), (b"b", "b'b'"), ((1, "a"), "(1, 'a')"),
+    (_Boom(), "<_Boom object: repr raised ValueError>"),
+])
+def test_safe_repr(value, expected):
+    assert SafeRepr(50)(value) == expected
+
+
+def test_safe_repr_bounds_size_and_time():
+    r = SafeRepr(40, timeout=0.2)
+    assert len(r("x" * 10_000)) <= 40
+    assert len(r(list(range(10_000)))) <= 40
+    assert r(_Slow()) == "<_Slow object: repr timed out>"
+    nested = []
+    nested.append(nested)
+    assert r(nested) == "[[...]]" or len(r(nested)) <= 40
+
+
+def test_safe_repr_watchdog_thread_is_invisible():
+    before = threading.active_count()
+    SafeRepr(40, timeout=0.1)(_Boom())
+    assert threading.active_count() == before
+
+
+# ----------------------------------------------------------------- filters
+def test_filters():
+    import os
+    f = Filters()
+    assert f.wants("/home/me/project/app.py")
+    assert not f.wants(os.__file__)
+    assert not f.wants("<frozen os>")
+    assert f.wants("<string>")
+    assert not f.wants(framepeek.__file__)           # cotrace itself, always
+    assert Filters(record_all=True).wants(os.__file__)
+    assert not Filters(record_all=True).wants(framepeek.__file__)
+    assert Filters(include=["*/os.py"]).wants("<frozen os>")
+    assert not Filters(include=["*/os.py"]).wants("/home/me/project/app.py")
+    assert not Filters(exclude=["*/project/*"]).wants("/home/me/project/app.py")
