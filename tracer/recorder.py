@@ -106,11 +106,15 @@ class Obj:
 
 
 class _ThreadState:
-    __slots__ = ("ident", "pending")
+    """Per-thread recorder state.  ``serial`` is unique for the run, unlike
+    thread idents, which the OS reuses once a thread has ended."""
 
-    def __init__(self, ident: int) -> None:
+    __slots__ = ("ident", "pending", "serial")
+
+    def __init__(self, ident: int, serial: int) -> None:
         self.ident = ident
         self.pending = None
+        self.serial = serial
 
 
 _SUSPENDED_ATTR = compat.SUSPENDED_ATTR
@@ -150,6 +154,7 @@ class Recorder:
         self._special: dict = {}     # ("gc",) / ("runtime",) / ("loop", ident) -> actor id
         self._actor_kinds: dict = {}
         self._threads: dict = {}
+        self._serials = itertools.count()
         self._lock = threading.RLock()
         self._busy = None            # ident of the thread inside a handler
         self._t0 = 0
@@ -263,15 +268,15 @@ class Recorder:
         """threading.settrace hook: give each new thread its own trace function."""
         if not self.active:
             return None
-        fn = self._make_trace(self._thread_state())
+        fn = self._make_trace(self._thread_state(new=True))
         sys.settrace(fn)
         return fn(frame, event, arg)
 
-    def _thread_state(self) -> _ThreadState:
+    def _thread_state(self, new: bool = False) -> _ThreadState:
         ident = _thread.get_ident()
         ts = self._threads.get(ident)
-        if ts is None:
-            ts = self._threads[ident] = _ThreadState(ident)
+        if ts is None or new:
+            ts = self._threads[ident] = _ThreadState(ident, next(self._serials))
         return ts
 
     def _make_trace(self, ts: _ThreadState):
@@ -395,8 +400,8 @@ class Recorder:
         self.by_id[oid] = rec
         return rec
 
-    def _special_actor(self, what: str, ident: int | None = None) -> int:
-        key = (what, ident)
+    def _special_actor(self, what: str, serial: int | None = None) -> int:
+        key = (what, serial)
         aid = self._special.get(key)
         if aid is None:
             aid = self._special[key] = next(self._ids)
@@ -417,13 +422,13 @@ class Recorder:
         while code.co_name in compat.COMPREHENSION_NAMES and fb.f_back is not None:
             fb = fb.f_back
             code = fb.f_code
-        ident = _thread.get_ident()
-        key = (code, ident)
+        serial = self._thread_state().serial
+        key = (code, serial)
         aid = self.actors.get(key)
         if aid is None:
             filename = code.co_filename
             if filename.startswith(_asyncio_dir()) or os.path.realpath(filename).startswith(_asyncio_dir()):
-                aid = self._special_actor("loop", ident)
+                aid = self._special_actor("loop", serial)
             else:
                 aid = next(self._ids)
                 thread = self._thread_name()
