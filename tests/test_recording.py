@@ -185,3 +185,27 @@ def test_cotrace_frames_are_never_recorded(cotrace, tmp_path):
     script.write_text("print('hi')\n")
     trace = cotrace("--all", script).trace("plain")
     assert not [o for o in trace.objects.values() if "tracer" in (o.get("file") or "")]
+
+
+def test_async_generator_values_are_unwrapped(cotrace):
+    run = cotrace(PROGRAMS / "agen.py")
+    assert run.returncode == 0, run.stderr
+    trace = run.trace("agen")
+    assert simple(trace) == [
+        ("main#1", "start", "<event loop>", "await", None),
+        ("ticks#1", "start", "main#1", "await", None),
+        ("ticks#1", "yield", "main#1", None, "0"),          # not <async_generator_wrapped_value ...>
+        ("ticks#1", "resume", "main#1", "await", "None"),
+        ("ticks#1", "yield", "main#1", None, "1"),
+        ("ticks#1", "resume", "main#1", "await", "None"),
+        ("ticks#1", "return", "main#1", None, "None"),
+        ("ticks#2", "start", "main#1", "await", None),
+        ("ticks#2", "yield", "main#1", None, "0"),
+        ("ticks#2", "resume", "main#1", "await", "'hello'"),  # asend("hello")
+        ("ticks#2", "yield", "main#1", None, "1"),
+        ("ticks#2", "close", "main#1", "close", None),        # aclose()
+        ("ticks#2", "return", "main#1", None, None),
+        ("main#1", "return", "<event loop>", None, "None"),
+    ]
+    assert {e["task"] for e in trace.events} == {"Task-1"}
+    assert {o["kind"] for o in trace.objects.values()} == {"coroutine", "async_generator", "event_loop"}

@@ -283,6 +283,56 @@ def _self_test(layout: Layout) -> None:
         raise RuntimeError("self-test read %r, expected %r" % (got, expected))
 
 
+_WRAPPED_TYPE = None
+_WRAPPED_OFF = None
+
+
+def _calibrate_async_wrapper() -> None:
+    """An async generator's yield hands settrace CPython's internal
+    ``async_generator_wrapped_value``; find where it keeps the value."""
+    global _WRAPPED_TYPE, _WRAPPED_OFF
+    sentinel = object()
+    seen = []
+
+    async def agen():
+        yield sentinel
+
+    def probe(frame, event, arg):
+        if frame.f_code is agen.__code__:
+            if event == "return":
+                seen.append(arg)
+            return probe
+        return None
+
+    ag = agen()
+    old = sys.gettrace()
+    sys.settrace(probe)
+    try:
+        try:
+            ag.__anext__().send(None)
+        except StopIteration:
+            pass
+    finally:
+        sys.settrace(old)
+    if not seen or seen[0] is sentinel:
+        return  # values are not wrapped on this version: nothing to do
+    wrapper = seen[0]
+    for i in range(2, 6):
+        if _word(id(wrapper) + i * _WORD) == id(sentinel):
+            _WRAPPED_TYPE, _WRAPPED_OFF = type(wrapper), i * _WORD
+            return
+    raise RuntimeError("async generator value wrapper not understood")
+
+
+def unwrap_async_value(value):
+    """The value an async generator yielded, without CPython's wrapper."""
+    if _WRAPPED_TYPE is not None and type(value) is _WRAPPED_TYPE:
+        p = _word(id(value) + _WRAPPED_OFF)
+        if p:
+            return _cast(_c_void_p(p), _py_object).value
+    return value
+
+
 def calibrate() -> Layout | None:
     """Find and verify the layout once; later calls return the cached result."""
     global LAYOUT, FAILURE
@@ -293,6 +343,7 @@ def calibrate() -> Layout | None:
         sp_off, is_ptr = _find_stack_pointer(f_frame_off, locals_off)
         layout = Layout(f_frame_off, locals_off, sp_off, is_ptr, offs)
         _self_test(layout)
+        _calibrate_async_wrapper()
     except Exception as exc:  # any failure means: do not read memory
         FAILURE = "%s: %s" % (type(exc).__name__, exc)
         return None

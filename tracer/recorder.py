@@ -566,6 +566,8 @@ class Recorder:
             suspended = codeinfo.is_yield_site(code, lasti) and rec.exc_lasti != lasti
         line = frame.f_lineno
         if suspended:
+            if rec.kind == "async_generator":
+                arg = framepeek.unwrap_async_value(arg)
             value, raw = self._val(arg)
             self._emit("yield", rec.id, rec.resumer, None, value, raw, line)
             rec.state = SUSPENDED
