@@ -41,15 +41,19 @@ def test_round_trip_of_a_recorded_trace(tmp_path):
     w.append(("o", 2, "function", "<module>", "<module>", "x.py", 1, "<module>", "MainThread"))
     w.append(("e", 1, 5, "start", 1, 2, "next", None, False, 1, "MainThread", None, False))
     w.append(("e", 2, 9, "yield", 1, 2, None, 42, True, 2, "MainThread", None, False))
-    w.append(("e", 3, 12, "close", 1, 2, "close", None, False, 2, "MainThread", None, True))
-    w.close({"events": 3, "dropped": 0, "suspended": [], "exit": 0, "error": None})
+    w.append(("e", 3, 10, "resume", 1, 2, "send", 10 ** 20, True, 2, "MainThread", None, False))
+    w.append(("e", 4, 11, "yield", 1, 2, None, 'a "quoted"\n\u202e\ud800 value', False, 2, "MainThread", None, False))
+    w.append(("e", 5, 12, "close", 1, 2, "close", None, False, 2, "MainThread", None, True))
+    w.close({"events": 5, "dropped": 0, "suspended": [], "exit": 0, "error": None})
     trace = traceio.load(str(path))
-    assert calls == [42]
-    assert [e["ev"] for e in trace.events] == ["start", "yield", "close"]
+    assert calls == [10 ** 20]          # small ints are written directly, the rest via the encoder
+    assert [e["ev"] for e in trace.events] == ["start", "yield", "resume", "yield", "close"]
     assert trace.events[1]["value"] == "42" and "synthetic" not in path.read_text().splitlines()[4]
-    assert trace.events[2]["synthetic"] is True
+    assert trace.events[2]["value"] == repr(10 ** 20)
+    assert trace.events[3]["value"] == 'a "quoted"\n\u202e\ud800 value'   # exact, even a lone surrogate
+    assert trace.events[4]["synthetic"] is True
     assert trace.objects[2]["thread"] == "MainThread"
-    assert trace.footer["events"] == 3 and trace.warnings == []
+    assert trace.footer["events"] == 5 and trace.warnings == []
 
 
 def test_gzip_trace_is_read(tmp_path):

@@ -109,12 +109,13 @@ class _ThreadState:
     """Per-thread recorder state.  ``serial`` is unique for the run, unlike
     thread idents, which the OS reuses once a thread has ended."""
 
-    __slots__ = ("ident", "pending", "serial")
+    __slots__ = ("ident", "pending", "serial", "thread")
 
     def __init__(self, ident: int, serial: int) -> None:
         self.ident = ident
         self.pending = None
         self.serial = serial
+        self.thread = threading._active.get(ident)  # None for threads not made by threading
 
 
 _SUSPENDED_ATTR = compat.SUSPENDED_ATTR
@@ -348,9 +349,12 @@ class Recorder:
     # ---------------------------------------------------------------- output
     def _thread_name(self) -> str:
         # Thread._name, not the .name property: no Python frame of threading.py
-        t = threading._active.get(_thread.get_ident())
+        ts = self._threads.get(_thread.get_ident())
+        t = ts.thread if ts is not None else None
         if t is None:
-            return "Thread-%d" % _thread.get_ident()
+            t = threading._active.get(_thread.get_ident())
+            if t is None:
+                return "Thread-%d" % _thread.get_ident()
         name = getattr(t, "_name", None)
         return name if type(name) is str else t.name
 
@@ -484,7 +488,11 @@ class Recorder:
                 by, is_loop = self._actor_for_frame(fb)
                 via = "await" if is_loop else codeinfo.resumer_via(fb.f_code, fb.f_lasti)
         value, raw = None, False
-        if not start:
+        if start:
+            pass
+        elif via in ("next", "for"):
+            value, raw = None, True  # next() and for loops always send None
+        else:
             v = framepeek.read_sent_value(frame)
             if v is framepeek.NOVALUE:
                 value = None

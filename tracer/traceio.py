@@ -43,6 +43,11 @@ except ImportError:  # pragma: no cover - depends on the environment
         return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+_json_str = json.encoder.encode_basestring_ascii  # C-accelerated; safe for lone surrogates
+_VIA_JSON = {v: json.dumps(v) for v in VIAS}
+_VIA_JSON[None] = "null"
+
+
 class TraceWriter:
     """Streams records to disk in bounded batches.
 
@@ -76,23 +81,31 @@ class TraceWriter:
         if not buf:
             return
         out = []
+        add = out.append
         enc = self._encode_value
+        js = _json_str
         for rec in buf:
             if rec[0] == "e":
+                # the hot record type: formatted directly, same JSON as _dumps
                 _, seq, t, ev, obj, by, via, value, raw, line, thread, task, synthetic = rec
-                d = {"type": "event", "seq": seq, "t": t, "ev": ev, "obj": obj, "by": by, "via": via,
-                     "value": enc(value) if raw else value, "line": line, "thread": thread, "task": task}
-                if synthetic:
-                    d["synthetic"] = True
+                if raw:
+                    value = repr(value) if (value is None or type(value) is bool or type(value) is int
+                                            and -1000000000000000 < value < 1000000000000000) else enc(value)
+                add('{"type":"event","seq":%d,"t":%d,"ev":"%s","obj":%d,"by":%s,"via":%s,"value":%s,'
+                    '"line":%s,"thread":%s,"task":%s%s}' % (
+                        seq, t, ev, obj, "null" if by is None else by, _VIA_JSON[via],
+                        "null" if value is None else js(value), "null" if line is None else line,
+                        "null" if thread is None else js(thread), "null" if task is None else js(task),
+                        ',"synthetic":true' if synthetic else ""))
             else:
                 _, oid, kind, name, qualname, file, line, label, thread = rec
                 d = {"type": "object", "id": oid, "kind": kind, "name": name, "qualname": qualname,
                      "file": file, "line": line, "label": label}
                 if thread is not None:
                     d["thread"] = thread
-            out.append(_dumps(d))
-        out.append(b"")
-        self._fh.write(b"\n".join(out))
+                add(_dumps(d).decode("utf-8"))
+        add("")
+        self._fh.write("\n".join(out).encode("utf-8"))
         self._fh.flush()
 
     def close(self, footer: dict) -> None:
