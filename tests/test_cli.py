@@ -1,5 +1,4 @@
 """The command: runs targets exactly like python, exits like them, always leaves a trace."""
-import json
 import os
 import shutil
 import signal
@@ -11,7 +10,6 @@ from conftest import PROGRAMS, ROOT, _env, load_checked
 
 import pytest
 
-from tracer import traceio
 
 
 def _without_summary(stderr: str) -> str:
@@ -150,3 +148,16 @@ def test_killed_target_leaves_a_readable_trace(tmp_path):
     assert any("no footer" in w for w in trace.warnings)
     assert len(trace.events) > 1000
     assert trace.events[0]["ev"] == "start"
+
+
+def test_forked_child_runs_untraced_and_leaves_the_trace_alone(cotrace, python):
+    plain = python(PROGRAMS / "forks.py")
+    traced = cotrace(PROGRAMS / "forks.py")
+    assert (traced.returncode, traced.stdout, traced.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    assert "child exit 7" in traced.stdout
+    trace = traced.trace("forks")
+    values = [e["value"] for e in trace.events if e["ev"] == "yield"]
+    assert values == ["'parent-before-%d'" % i for i in range(3)] + ["'parent-after-%d'" % i for i in range(3)]
+    assert trace.footer["exit"] == 0
+    text = traced.trace_path("forks").read_text()
+    assert text.count('"type":"footer"') == 1 and text.count('"type":"header"') == 1

@@ -1,7 +1,6 @@
 """Recorder requirements, each checked on a real traced program."""
 from conftest import PROGRAMS, simple
 
-import pytest
 
 from tracer import compat
 
@@ -11,7 +10,7 @@ def test_sent_values_from_every_yield_position(cotrace):
     assert run.returncode == 0, run.stderr
     events = simple(run.trace("positions"))
     resumes = {}
-    for obj, ev, by, via, value in events:
+    for obj, ev, _by, via, value in events:
         if ev == "resume":
             resumes.setdefault(obj, []).append((via, value))
     assert resumes == {

@@ -3,7 +3,6 @@ from conftest import SAMPLES, simple
 
 import pytest
 
-from tracer import compat
 
 
 def test_producer_consumer_exact_sequence(cotrace):

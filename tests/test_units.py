@@ -3,7 +3,6 @@ import dis
 import io
 import sys
 import threading
-import types
 
 import pytest
 

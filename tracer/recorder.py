@@ -178,6 +178,11 @@ class Recorder:
         self._prev_trace = sys.gettrace()
         self._prev_thread_trace = threading.gettrace()
         main = self._thread_state()
+        if not getattr(self, "_fork_hook", False):
+            # a forked child runs on untraced: its events would interleave
+            # with the parent's in the same file
+            os.register_at_fork(after_in_child=self._after_fork_in_child)
+            self._fork_hook = True
         gc.callbacks.append(self._on_gc)
         self._install_sigint()
         threading.settrace(self._bootstrap)
@@ -261,6 +266,17 @@ class Recorder:
                 self._fail(exc)
         return {"events": self.count, "dropped": self.dropped, "suspended": suspended,
                 "running": running, "objects": sum(self._labels.values()), "recorder_error": self.error}
+
+    def _after_fork_in_child(self) -> None:
+        if not self.active:
+            return
+        self.active = False
+        self._remove_sigint()
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+        self._remove_close_hook()
+        sys.settrace(self._prev_trace)
+        threading.settrace(self._prev_thread_trace) if self._prev_thread_trace else setattr(threading, "_trace_hook", None)
 
     def _on_gc(self, phase, info) -> None:
         self._collecting = phase == "start"

@@ -71,6 +71,8 @@ def record(target: Target, opts: RecordOptions, stderr=None) -> Recording:
         if info["recorder_error"]:
             footer["recorder_error"] = info["recorder_error"]
         writer.close(footer)
+    if not writer.owned:  # a forked child of the program ends here, silently
+        return Recording(path, outcome, {})
     if not opts.quiet:
         dropped = ", %d dropped (--max-events)" % footer["dropped"] if footer["dropped"] else ""
         stderr.write("cotrace: %d events, %d objects%s, %d still suspended -> %s\n"

@@ -63,6 +63,7 @@ class TraceWriter:
         self.buf: list = []
         self.append = self.buf.append
         self.closed = False
+        self._pid = os.getpid()
         if path.endswith(".gz"):
             self._fh = gzip.open(path, "wb", compresslevel=6)
         else:
@@ -74,8 +75,8 @@ class TraceWriter:
         return len(self.buf) >= self._batch
 
     def flush(self) -> None:
-        if self.closed:
-            return
+        if self.closed or os.getpid() != self._pid:
+            return  # a forked child must not write into its parent's trace
         buf, self.buf = self.buf, []
         self.append = self.buf.append
         if not buf:
@@ -108,8 +109,13 @@ class TraceWriter:
         self._fh.write("\n".join(out).encode("utf-8"))
         self._fh.flush()
 
+    @property
+    def owned(self) -> bool:
+        """False in a forked child of the recording process."""
+        return os.getpid() == self._pid
+
     def close(self, footer: dict) -> None:
-        if self.closed:
+        if self.closed or not self.owned:
             return
         self.flush()
         self._fh.write(_dumps(dict(footer, type="footer")) + b"\n")

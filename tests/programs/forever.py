@@ -1,5 +1,4 @@
 """Runs generators until killed or interrupted."""
-import sys
 import time
 
 

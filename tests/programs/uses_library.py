@@ -1,6 +1,5 @@
 """Uses a standard-library generator (os.walk) and one of its own."""
 import os
-import sys
 
 
 def mine():
