@@ -24,26 +24,37 @@ __all__ = ["SafeRepr", "ReprTimeout"]
 IMMUTABLE_SCALARS = (type(None), bool, int, float, complex, str, bytes)
 
 
+_BUILTIN_LEAVES = frozenset(IMMUTABLE_SCALARS)
+
+
 class ReprTimeout(Exception):
     """Injected into a thread whose repr ran past its deadline."""
 
 
 class _Watchdog:
-    """Interrupts a repr that runs longer than ``timeout`` seconds."""
+    """Interrupts a repr that runs longer than ``timeout`` seconds.
+
+    The thread exists only while reprs are being made: it ends after half a
+    second without work, so that a program that forks later is not seen
+    as multi-threaded (3.12+ warns about fork() with threads running).
+    """
+
+    IDLE = 0.5
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
         self.deadline: tuple[int, float, int] | None = None  # (thread id, deadline, token)
         self._token = 0
-        self._started = False
-        self._lock = _thread.allocate_lock()
+        self._running = False
+        self._last = 0.0
 
     def arm(self) -> int:
-        if not self._started:
-            self._started = True
-            _thread.start_new_thread(self._run, ())
         self._token += 1
-        self.deadline = (_thread.get_ident(), time.monotonic() + self.timeout, self._token)
+        self._last = time.monotonic()
+        self.deadline = (_thread.get_ident(), self._last + self.timeout, self._token)
+        if not self._running:
+            self._running = True
+            _thread.start_new_thread(self._run, ())
         return self._token
 
     def disarm(self, token: int) -> None:
@@ -52,12 +63,18 @@ class _Watchdog:
             self.deadline = None
 
     def _run(self) -> None:
-        while True:
-            time.sleep(min(0.05, self.timeout / 4))
-            d = self.deadline
-            if d is not None and time.monotonic() > d[1]:
-                self.deadline = None
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(d[0]), ctypes.py_object(ReprTimeout))
+        try:
+            while True:
+                time.sleep(min(0.05, self.timeout / 4))
+                d = self.deadline
+                now = time.monotonic()
+                if d is not None and now > d[1]:
+                    self.deadline = None
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(d[0]), ctypes.py_object(ReprTimeout))
+                elif d is None and now - self._last > self.IDLE:
+                    return
+        finally:
+            self._running = False
 
 
 class SafeRepr(reprlib.Repr):
@@ -78,7 +95,8 @@ class SafeRepr(reprlib.Repr):
         t = type(value)
         if t is int and -10 ** 15 < value < 10 ** 15 or t is type(None) or t is bool:
             return repr(value)
-        token = self._watchdog.arm() if self._depth == 0 else None
+        # only a repr that may run user code needs a deadline
+        token = self._watchdog.arm() if self._depth == 0 and t not in _BUILTIN_LEAVES else None
         self._depth += 1
         try:
             text = self.repr(value)
