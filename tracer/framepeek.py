@@ -31,9 +31,9 @@ _int = ctypes.c_int.from_address
 _py_object = ctypes.py_object
 _cast = ctypes.cast
 try:  # a direct address-to-object conversion, 10x faster than cast()
-    from _ctypes import PyObj_FromPtr as _from_ptr
+    from _ctypes import PyObj_FromPtr as _from_ptr  # private, present in 3.11-3.13
 except ImportError:  # pragma: no cover
-    def _from_ptr(p):
+    def _from_ptr(p):  # type: ignore[misc]
         return ctypes.cast(ctypes.c_void_p(p), ctypes.py_object).value
 _c_void_p = ctypes.c_void_p
 

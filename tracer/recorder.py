@@ -31,6 +31,7 @@ performs in C without running a frame:
 """
 from __future__ import annotations
 
+import functools
 import gc
 import itertools
 import os
@@ -38,6 +39,7 @@ import sys
 import threading
 import time
 import types
+import typing
 import weakref
 import _thread
 
@@ -46,6 +48,10 @@ from .filters import Filters
 from .saferepr import IMMUTABLE_SCALARS, ReprTimeout, SafeRepr
 
 NEW, RUNNING, SUSPENDED, DONE = 0, 1, 2, 3
+# threading's registry of running Thread objects (private, stable since 2.x);
+# read directly because threading.current_thread() would create a dummy
+# Thread, visible to the program, for threads started with _thread
+_ACTIVE_THREADS: dict = threading._active  # type: ignore[attr-defined]
 _MISSING = object()
 PACKAGE_PREFIX = os.path.dirname(os.path.abspath(__file__)) + os.sep
 # Modules whose code runs only inside trace callbacks (not the runner's,
@@ -96,7 +102,7 @@ class Obj:
         self.delegator = None    # Obj suspended in ``yield from``/``await`` on us
         self.synthetic = False   # entered by a synthetic event, real entry not seen yet
         self.dying = False       # the garbage collector is finalizing us
-        self.ref = None          # weakref to the generator object
+        self.ref: typing.Any = None  # weakref to the generator object
         self.last_exc = None     # repr of the last exception raised in the frame
         self.exc_lasti = -1
         self.fast_close = False  # 3.13: close() would not re-enter the frame
@@ -115,7 +121,7 @@ class _ThreadState:
         self.ident = ident
         self.pending = None
         self.serial = serial
-        self.thread = threading._active.get(ident)  # None for threads not made by threading
+        self.thread = _ACTIVE_THREADS.get(ident)  # None for threads not made by threading
 
 
 _SUSPENDED_ATTR = compat.SUSPENDED_ATTR
@@ -159,12 +165,13 @@ class Recorder:
         self._lock = threading.RLock()
         self._busy = None            # ident of the thread inside a handler
         self._t0 = 0
-        self._prev_trace = None
-        self._prev_thread_trace = None
-        self._mon_tool = None
+        self._prev_trace: typing.Any = None
+        self._prev_thread_trace: typing.Any = None
+        self._mon_tool: int | None = None
         self._warned_value = False
         self._sigint_deferred = False
-        self._sigint_prev = None
+        self._sigint_prev: typing.Any = None
+        self._sigint_handler: typing.Any = None
         self._collecting = False
 
     # ------------------------------------------------------------------ hooks
@@ -368,7 +375,7 @@ class Recorder:
         ts = self._threads.get(_thread.get_ident())
         t = ts.thread if ts is not None else None
         if t is None:
-            t = threading._active.get(_thread.get_ident())
+            t = _ACTIVE_THREADS.get(_thread.get_ident())
             if t is None:
                 return "Thread-%d" % _thread.get_ident()
         name = getattr(t, "_name", None)
@@ -415,7 +422,7 @@ class Recorder:
                             code.co_firstlineno, "%s#%d" % (code.co_qualname, n), None))
         gen = framepeek.owner_of(frame, kind)
         if gen is not None:
-            rec.ref = weakref.ref(gen, lambda _r, rec=rec: self._on_death(rec))
+            rec.ref = weakref.ref(gen, functools.partial(self._on_weakref_death, rec))
         self.records[id(frame)] = rec
         self.by_id[oid] = rec
         return rec
@@ -674,6 +681,9 @@ class Recorder:
                        d.yield_line, synthetic=True)
             self._finish(d)
 
+    def _on_weakref_death(self, rec, _ref) -> None:
+        self._on_death(rec)
+
     def _on_death(self, rec) -> None:
         """Weakref callback: the generator object is being deallocated."""
         try:
@@ -696,7 +706,7 @@ class Recorder:
     def _install_close_hook(self) -> None:
         if not (compat.CLOSE_MAY_SKIP_FRAME and compat.HAS_MONITORING):
             return
-        mon = sys.monitoring
+        mon = sys.monitoring  # type: ignore[attr-defined]
         for tool in (3, 4, 2, 1, 0):
             if mon.get_tool(tool) is None:
                 try:
@@ -744,7 +754,7 @@ class Recorder:
     def _remove_close_hook(self) -> None:
         if self._mon_tool is None:
             return
-        mon = sys.monitoring
+        mon = sys.monitoring  # type: ignore[attr-defined]
         try:
             mon.set_events(self._mon_tool, 0)
             mon.register_callback(self._mon_tool, mon.events.CALL, None)

@@ -53,12 +53,9 @@ class Target:
     def stem(self) -> str:
         if self.module is not None:
             return self.module
+        assert self.script is not None
         base = os.path.basename(self.script)
         return os.path.splitext(base)[0] or base
-
-    @property
-    def argv(self) -> list:
-        return [self.script if self.script is not None else "-m " + self.module] + self.args
 
     def prepare(self):
         """Compile the target and build its ``__main__`` (before tracing)."""

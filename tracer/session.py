@@ -14,6 +14,7 @@ from . import __version__, compat, traceio
 from .filters import Filters
 from .recorder import Recorder
 from .runner import Outcome, Target
+from .saferepr import SafeRepr
 
 
 @dataclass
@@ -56,10 +57,11 @@ def record(target: Target, opts: RecordOptions, stderr=None) -> Recording:
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "cotrace": __version__, "target": target.stem, "repr_limit": opts.repr_limit,
     }
-    recorder = None
-    writer = traceio.TraceWriter(path, header, encode_value=lambda v: recorder.repr(v))
+    safe_repr = SafeRepr(opts.repr_limit)
+    writer = traceio.TraceWriter(path, header, encode_value=safe_repr)
     recorder = Recorder(writer, Filters(opts.include, opts.exclude, opts.record_all),
                         repr_limit=opts.repr_limit, max_events=opts.max_events, stderr=stderr)
+    recorder.repr = safe_repr
     outcome = Outcome(1, 1, "cotrace: recording did not finish")
     try:
         outcome = target.run(prepared, before=recorder.start)

@@ -19,6 +19,7 @@ import gzip
 import io
 import json
 import os
+import typing
 from dataclasses import dataclass, field
 
 FORMAT_NAME = "cotrace"
@@ -31,20 +32,18 @@ ENTRY_EVENTS = frozenset({"start", "resume", "throw", "close"})
 EXIT_EVENTS = frozenset({"yield", "return", "raise"})
 VIAS = ("send", "next", "for", "yield from", "await", "throw", "close", "gc", "other")
 
+def _dumps(obj) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 try:  # a fast encoder where installed; the stdlib otherwise
-    import orjson as _orjson
-
-    def _dumps(obj) -> bytes:
-        return _orjson.dumps(obj)
+    from orjson import dumps as _dumps  # type: ignore[no-redef,assignment]  # noqa: F811
 except ImportError:  # pragma: no cover - depends on the environment
-    _orjson = None
-
-    def _dumps(obj) -> bytes:
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    pass
 
 
 _json_str = json.encoder.encode_basestring_ascii  # C-accelerated; safe for lone surrogates
-_VIA_JSON = {v: json.dumps(v) for v in VIAS}
+_VIA_JSON: dict = {v: json.dumps(v) for v in VIAS}
 _VIA_JSON[None] = "null"
 
 
@@ -64,8 +63,9 @@ class TraceWriter:
         self.append = self.buf.append
         self.closed = False
         self._pid = os.getpid()
+        self._fh: typing.BinaryIO
         if path.endswith(".gz"):
-            self._fh = gzip.open(path, "wb", compresslevel=6)
+            self._fh = typing.cast(typing.BinaryIO, gzip.open(path, "wb", compresslevel=6))
         else:
             self._fh = open(path, "wb", buffering=1 << 16)
         self._fh.write(_dumps(dict(header, type="header")) + b"\n")
@@ -81,7 +81,7 @@ class TraceWriter:
         self.append = self.buf.append
         if not buf:
             return
-        out = []
+        out: list[str] = []
         add = out.append
         enc = self._encode_value
         js = _json_str
