@@ -118,16 +118,22 @@ def _start(tmp_path, *args):
     return proc, out
 
 
-def test_ctrl_c_exits_130_after_writing_the_trace(tmp_path):
+def test_ctrl_c_ends_like_python_after_writing_the_trace(tmp_path):
+    plain = subprocess.Popen([sys.executable, str(PROGRAMS / "forever.py")], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    assert plain.stdout.readline() == "running\n"
+    plain.send_signal(signal.SIGINT)
+    plain.communicate(timeout=60)
     proc, out = _start(tmp_path, PROGRAMS / "forever.py")
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130
+    # Python dies of SIGINT after printing the traceback (a shell shows 130)
+    assert proc.returncode == plain.returncode == -signal.SIGINT
     assert err.splitlines()[-1] == "KeyboardInterrupt"
     assert "tracer" not in err
     trace = load_checked(out / "forever.trace.jsonl")
-    assert trace.footer["exit"] == 130 and trace.footer["error"] == "KeyboardInterrupt"
+    assert trace.footer["exit"] == 130 and trace.footer["error"] == "KeyboardInterrupt"  # 128 + SIGINT
     # the interrupt lands either in the module loop (ticker stays suspended)
     # or inside ticker itself (which then dies of it)
     last = trace.events[-1]
@@ -161,3 +167,37 @@ def test_forked_child_runs_untraced_and_leaves_the_trace_alone(cotrace, python):
     assert trace.footer["exit"] == 0
     text = traced.trace_path("forks").read_text()
     assert text.count('"type":"footer"') == 1 and text.count('"type":"header"') == 1
+
+
+def test_asyncio_ctrl_c_handling_is_unchanged(cotrace, python, tmp_path):
+    """asyncio.run cancels the main task on Ctrl-C only if it finds Python's
+    default SIGINT handler; cotrace's wrapper must not hide it."""
+    script = tmp_path / "aio_sigint.py"
+    script.write_text(
+        "import asyncio, os, signal\n"
+        "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)\n"
+        "async def child():\n"
+        "    try:\n"
+        "        await asyncio.sleep(5)\n"
+        "    except asyncio.CancelledError:\n"
+        "        print('child cancelled')\n"
+        "        raise\n"
+        "async def main():\n"
+        "    t = asyncio.create_task(child())\n"
+        "    await asyncio.sleep(0.05)\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    try:\n"
+        "        await asyncio.sleep(5)\n"
+        "    except asyncio.CancelledError:\n"
+        "        print('main cancelled; cleanup runs')\n"
+        "        raise\n"
+        "try:\n"
+        "    asyncio.run(main())\n"
+        "except KeyboardInterrupt:\n"
+        "    print('KeyboardInterrupt reached top level')\n"
+        "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)\n")
+    plain, traced = python(script), cotrace(script)
+    assert "main cancelled; cleanup runs" in plain.stdout
+    assert (traced.returncode, traced.stdout, traced.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    events = [(e["ev"], e["value"]) for e in traced.trace("aio_sigint").events]
+    assert ("throw", "CancelledError()") in events

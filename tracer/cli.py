@@ -63,7 +63,26 @@ def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit
     except OSError as exc:
         click.echo("cotrace: cannot write the trace: %s" % exc, err=True)
         return 1
+    if recording.outcome.interrupted:
+        return _INTERRUPTED
     return recording.outcome.exit_arg
+
+
+_INTERRUPTED = object()
+
+
+def _die_of_sigint() -> None:
+    """Exit the way Python does after an uncaught KeyboardInterrupt: killed
+    by SIGINT (a shell shows status 130), so that callers see the same."""
+    import os
+    import signal
+
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    except (OSError, ValueError):
+        pass
+    sys.exit(130)
 
 
 TRACE_SUFFIXES = (".trace.jsonl", ".trace.jsonl.gz")
@@ -93,4 +112,8 @@ def main(argv=None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         sys.exit(130)
+    if rv is _INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        _die_of_sigint()
     sys.exit(rv)

@@ -91,7 +91,8 @@ class Obj:
     """Recorder-side state of one generator, coroutine or async generator."""
 
     __slots__ = ("id", "kind", "state", "resumer", "delegate", "delegator", "synthetic", "dying",
-                 "ref", "last_exc", "exc_lasti", "fast_close", "frame_id", "yield_line", "after_close")
+                 "ref", "last_exc", "last_exc_type", "exc_lasti", "fast_close", "frame_id", "yield_line",
+                 "after_close")
 
     def __init__(self, oid: int, kind: str, frame_id: int) -> None:
         self.id = oid
@@ -104,6 +105,7 @@ class Obj:
         self.dying = False       # the garbage collector is finalizing us
         self.ref: typing.Any = None  # weakref to the generator object
         self.last_exc = None     # repr of the last exception raised in the frame
+        self.last_exc_type: typing.Any = None
         self.exc_lasti = -1
         self.fast_close = False  # 3.13: close() would not re-enter the frame
         self.frame_id = frame_id
@@ -125,6 +127,7 @@ class _ThreadState:
 
 
 _SUSPENDED_ATTR = compat.SUSPENDED_ATTR
+_KIND_TEXT = {"generator": "generator", "coroutine": "coroutine", "async_generator": "async generator"}
 _RUNNING_ATTR = {"generator": "gi_running", "coroutine": "cr_running", "async_generator": None}
 _FRAME_ATTR = {"generator": "gi_frame", "coroutine": "cr_frame", "async_generator": "ag_frame"}
 
@@ -177,6 +180,9 @@ class Recorder:
     # ------------------------------------------------------------------ hooks
     def start(self) -> None:
         framepeek.calibrate()
+        # calibration made a few cycles (generators, frames); collect them
+        # now so that the program's first gc.collect() counts only its own
+        gc.collect()
         if framepeek.LAYOUT is None:
             self._warn("cannot read sent values on this interpreter (%s); they are recorded as null"
                        % framepeek.FAILURE)
@@ -203,6 +209,11 @@ class Recorder:
     # While the default SIGINT handler is installed we wrap it: inside
     # cotrace's code the interrupt is postponed to the moment the trace
     # function hands control back, everywhere else it is raised as usual.
+    #
+    # The wrapper must stay invisible: programs (asyncio.Runner among them)
+    # install their own Ctrl-C handling only when getsignal(SIGINT) is
+    # signal.default_int_handler.  So signal.getsignal and signal.signal
+    # report default_int_handler wherever the wrapper is installed.
     def _install_sigint(self) -> None:
         self._sigint_deferred = False
         self._sigint_prev = None
@@ -214,6 +225,7 @@ class Recorder:
             if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
                 return
             ours = RECORDING_FILES
+            default = signal.default_int_handler
 
             def on_sigint(signum, frame):
                 if self.active:
@@ -223,10 +235,23 @@ class Recorder:
                             self._sigint_deferred = True
                             return
                         f, depth = f.f_back, depth + 1
-                signal.default_int_handler(signum, frame)
+                default(signum, frame)
 
-            signal.signal(signal.SIGINT, on_sigint)
-            self._sigint_prev = signal.default_int_handler
+            real_getsignal, real_signal = signal.getsignal, signal.signal
+
+            @functools.wraps(real_getsignal)
+            def getsignal(signalnum):
+                handler = real_getsignal(signalnum)
+                return default if handler is on_sigint else handler
+
+            @functools.wraps(real_signal)
+            def set_signal(signalnum, handler):
+                previous = real_signal(signalnum, handler)
+                return default if previous is on_sigint else previous
+
+            real_signal(signal.SIGINT, on_sigint)
+            signal.getsignal, signal.signal = getsignal, set_signal
+            self._sigint_prev = (real_getsignal, real_signal)
             self._sigint_handler = on_sigint
         except (ValueError, OSError):  # not the main interpreter, or no signals
             pass
@@ -236,12 +261,14 @@ class Recorder:
             return
         import signal
 
+        real_getsignal, real_signal = self._sigint_prev
+        self._sigint_prev = None
+        signal.getsignal, signal.signal = real_getsignal, real_signal
         try:
-            if signal.getsignal(signal.SIGINT) is self._sigint_handler:
-                signal.signal(signal.SIGINT, self._sigint_prev)
+            if real_getsignal(signal.SIGINT) is self._sigint_handler:
+                real_signal(signal.SIGINT, signal.default_int_handler)
         except (ValueError, OSError):
             pass
-        self._sigint_prev = None
 
     def stop(self, keep_pending: bool = False) -> dict:
         """Uninstall the hooks and settle the state; return footer fields."""
@@ -565,6 +592,7 @@ class Recorder:
             self._emit(ev, rec.id, by, via_e, value, raw, line, t)
             rec.resumer = by
             rec.last_exc = exc_text
+            rec.last_exc_type = type(exc)
             rec.exc_lasti = lasti
             rec.after_close = ev == "close" or (start and via_e in ("close", "gc"))
             if rec.after_close and rec.delegate is not None and rec.delegate.state == SUSPENDED:
@@ -625,6 +653,12 @@ class Recorder:
             ev, value, raw = "return", None, False
         else:
             ev, value, raw = "raise", rec.last_exc, False
+            # PEP 479: what leaves the frame as StopIteration reaches the
+            # caller as RuntimeError (converted in C on 3.11, by a hidden
+            # handler on 3.12+ that fires no event)
+            stop = rec.last_exc_type
+            if stop is StopIteration or (stop is StopAsyncIteration and rec.kind == "async_generator"):
+                value = repr(RuntimeError("%s raised %s" % (_KIND_TEXT[rec.kind], stop.__name__)))
         self._emit(ev, rec.id, rec.resumer, None, value, raw, line)
         self._finish(rec)
 
@@ -648,6 +682,7 @@ class Recorder:
             self._unannounced_entry(ts, frame, rec)
         if rec is not None:
             rec.last_exc = self.repr(arg[1])
+            rec.last_exc_type = arg[0]
             rec.exc_lasti = frame.f_lasti
 
     def _finish(self, rec) -> None:
