@@ -180,6 +180,21 @@ def test_resumer_via_names_the_call():
     assert _calls(f) == ["send", "next", "other", "send", "send", "other", "throw", "close", "next"]
 
 
+def test_resumer_via_sees_through_branches_loops_and_star_args():
+    def f(g, h, v, c):
+        g.send(1 if c else 2)
+        g.send(h.x if c else [y for y in v])
+        g.send(*v)
+        g.send(v=3)
+        h.g.send(v)
+        next(g, None)
+
+    # 3.11 runs the comprehension as a function: its creation and call
+    # are extra CALLs (of <listcomp>, hence "other")
+    calls = [c for c in _calls(f) if c != "other"]
+    assert calls == ["send", "send", "send", "send", "send", "next"]
+
+
 def test_resumer_via_for_loops_and_delegation():
     def loop(g):
         for _ in g:

@@ -21,7 +21,7 @@ from . import compat
 _NAME_LOADS = frozenset(
     name for name in ("LOAD_ATTR", "LOAD_METHOD", "LOAD_GLOBAL", "LOAD_NAME", "LOAD_DEREF", "LOAD_FAST",
                       "LOAD_FAST_CHECK", "LOAD_FAST_AND_CLEAR", "LOAD_CLASSDEREF", "LOAD_FROM_DICT_OR_GLOBALS",
-                      "LOAD_FROM_DICT_OR_DEREF", "LOAD_SUPER_ATTR")
+                      "LOAD_FROM_DICT_OR_DEREF", "LOAD_SUPER_ATTR", "STORE_FAST_LOAD_FAST")
     if name in dis.opmap)
 
 _CALLEE_VIA = {
@@ -136,37 +136,104 @@ def resumer_via(code, lasti: int) -> str:
     return "other"
 
 
-def _callee_name(code, call) -> str | None:
-    """Name of the callable a CALL instruction calls, by walking back over
-    the stack effects of the instructions that pushed its arguments."""
+_UNCONDITIONAL = frozenset(
+    dis.opmap[name] for name in ("JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT", "RETURN_VALUE",
+                                 "RETURN_CONST", "RAISE_VARARGS", "RERAISE", "JUMP")
+    if name in dis.opmap)
+_JUMPS = frozenset(dis.hasjrel) | frozenset(dis.hasjabs)
+# Instructions that replace what is on top of the stack (their net effect
+# hides that they pop): an attribute load turns ``g`` into ``g.send``.
+_POPS_TOP = {"LOAD_ATTR": 1, "LOAD_METHOD": 1, "LOAD_SUPER_ATTR": 3, "UNARY_NEGATIVE": 1, "UNARY_NOT": 1,
+             "UNARY_INVERT": 1, "TO_BOOL": 1, "GET_ITER": 1, "CALL_INTRINSIC_1": 1, "FORMAT_SIMPLE": 1,
+             "STORE_FAST_LOAD_FAST": 1}
+
+
+def _effect(x, jump: bool) -> int:
+    if x.opcode < dis.HAVE_ARGUMENT:
+        return dis.stack_effect(x.opcode)
+    return dis.stack_effect(x.opcode, x.arg, jump=jump)
+
+
+@lru_cache(maxsize=None)
+def _depths(code) -> tuple:
+    """Stack depth before each instruction (None where unreachable).
+
+    The usual data-flow walk over the control-flow graph, seeded at the
+    entry and at every exception handler, so that loops and branches inside
+    a call's arguments (conditional expressions, inlined comprehensions)
+    leave the depth at the call itself right.
+    """
     ins = _instructions(code)
+    index = {x.offset: i for i, x in enumerate(ins)}
+    depth: list = [None] * len(ins)
+    work = [(0, 0)]
+    for entry in dis.Bytecode(code).exception_entries:
+        if entry.target in index:
+            work.append((index[entry.target], entry.depth + 1 + (1 if entry.lasti else 0)))
+    while work:
+        i, d = work.pop()
+        while i < len(ins) and depth[i] is None:
+            depth[i] = d
+            x = ins[i]
+            try:
+                if x.opcode in _JUMPS and isinstance(x.argval, int) and x.argval in index:
+                    work.append((index[x.argval], d + _effect(x, True)))
+                if x.opcode in _UNCONDITIONAL:
+                    break
+                d += _effect(x, False)
+            except ValueError:
+                break
+            i += 1
+    return tuple(depth)
+
+
+def _callee_name(code, call) -> str | None:
+    """Name of what a CALL instruction calls (``send``, ``next``, ...).
+
+    The call consumes the callable, a NULL/self slot and its arguments; the
+    callable was loaded by the last instruction before the call that wrote
+    to the lowest of those slots.  Instructions working higher up the stack
+    (the arguments, whatever their control flow) are skipped by depth.
+    """
+    ins = _instructions(code)
+    depth = _depths(code)
     i = _offset_index(code)[call.offset]
-    name = call.opname
-    if name == "CALL_FUNCTION_EX":
-        nargs = 1 + (call.arg & 1)
-    elif name == "CALL_KW":
-        nargs = call.arg + 1
-    else:
-        nargs = call.arg
-    need = nargs + 1
-    total = 0
-    j = i - 1
-    # 3.11 pairs our CALL with a PRECALL, and 3.11/3.12 put KW_NAMES before it
-    while j >= 0 and (ins[j].opcode == compat.PRECALL or ins[j].opname == "KW_NAMES"):
-        j -= 1
-    while j >= 0:
-        x = ins[j]
-        try:
-            total += dis.stack_effect(x.opcode, x.arg, jump=False) if x.opcode >= dis.HAVE_ARGUMENT else dis.stack_effect(x.opcode)
-        except ValueError:
-            return None
-        if total >= need:
-            if x.opcode == compat.PUSH_NULL and j > 0:
-                x = ins[j - 1]
-            if x.opname in _NAME_LOADS and isinstance(x.argval, str):
-                return x.argval
-            if x.opname in _NAME_LOADS and isinstance(x.argval, tuple):
-                return x.argval[-1]
-            return None
-        j -= 1
+    first = i
+    # 3.11 pairs CALL with PRECALL, and 3.11/3.12 may put KW_NAMES before it
+    while first > 0 and (ins[first - 1].opcode == compat.PRECALL or ins[first - 1].opname == "KW_NAMES"):
+        first -= 1
+    if depth[first] is None:
+        return None
+    try:
+        consumed = 1 - sum(_effect(ins[k], False) for k in range(first, i + 1))
+    except ValueError:
+        return None
+    bottom = depth[first] - consumed
+
+    def writer(j: int, slot: int):
+        """The last instruction before ``j`` (inclusive) that wrote ``slot``."""
+        while j >= 0:
+            d = depth[j]
+            if d is not None:
+                try:
+                    e = _effect(ins[j], False)
+                except ValueError:
+                    return None
+                pops = _POPS_TOP.get(ins[j].opname, max(0, -e))
+                if d - pops <= slot < d + e:
+                    return j
+            j -= 1
+        return None
+
+    j = writer(first - 1, bottom + 1)
+    if j is not None and ins[j].opcode == compat.PUSH_NULL:
+        j = writer(j - 1, bottom)  # 3.13 pushes the NULL after the callable
+    if j is None:
+        return None
+    x = ins[j]
+    if x.opname in _NAME_LOADS:
+        if isinstance(x.argval, str):
+            return x.argval
+        if isinstance(x.argval, tuple):  # LOAD_SUPER_ATTR and friends
+            return x.argval[-1]
     return None
