@@ -55,8 +55,19 @@ def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit
         tgt = Target(script=target[0], args=target[1:])
     opts = RecordOptions(output_dir=output_dir, include=include, exclude=exclude, record_all=record_all,
                          max_events=max_events, repr_limit=repr_limit, compress=compress, quiet=quiet)
+    # recorded by main(), outside click's call stack: the program should see
+    # as few of cotrace's frames below its own as possible
+    return _Plan(tgt, opts)
+
+
+class _Plan:
+    def __init__(self, target: Target, opts: RecordOptions) -> None:
+        self.target, self.opts = target, opts
+
+
+def _record(plan: _Plan):
     try:
-        recording = record(tgt, opts)
+        recording = record(plan.target, plan.opts)
     except TargetError as exc:
         click.echo(str(exc), err=True)
         return exc.exit_code
@@ -112,6 +123,8 @@ def main(argv=None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         sys.exit(130)
+    if isinstance(rv, _Plan):
+        rv = _record(rv)
     if rv is _INTERRUPTED:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -87,6 +87,15 @@ class _Retrip(int):
 _RETRIP = _Retrip(2)  # signal.SIGINT
 
 
+class _Lazy:
+    """A resumer frame kept until the entry is classified (next event)."""
+
+    __slots__ = ("frame",)
+
+    def __init__(self, frame) -> None:
+        self.frame = frame
+
+
 class Obj:
     """Recorder-side state of one generator, coroutine or async generator."""
 
@@ -152,6 +161,7 @@ class Recorder:
         self.stderr = stderr or sys.stderr
         self.count = 0
         self.dropped = 0
+        self.lost = 0
         self.error: str | None = None
         self.active = False
         self._seq = itertools.count(1)
@@ -164,6 +174,7 @@ class Recorder:
         self._special: dict = {}     # ("gc",) / ("runtime",) / ("loop", ident) -> actor id
         self._actor_kinds: dict = {}
         self._threads: dict = {}
+        self._trace_fns: list = []
         self._serials = itertools.count()
         self._lock = threading.RLock()
         self._busy = None            # ident of the thread inside a handler
@@ -272,6 +283,13 @@ class Recorder:
 
     def stop(self, keep_pending: bool = False) -> dict:
         """Uninstall the hooks and settle the state; return footer fields."""
+        current = sys.gettrace()
+        if self.active and self.error is None and not any(current is fn for fn in self._trace_fns):
+            # CPython unsets a trace function that raises; ours only does so
+            # when it cannot even start (RecursionError at the recursion
+            # limit, a signal handler raising at its first instruction)
+            self.error = ("the interpreter switched tracing off in this thread (an exception escaped the trace "
+                          "function, e.g. at the recursion limit); later events of the thread are missing")
         if self.active:
             self._remove_sigint()
             if self._on_gc in gc.callbacks:
@@ -298,7 +316,7 @@ class Recorder:
                         running.append(rec.id)
             except Exception as exc:  # never let bookkeeping break the exit path
                 self._fail(exc)
-        return {"events": self.count, "dropped": self.dropped, "suspended": suspended,
+        return {"events": self.count, "dropped": self.dropped, "lost": self.lost, "suspended": suspended,
                 "running": running, "objects": sum(self._labels.values()), "recorder_error": self.error}
 
     def _after_fork_in_child(self) -> None:
@@ -348,6 +366,7 @@ class Recorder:
                 _RETRIP.fire
             return trace
 
+        self._trace_fns.append(trace)
         return trace
 
     def _decide(self, code):
@@ -373,6 +392,10 @@ class Recorder:
                     self._busy = None
         except ReprTimeout:
             pass
+        except RecursionError:
+            # the program is at its recursion limit and our callback needs a
+            # few frames more: this event is lost, recording goes on
+            self.lost += 1
         except KeyboardInterrupt:
             # Ctrl-C landed in our code: hand it back to the program
             _thread.interrupt_main()
@@ -504,6 +527,11 @@ class Recorder:
             # the real entry after a synthetic one (end of a passed-down throw)
             rec.synthetic = False
             return
+        elif rec.state == RUNNING:
+            # its last exit was lost (recursion limit): keep entries and
+            # exits alternating with a synthetic yield of unknown value
+            self._emit("yield", rec.id, rec.resumer, None, None, False, rec.yield_line, synthetic=True)
+            rec.state = SUSPENDED
         start = rec.state == NEW
         # who handed control over: skip outer generators that are suspended
         # in yield-from while C code passes a throw()/close() down to us
@@ -522,9 +550,8 @@ class Recorder:
             while d is not None and d.state == SUSPENDED and d.delegate is inner and (d.dying or self._is_running(d)):
                 chain.append(d)
                 inner, d = d, d.delegator
-        if rec.dying:
-            by, via = self._special_actor("gc"), "gc"
-        elif fb is None:
+        by: typing.Any
+        if fb is None:
             by, via = self._special_actor("runtime"), "other"
         else:
             r = records.get(id(fb)) if self._decisions.get(fb.f_code) else None
@@ -534,9 +561,12 @@ class Recorder:
                 if via in ("yield from", "await") and not chain:
                     r.delegate = rec
                     rec.delegator = r
+            elif rec.dying or self._collecting or any(d.dying for d in chain):
+                # probably a finalization, where the frame below is whatever
+                # happened to run: decide when the entry is known
+                by, via = _Lazy(fb), None
             else:
-                by, is_loop = self._actor_for_frame(fb)
-                via = "await" if is_loop else codeinfo.resumer_via(fb.f_code, fb.f_lasti)
+                by, via = self._plain_resumer(fb)
         value, raw = None, False
         if start:
             pass
@@ -553,6 +583,10 @@ class Recorder:
         rec.after_close = False
         ts.pending = (rec, id(frame), frame.f_lasti, start, by, via, value, raw, frame.f_lineno, chain,
                       time.perf_counter_ns() - self._t0)
+
+    def _plain_resumer(self, fb) -> tuple[int, str]:
+        aid, is_loop = self._actor_for_frame(fb)
+        return aid, ("await" if is_loop else codeinfo.resumer_via(fb.f_code, fb.f_lasti))
 
     def _is_running(self, rec) -> bool:
         attr = _RUNNING_ATTR[rec.kind]
@@ -579,6 +613,8 @@ class Recorder:
                 value, raw = exc_text, False
             if via_e == "gc":
                 by = self._special_actor("gc")
+            elif type(by) is _Lazy:
+                by = self._plain_resumer(by.frame)[0]
             if start:
                 ev = "start"
             for d in reversed(chain):
@@ -599,6 +635,11 @@ class Recorder:
                 # 3.13 closed our delegate in C without entering it
                 self._close_chain_silently(rec, via_e)
             return True
+        if type(by) is _Lazy:
+            # not a finalization after all (an async generator's finalizer
+            # hook may resurrect it): an ordinary entry
+            by, via = self._plain_resumer(by.frame)
+            rec.dying = False
         if start and via in ("throw", "close"):
             via = "other"  # a start is never a throw unless the exception says so
         self._emit("start" if start else "resume", rec.id, by, via, None if start else value, raw, line, t,
@@ -729,7 +770,10 @@ class Recorder:
                 # CPython will not re-enter the frame (3.13 fast close), or it
                 # will but we cannot see it because we are inside our own
                 # trace function, where tracing is off
-                if (rec.fast_close and rec.delegate is None) or self._busy == _thread.get_ident():
+                # (an async generator with a finalizer hook is handed to the
+                # hook instead, typically the event loop, which closes it later)
+                hooked = rec.kind == "async_generator" and sys.get_asyncgen_hooks().finalizer is not None
+                if ((rec.fast_close and rec.delegate is None) or self._busy == _thread.get_ident()) and not hooked:
                     self._synthetic_close(rec, self._special_actor("gc"), "gc")
         except Exception as exc:
             self._fail(exc)

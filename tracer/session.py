@@ -64,12 +64,14 @@ def record(target: Target, opts: RecordOptions, stderr=None) -> Recording:
     recorder.repr = safe_repr
     outcome = Outcome(1, 1, "cotrace: recording did not finish")
     try:
-        outcome = target.run(prepared, before=recorder.start)
+        outcome = target.run(prepared, recorder.start)
     finally:
         info = recorder.stop()
         footer = {"events": info["events"], "dropped": info["dropped"], "suspended": info["suspended"],
                   "running": info["running"], "objects": info["objects"], "exit": outcome.exit_code,
                   "error": outcome.error}
+        if info["lost"]:
+            footer["lost"] = info["lost"]
         if info["recorder_error"]:
             footer["recorder_error"] = info["recorder_error"]
         writer.close(footer)
@@ -77,6 +79,8 @@ def record(target: Target, opts: RecordOptions, stderr=None) -> Recording:
         return Recording(path, outcome, {})
     if not opts.quiet:
         dropped = ", %d dropped (--max-events)" % footer["dropped"] if footer["dropped"] else ""
+        if footer.get("recorder_error"):
+            dropped += ", incomplete: " + footer["recorder_error"]
         stderr.write("cotrace: %d events, %d objects%s, %d still suspended -> %s\n"
                      % (footer["events"], footer["objects"], dropped, len(footer["suspended"]), path))
         stderr.flush()
