@@ -208,3 +208,25 @@ def test_async_generator_values_are_unwrapped(cotrace):
     ]
     assert {e["task"] for e in trace.events} == {"Task-1"}
     assert {o["kind"] for o in trace.objects.values()} == {"coroutine", "async_generator", "event_loop"}
+
+
+def test_async_generator_catching_a_throw_yields_again(cotrace):
+    # 3.11 has no ag_suspended: the recorder reads the frame state itself
+    run = cotrace(PROGRAMS / "agen_throw.py")
+    assert run.returncode == 0, run.stderr
+    assert [(ev, by, via, v) for (_, ev, by, via, v) in simple(run.trace("agen_throw"))] == [
+        ("start", "drive", "send", None), ("yield", "drive", None, "'tick'"),
+        ("throw", "drive", "throw", "ValueError()"), ("yield", "drive", None, "'tick'"),
+        ("resume", "drive", "send", "None"), ("yield", "drive", None, "'tick'"),
+        ("close", "drive", "close", None), ("return", "drive", None, None),
+    ]
+
+
+def test_stop_iteration_reaches_the_caller_as_runtime_error(cotrace, tmp_path):
+    script = tmp_path / "pep479.py"
+    script.write_text("def g():\n    yield 1\n    raise StopIteration('x')\n\n"
+                      "try:\n    list(g())\nexcept RuntimeError as e:\n    print(e)\n")
+    run = cotrace(script)
+    assert run.stdout == "generator raised StopIteration\n"
+    assert simple(run.trace("pep479"))[-1] == (
+        "g#1", "raise", "<module>", None, "RuntimeError('generator raised StopIteration')")

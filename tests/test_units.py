@@ -287,3 +287,23 @@ def test_filters():
     assert Filters(include=["*/os.py"]).wants("<frozen os>")
     assert not Filters(include=["*/os.py"]).wants("/home/me/project/app.py")
     assert not Filters(exclude=["*/project/*"]).wants("/home/me/project/app.py")
+
+
+def test_frame_state_byte_tells_suspension():
+    framepeek.calibrate()
+
+    async def ag():
+        yield 1
+
+    def g():
+        yield 1
+
+    gen, agen = g(), ag()
+    assert framepeek.is_suspended(gen) is False
+    next(gen)
+    assert framepeek.is_suspended(gen) is True
+    try:
+        agen.__anext__().send(None)
+    except StopIteration:
+        pass
+    assert framepeek.is_suspended(agen) is True

@@ -353,6 +353,60 @@ def unwrap_async_value(value):
     return value
 
 
+_STATE_OFF: int | None = None
+_STATE_SUSPENDED: int | None = None
+
+
+def _calibrate_frame_state() -> None:
+    """Find the frame-state byte of generator objects (3.11's async
+    generators have no ``ag_suspended``; generators have ``gi_suspended``,
+    which tells us which byte it reads)."""
+    global _STATE_OFF, _STATE_SUSPENDED
+    seen_running = []
+
+    def gen():
+        seen_running.append(_state_bytes(me[0]))
+        yield 1
+        yield 2
+
+    def _state_bytes(obj):
+        return ctypes.string_at(id(obj), type(obj).__basicsize__)
+
+    me = [None]
+    created, suspended, done = gen(), gen(), gen()
+    me[0] = suspended
+    next(suspended)
+    list(done)
+    assert suspended.gi_suspended and not created.gi_suspended
+    a, b, c = (_state_bytes(x) for x in (created, suspended, done))
+    r = seen_running[0]
+    limit = min(len(a), (LAYOUT.gen_iframe_off["generator"] if LAYOUT else len(a)))
+    candidates = [o for o in range(16, limit) if len({a[o], b[o], c[o], r[o]}) == 4]
+    if len(candidates) != 1:
+        raise RuntimeError("generator frame state not found")
+    off = candidates[0]
+
+    async def agen():
+        yield 1
+
+    ag_created, ag_suspended = agen(), agen()
+    try:
+        ag_suspended.__anext__().send(None)
+    except StopIteration:
+        pass
+    if ctypes.string_at(id(ag_suspended), off + 1)[off] != b[off] or \
+            ctypes.string_at(id(ag_created), off + 1)[off] != a[off]:
+        raise RuntimeError("async generator frame state differs")
+    _STATE_OFF, _STATE_SUSPENDED = off, b[off]
+
+
+def is_suspended(obj) -> bool | None:
+    """Whether a generator-like object is suspended at a yield (None: unknown)."""
+    if _STATE_OFF is None:
+        return None
+    return ctypes.string_at(id(obj) + _STATE_OFF, 1)[0] == _STATE_SUSPENDED
+
+
 def calibrate() -> Layout | None:
     """Find and verify the layout once; later calls return the cached result."""
     global LAYOUT, FAILURE
@@ -364,6 +418,11 @@ def calibrate() -> Layout | None:
         layout = Layout(f_frame_off, locals_off, sp_off, is_ptr, offs)
         _self_test(layout)
         _calibrate_async_wrapper()
+        LAYOUT = layout
+        try:
+            _calibrate_frame_state()
+        except Exception:  # only a fallback for 3.11's async generators
+            pass
     except Exception as exc:  # any failure means: do not read memory
         FAILURE = "%s: %s" % (type(exc).__name__, exc)
         return None

@@ -660,9 +660,12 @@ class Recorder:
         lasti = frame.f_lasti
         attr = _SUSPENDED_ATTR[rec.kind]
         gen = rec.ref() if rec.ref is not None else None
-        if gen is not None and attr is not None:
-            suspended = getattr(gen, attr)
-        else:
+        state = None
+        if gen is not None:
+            state = getattr(gen, attr) if attr is not None else framepeek.is_suspended(gen)
+        if state is not None:
+            suspended = state
+        else:  # no object to ask: judge by the instruction
             suspended = codeinfo.is_yield_site(code, lasti) and rec.exc_lasti != lasti
         line = frame.f_lineno
         if suspended:
