@@ -175,6 +175,8 @@ class Recorder:
         self._actor_kinds: dict = {}
         self._threads: dict = {}
         self._trace_fns: list = []
+        self._fast_closable: set = set()
+        self._poll_tick = 0
         self._serials = itertools.count()
         self._lock = threading.RLock()
         self._busy = None            # ident of the thread inside a handler
@@ -520,6 +522,8 @@ class Recorder:
     def _on_call(self, ts, frame, kind) -> None:
         if ts.pending is not None:
             self._resolve(ts, frame, "call", None)
+        if self._fast_closable:
+            self._poll_fast_closed()
         rec = self.records.get(id(frame))
         if rec is None:
             rec = self._new_obj(frame, frame.f_code, kind)
@@ -678,6 +682,10 @@ class Recorder:
             if not codeinfo.is_delegating_site(code, lasti):
                 rec.delegate = None
             rec.fast_close = codeinfo.closes_without_reentry(code, lasti)
+            if rec.fast_close:
+                self._fast_closable.add(rec)
+            else:
+                self._fast_closable.discard(rec)
             # C code passed a throw() down to us: the value goes straight out
             # through the outer generators, which never run
             r = self.by_id.get(rec.resumer)
@@ -729,7 +737,24 @@ class Recorder:
             rec.last_exc_type = arg[0]
             rec.exc_lasti = frame.f_lasti
 
+    def _poll_fast_closed(self) -> None:
+        """3.13: find generators that close() finished without running them
+        when the call to close() came from C code (or from a call site the
+        close hook had switched off).  Cheap while few generators are
+        suspended outside try blocks; with many, checked every 64 entries."""
+        self._poll_tick += 1
+        if len(self._fast_closable) > 64 and self._poll_tick % 64:
+            return
+        for rec in list(self._fast_closable):
+            if rec.state != SUSPENDED:
+                self._fast_closable.discard(rec)
+                continue
+            gen = rec.ref() if rec.ref is not None else None
+            if gen is not None and getattr(gen, _FRAME_ATTR[rec.kind]) is None:
+                self._synthetic_close(rec, self._special_actor("runtime"), "close")
+
     def _finish(self, rec) -> None:
+        self._fast_closable.discard(rec)
         rec.state = DONE
         self.records.pop(rec.frame_id, None)
         self.by_id.pop(rec.id, None)
@@ -804,11 +829,17 @@ class Recorder:
         disable = mon.DISABLE
         builtin_method = types.BuiltinMethodType
 
+        named = (types.FunctionType, types.MethodType, builtin_method, types.MethodDescriptorType)
+
         def on_call(code, offset, func, arg0):
-            if func in closers:
+            # identity tests and attributes of built-in types only: this
+            # runs for every call site once, and must never run user code
+            if func is closers[0] or func is closers[1]:
                 target = arg0
             elif type(func) is builtin_method and func.__name__ == "close":
                 target = func.__self__
+            elif type(func) in named and func.__name__ == "close":
+                return None  # a close() of something else: keep watching this site
             else:
                 return disable
             if not self.active:
