@@ -749,6 +749,9 @@ class Recorder:
             if rec.state != SUSPENDED:
                 self._fast_closable.discard(rec)
                 continue
+            d = rec.delegator
+            if d is not None and d.state == SUSPENDED and d.delegate is rec:
+                continue  # closed through its delegator: recorded with the delegator's close
             gen = rec.ref() if rec.ref is not None else None
             if gen is not None and getattr(gen, _FRAME_ATTR[rec.kind]) is None:
                 self._synthetic_close(rec, self._special_actor("runtime"), "close")
