@@ -230,3 +230,24 @@ def test_stop_iteration_reaches_the_caller_as_runtime_error(cotrace, tmp_path):
     assert run.stdout == "generator raised StopIteration\n"
     assert simple(run.trace("pep479"))[-1] == (
         "g#1", "raise", "<module>", None, "RuntimeError('generator raised StopIteration')")
+
+
+def test_close_from_c_code_and_shared_call_sites(cotrace):
+    run = cotrace(PROGRAMS / "close_paths.py")
+    assert run.returncode == 0, run.stderr
+    events = simple(run.trace("close_paths"), with_synthetic=True)
+    skipped = compat.CLOSE_MAY_SKIP_FRAME  # 3.13 closes these without running them
+    # operator.methodcaller calls close() from C: 3.13 notices it at the
+    # next entry and cannot tell who called it
+    c_closer = "<runtime>" if skipped else "<module>"
+    assert events == [
+        ("gen#1", "start", "<module>", "next", None, False), ("gen#1", "yield", "<module>", None, "'a'", False),
+        ("gen#1", "close", "shutdown", "close", None, skipped), ("gen#1", "return", "shutdown", None, None, skipped),
+        ("gen#2", "start", "<module>", "next", None, False), ("gen#2", "yield", "<module>", None, "'b'", False),
+        ("gen#2", "close", "<module>", "close", None, skipped), ("gen#2", "return", "<module>", None, None, skipped),
+        ("gen#3", "start", "<module>", "next", None, False), ("gen#3", "yield", "<module>", None, "'c'", False),
+        ("gen#3", "close", c_closer, "close", None, skipped), ("gen#3", "return", c_closer, None, None, skipped),
+        ("gen#4", "start", "<module>", "next", None, False), ("gen#4", "yield", "<module>", None, "'d'", False),
+        ("gen#4", "resume", "<module>", "next", "None", False),
+        ("gen#4", "yield", "<module>", None, "'second'", False),
+    ]
