@@ -52,6 +52,7 @@ NEW, RUNNING, SUSPENDED, DONE = 0, 1, 2, 3
 # read directly because threading.current_thread() would create a dummy
 # Thread, visible to the program, for threads started with _thread
 _ACTIVE_THREADS: dict = threading._active  # type: ignore[attr-defined]
+_MODULES = sys.modules
 _MISSING = object()
 PACKAGE_PREFIX = os.path.dirname(os.path.abspath(__file__)) + os.sep
 # Modules whose code runs only inside trace callbacks (not the runner's,
@@ -158,6 +159,7 @@ class Recorder:
         self.filters = filters or Filters()
         self.repr = SafeRepr(repr_limit)
         self.max_events = max_events
+        self._limit = max_events if max_events is not None else sys.maxsize
         self.stderr = stderr or sys.stderr
         self.count = 0
         self.dropped = 0
@@ -452,16 +454,21 @@ class Recorder:
         return self.repr(v), False
 
     def _emit(self, ev, oid, by, via, value, raw, line, t=None, synthetic=False) -> None:
-        if self.max_events is not None and self.count >= self.max_events:
+        if self.count >= self._limit:
             self.dropped += 1
             return
         self.count += 1
         if t is None:
             t = time.perf_counter_ns() - self._t0
+        # the thread's name, read from its Thread object (names may change)
+        ident = _thread.get_ident()
+        ts = self._threads.get(ident)
+        th = ts.thread if ts is not None else None
+        name = th._name if th is not None else self._thread_name()
         w = self.writer
-        w.append(("e", next(self._seq), t, ev, oid, by, via, value, raw, line, self._thread_name(),
-                  self._task(), synthetic))
-        if w.full():
+        w.append(("e", next(self._seq), t, ev, oid, by, via, value, raw, line, name,
+                  self._task() if _MODULES.get("asyncio") is not None else None, synthetic))
+        if len(w.buf) >= w.batch:
             w.flush()
 
     def _new_obj(self, frame, code, kind) -> Obj:

@@ -58,7 +58,7 @@ class TraceWriter:
     def __init__(self, path: str, header: dict, encode_value, batch: int = 2048) -> None:
         self.path = path
         self._encode_value = encode_value
-        self._batch = batch
+        self.batch = batch
         self.buf: list = []
         self.append = self.buf.append
         self.closed = False
@@ -72,7 +72,7 @@ class TraceWriter:
         self._fh.flush()
 
     def full(self) -> bool:
-        return len(self.buf) >= self._batch
+        return len(self.buf) >= self.batch
 
     def flush(self) -> None:
         if self.closed or os.getpid() != self._pid:
