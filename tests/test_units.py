@@ -142,11 +142,14 @@ def test_internal_error_disables_recording_and_the_program_runs_on(tmp_path):
     class Failing(traceio.TraceWriter):
         n = 0
 
-        def full(self):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, batch=1, **kwargs)  # flush after every record
+
+        def flush(self):
             Failing.n += 1
             if Failing.n == 3:
                 raise RuntimeError("disk on fire")
-            return False
+            super().flush()
 
     def body():
         out = []
