@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from conftest import PROGRAMS, ROOT, _env, load_checked
 
@@ -201,3 +202,89 @@ def test_asyncio_ctrl_c_handling_is_unchanged(cotrace, python, tmp_path):
     assert (traced.returncode, traced.stdout, traced.stderr) == (plain.returncode, plain.stdout, plain.stderr)
     events = [(e["ev"], e["value"]) for e in traced.trace("aio_sigint").events]
     assert ("throw", "CancelledError()") in events
+
+
+def _same(cotrace, python, *args, cwd=None, stdin=None):
+    """Run ``python ARGS`` and ``cotrace ARGS``; both must end the same way."""
+    plain = subprocess.run([sys.executable, *map(str, args)], cwd=cwd, input=stdin, capture_output=True,
+                           text=True, env=_env(), timeout=120)
+    traced = subprocess.run([sys.executable, "-m", "tracer", "-q", "-o", str(Path(cwd) / "out"), *map(str, args)],
+                            cwd=cwd, input=stdin, capture_output=True, text=True, env=_env(), timeout=120)
+    assert (traced.returncode, traced.stdout, traced.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    return traced
+
+
+def test_module_options_belong_to_the_module(cotrace, python, tmp_path):
+    (tmp_path / "tool.py").write_text(
+        "import argparse\np = argparse.ArgumentParser()\n"
+        "p.add_argument('-o'); p.add_argument('-q', action='store_true'); p.add_argument('-m')\n"
+        "p.add_argument('--all', action='store_true')\nprint(p.parse_args())\n")
+    _same(cotrace, python, "-m", "tool", "-o", "X", "-q", "--all", "-m", "z", cwd=tmp_path)
+    _same(cotrace, python, "-m", "tool", "--help", cwd=tmp_path)
+    _same(cotrace, python, "-mtool", "-o", "Y", cwd=tmp_path)
+    bogus = subprocess.run([sys.executable, "-m", "tracer", "--bogus", "x.py"], capture_output=True, text=True,
+                           env=_env(), cwd=tmp_path)
+    assert bogus.returncode == 2 and "No such option" in bogus.stderr
+
+
+def test_directory_zip_and_stdin_targets(cotrace, python, tmp_path):
+    import zipfile
+    app = tmp_path / "app"
+    app.mkdir()
+    body = ("import sys\nprint(sys.argv, sys.path[0], __file__, type(__loader__).__name__, __package__,\n"
+            "      __spec__ and __spec__.name)\ndef g():\n    yield 1\nprint(list(g()))\n")
+    (app / "__main__.py").write_text(body)
+    with zipfile.ZipFile(tmp_path / "app.zip", "w") as z:
+        z.writestr("__main__.py", body)
+    _same(cotrace, python, "app", "x", cwd=tmp_path)
+    _same(cotrace, python, "./app", cwd=tmp_path)
+    _same(cotrace, python, "app.zip", "y", cwd=tmp_path)
+    _same(cotrace, python, "-", "a", cwd=tmp_path, stdin=body.replace("__file__", "repr(__file__)"))
+    assert (tmp_path / "out" / "stdin.trace.jsonl").exists()
+    assert [e["ev"] for e in load_checked(tmp_path / "out" / "app.trace.jsonl").events][:2] == ["start", "yield"]
+
+
+def test_paths_are_kept_as_typed(cotrace, python, tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "p.py").write_text("import sys\nprint(__file__, sys.argv[0], sys.path[0])\n")
+    _same(cotrace, python, "./sub/../sub/p.py", cwd=tmp_path)
+
+
+def test_interpreter_exit_details(cotrace, python, tmp_path):
+    (tmp_path / "hook.py").write_text(
+        "import sys, atexit\n"
+        "def h(*a):\n    raise RuntimeError('hook broke')\n"
+        "sys.excepthook = h\n"
+        "atexit.register(lambda: print('last', sys.last_value))\n"
+        "raise ValueError('x')\n")
+    _same(cotrace, python, "hook.py", cwd=tmp_path)
+    (tmp_path / "ki.py").write_text(
+        "import atexit, threading, time\n"
+        "atexit.register(lambda: print('atexit ran'))\n"
+        "threading.Thread(target=lambda: (time.sleep(.2), print('thread done'))).start()\n"
+        "raise KeyboardInterrupt\n")
+    traced = _same(cotrace, python, "ki.py", cwd=tmp_path)
+    assert traced.stdout == "thread done\natexit ran\n"
+    (tmp_path / "closed.py").write_text("import sys\nprint('x')\nsys.stderr.close()\n")
+    plain = python(tmp_path / "closed.py")
+    loud = cotrace(tmp_path / "closed.py", quiet=False)   # the summary line has nowhere to go
+    assert (loud.returncode, loud.stdout) == (plain.returncode, plain.stdout) == (0, "x\n")
+
+
+def test_odd_names_and_concurrent_recordings(cotrace, tmp_path):
+    script = tmp_path / "slow.py"
+    script.write_text("import sys, time\ndef g():\n    while True:\n        yield 1\nx = g()\n"
+                      "for i in range(int(sys.argv[1])):\n    next(x)\n    time.sleep(0.001)\n")
+    out = tmp_path / "out"
+    first = subprocess.Popen([sys.executable, "-m", "tracer", "-q", "-o", str(out), str(script), "400"],
+                             env=_env(), cwd=tmp_path)
+    time.sleep(0.3)
+    second = cotrace(script, "20")
+    first.wait(timeout=60)
+    assert first.returncode == 0 and second.returncode == 0
+    # the second run found the file busy and took another name
+    assert len(load_checked(out / "slow.trace.jsonl").events) == 800
+    assert len(load_checked(out / "slow-2.trace.jsonl").events) == 40
+    odd = cotrace(script, "\udcff", quiet=False)   # a non-UTF-8 argument (surrogate-escaped)
+    assert odd.returncode == 1 and "ValueError" in odd.stderr  # the program's own int() error
+    assert load_checked(odd.trace_path("slow")).header["argv"][1] == "\udcff"

@@ -85,11 +85,22 @@ BAD = [
     ("future-version", [dict(HEADER, version=99)], "", ":1: trace format version 99 is not supported"),
     ("unknown-event", [HEADER, OBJ, ACTOR, ev(1, "teleport")], "", ":4: unknown event kind 'teleport'"),
     ("undefined-object", [HEADER, ACTOR, ev(1, "start")], "", ":3: event refers to object 1 before its definition"),
-    ("bad-seq", [HEADER, OBJ, ACTOR, dict(ev(1, "start"), seq="one")], "", ":4: event without a valid 'seq'"),
+    ("bad-seq", [HEADER, OBJ, ACTOR, dict(ev(1, "start"), seq="one")], "", ":4: event field 'seq' has the wrong type"),
+    ("bool-seq", [HEADER, OBJ, ACTOR, dict(ev(1, "start"), seq=True)], "", ":4: event field 'seq' has the wrong type"),
+    ("number-value", [HEADER, OBJ, ACTOR, ev(1, "start", value=5)], "", ":4: event field 'value' has the wrong type"),
+    ("list-by", [HEADER, OBJ, ACTOR, dict(ev(1, "start"), by=[2])], "", ":4: event field 'by' has the wrong type"),
+    ("bad-via", [HEADER, OBJ, ACTOR, ev(1, "start", via="teleport")], "", ":4: unknown via 'teleport'"),
+    ("duplicate-id", [HEADER, OBJ, OBJ], "", ":3: object 1 is defined twice"),
+    ("bool-id", [HEADER, dict(OBJ, id=True)], "", ":2: object field 'id' has the wrong type"),
+    ("footer-events", [HEADER, OBJ, ACTOR, dict(FOOTER, events="2")], "", ":4: footer field 'events' has the wrong type"),
+    ("footer-suspended", [HEADER, OBJ, ACTOR, dict(FOOTER, suspended=None)], "", ":4: footer field 'suspended' has the wrong type"),
+    ("suspended-lists", [HEADER, OBJ, ACTOR, dict(FOOTER, suspended=[[1]])], "", ":4: footer field 'suspended' must be a list of object ids"),
+    ("argv-numbers", [dict(HEADER, argv=[1, 2])], "", ":1: header field 'argv' must be a list of strings"),
+    ("deep-json", [HEADER], "[" * 100000 + "\n", ":2: JSON nested too deeply"),
     ("after-footer", [HEADER, OBJ, ACTOR, FOOTER, ev(1, "start")], "", ":5: data after the footer"),
     ("array-line", [HEADER], "[1, 2]\n", ":2: expected a JSON object"),
     ("second-header", [HEADER, HEADER], "", ":2: a second header"),
-    ("bad-kind", [HEADER, dict(OBJ, kind="spaceship")], "", ":2: object without a valid id or kind"),
+    ("bad-kind", [HEADER, dict(OBJ, kind="spaceship")], "", ":2: object with unknown kind 'spaceship'"),
 ]
 
 
@@ -117,6 +128,28 @@ def test_binary_garbage_and_missing_file(tmp_path):
     gz.write_bytes(b"\x1f\x8bnot really gzip")
     with pytest.raises(traceio.TraceError, match="bad-gz.trace.jsonl.gz:1: cannot read"):
         traceio.load(str(gz))
+
+
+def test_corrupt_gzip_stream(tmp_path):
+    gz = tmp_path / "bad-zlib.trace.jsonl.gz"
+    gz.write_bytes(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xff\xff\xff\xff")
+    with pytest.raises(traceio.TraceError, match=r"bad-zlib.trace.jsonl.gz:1: cannot read"):
+        traceio.load(str(gz))
+
+
+def test_odd_but_valid_files_are_listed(tmp_path):
+    hostile = 'v \ud800 \u2028 \x85 \u202e \x1b[31m \n end'
+    records = [dict(HEADER, argv=None), dict(OBJ, label="g\u202e#1"), ACTOR,
+               dict(ev(1, "start"), thread="t\ud800"), ev(2, "yield", value=hostile), FOOTER]
+    path = tmp_path / "odd.trace.jsonl"
+    path.write_bytes(("\ufeff" + "".join(json.dumps(r) + "\r\n" for r in records)).encode("utf-8"))
+    trace = traceio.load(str(path))
+    assert trace.events[1]["value"] == hostile and trace.header["argv"] == []
+    proc = subprocess.run([sys.executable, "-m", "tracer", str(path)], capture_output=True, env=_env())
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.decode("utf-8")  # valid UTF-8: surrogates and controls are escaped
+    assert "\\ud800" in out and "\\u2028" in out and "\\u202e" in out and "\\u001b" in out
+    assert "\u202e" not in out and "\x1b" not in out and len(out.splitlines()) == 4
 
 
 def test_listing_a_recorded_trace(cotrace):

@@ -1,6 +1,7 @@
 """The ``cotrace`` command: options in, API calls out, exit as the target did."""
 from __future__ import annotations
 
+import atexit
 import sys
 
 import click
@@ -9,12 +10,38 @@ from . import __version__, textview, traceio
 from .runner import Target, TargetError
 from .session import RecordOptions, record
 
-CONTEXT = {"ignore_unknown_options": True, "allow_interspersed_args": False,
-           "help_option_names": ["-h", "--help"]}
+CONTEXT = {"allow_interspersed_args": False, "help_option_names": ["-h", "--help"]}
+
+# cotrace's options that take a value: needed to find where they end
+_VALUE_OPTIONS = frozenset({"-o", "--output-dir", "--include", "--exclude", "--max-events", "--repr-limit"})
+
+
+def split_args(args: list) -> list:
+    """Put ``--`` where cotrace's options end: at SCRIPT, or right after
+    ``-m MODULE``, so that everything after belongs to the program, even
+    options cotrace also has (``cotrace -m tool --help`` is the tool's help)."""
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            return args
+        if a == "-m" or a == "--module":
+            return args[: i + 2] + ["--"] + args[i + 2:] if i + 1 < len(args) else args
+        if a.startswith("-m") and not a.startswith("--"):  # -mMODULE, as python accepts
+            return args[:i] + ["-m", a[2:], "--"] + args[i + 1:]
+        if a in _VALUE_OPTIONS:
+            i += 2
+            continue
+        if a.startswith("-") and a != "-":
+            i += 1
+            continue
+        return args[:i] + ["--"] + args[i:]  # SCRIPT (or "-": read it from stdin)
+    return args
 
 
 @click.command(context_settings=CONTEXT)
-@click.option("-m", "module", metavar="MODULE", help="Run library module MODULE as a script, like python -m.")
+@click.option("-m", "--module", "module", metavar="MODULE",
+              help="Run library module MODULE as a script, like python -m.")
 @click.option("-o", "--output-dir", default="output", show_default=True, type=click.Path(file_okay=False),
               help="Directory for the trace (created if missing).")
 @click.option("--include", multiple=True, metavar="GLOB",
@@ -114,8 +141,9 @@ def show_trace(path: str) -> int:
 
 def main(argv=None) -> None:
     """Console entry point: exits with the target's status."""
+    args = split_args(list(sys.argv[1:] if argv is None else argv))
     try:
-        rv = cli.main(args=argv, prog_name="cotrace", standalone_mode=False)
+        rv = cli.main(args=args, prog_name="cotrace", standalone_mode=False)
     except click.exceptions.Exit as exc:  # --help, --version
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
@@ -124,9 +152,24 @@ def main(argv=None) -> None:
     except click.exceptions.Abort:
         sys.exit(130)
     if isinstance(rv, _Plan):
+        # registered before the program runs, so it runs after the
+        # program's own atexit handlers, as the interpreter's exit does
+        atexit.register(_exit_by_sigint_if_interrupted)
         rv = _record(rv)
     if rv is _INTERRUPTED:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        _die_of_sigint()
+        _STATE["interrupted"] = True
+        sys.exit(130)
     sys.exit(rv)
+
+
+_STATE = {"interrupted": False}
+
+
+def _exit_by_sigint_if_interrupted() -> None:
+    if _STATE["interrupted"]:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        _die_of_sigint()

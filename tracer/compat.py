@@ -68,6 +68,10 @@ SUSPENDED_ATTR = {
     "async_generator": "ag_suspended" if PY312_PLUS else None,
 }
 
+# The interpreter sets sys.last_exc, besides sys.last_type/value/traceback,
+# for an uncaught exception from 3.12 on (python/cpython#102778).
+SETS_LAST_EXC = sys.version_info >= (3, 12)
+
 # sys.monitoring (PEP 669) exists from 3.12 on.
 HAS_MONITORING = hasattr(sys, "monitoring")
 

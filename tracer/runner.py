@@ -15,8 +15,10 @@ import runpy
 import sys
 import threading
 import types
+import zipfile
 from dataclasses import dataclass
 
+from . import compat
 from .filters import PACKAGE_DIR
 
 
@@ -54,7 +56,9 @@ class Target:
         if self.module is not None:
             return self.module
         assert self.script is not None
-        base = os.path.basename(self.script)
+        if self.script == "-":
+            return "stdin"
+        base = os.path.basename(self.script.rstrip(os.sep))
         return os.path.splitext(base)[0] or base
 
     def prepare(self):
@@ -63,37 +67,66 @@ class Target:
         g = main.__dict__
         g["__annotations__"] = {}
         g["__builtins__"] = builtins
-        if self.script is not None:
-            path = os.path.abspath(self.script)
-            try:
-                with open(path, "rb") as fh:
-                    source = fh.read()
-            except OSError as exc:
-                raise TargetError("%s: can't open file %r: [Errno %s] %s"
-                                  % (sys.executable, path, exc.errno, exc.strerror), 2) from None
-            try:
-                code = compile(source, path, "exec", dont_inherit=True)
-            except (SyntaxError, ValueError) as exc:
-                raise TargetError(_syntax_message(exc)) from None
-            g.update(__file__=path, __cached__=None, __package__=None, __spec__=None,
-                     __loader__=importlib.machinery.SourceFileLoader("__main__", path))
+        if self.script == "-":  # the program on stdin, like `python -`
+            code = self._compile(sys.stdin.buffer.read(), "<stdin>")
+            g.update(__file__="<stdin>", __cached__=None, __package__=None, __spec__=None,
+                     __loader__=importlib.machinery.BuiltinImporter)
+            argv0, path0 = "-", ""
+        elif self.script is not None:
+            # absolute but not normalised: python keeps "./x.py" as "<cwd>/./x.py"
+            path = self.script if os.path.isabs(self.script) else os.path.join(os.getcwd(), self.script)
             argv0 = self.script
-            path0 = os.path.dirname(os.path.realpath(path))
+            if os.path.isdir(path) or (os.path.isfile(path) and zipfile.is_zipfile(path)):
+                # a directory or zip file with __main__.py
+                sys.path[0] = path0 = path
+                spec, code = self._main_module_details()
+                g.update(__file__=spec.origin, __cached__=spec.cached, __package__=spec.parent,
+                         __spec__=spec, __loader__=spec.loader)
+            else:
+                try:
+                    with open(path, "rb") as fh:
+                        source = fh.read()
+                except OSError as exc:
+                    raise TargetError("%s: can't open file %r: [Errno %s] %s"
+                                      % (sys.executable, path, exc.errno, exc.strerror), 2) from None
+                code = self._compile(source, path)
+                g.update(__file__=path, __cached__=None, __package__=None, __spec__=None,
+                         __loader__=importlib.machinery.SourceFileLoader("__main__", path))
+                path0 = os.path.dirname(os.path.realpath(path))
         else:
             path0 = os.getcwd()
             sys.path[0] = path0  # so that the module and its package are found
             try:
-                _name, spec, code = runpy._get_module_details(self.module, runpy._Error)  # as `python -m`
-            except runpy._Error as exc:  # "No module named x"
+                _name, spec, code = runpy._get_module_details(self.module, runpy._Error)  # type: ignore[attr-defined]
+            except runpy._Error as exc:  # type: ignore[attr-defined]  # "No module named x"
                 raise TargetError("%s: %s" % (sys.executable, exc)) from None
             except SyntaxError as exc:
                 raise TargetError(_syntax_message(exc)) from None
+            except BaseException as exc:  # a package __init__ failed, as python -m reports it
+                raise TargetError(_traceback_text(exc)) from None
             g.update(__file__=spec.origin, __cached__=spec.cached, __package__=spec.parent,
                      __spec__=spec, __loader__=spec.loader)
             argv0 = spec.origin
         g["__doc__"] = None
         g["__name__"] = "__main__"
         return main, code, argv0, path0
+
+    @staticmethod
+    def _compile(source: bytes, filename: str):
+        try:
+            return compile(source, filename, "exec", dont_inherit=True)
+        except (SyntaxError, ValueError) as exc:
+            raise TargetError(_syntax_message(exc)) from None
+
+    @staticmethod
+    def _main_module_details():
+        try:
+            _name, spec, code = runpy._get_main_module_details(runpy._Error)  # type: ignore[attr-defined]
+        except runpy._Error as exc:  # type: ignore[attr-defined]
+            raise TargetError("%s: %s" % (sys.executable, exc)) from None
+        except SyntaxError as exc:
+            raise TargetError(_syntax_message(exc)) from None
+        return spec, code
 
     def run(self, prepared, before=None) -> Outcome:
         main, code, argv0, path0 = prepared
@@ -109,6 +142,10 @@ class Target:
             return _system_exit(exc)
         except KeyboardInterrupt as exc:
             _report(exc)
+            try:
+                _join_threads()  # the interpreter waits for them too
+            except BaseException:
+                pass
             return Outcome(130, 130, "KeyboardInterrupt", interrupted=True)
         except BaseException as exc:
             _report(exc)
@@ -169,12 +206,33 @@ def _strip(tb):
 
 
 def _report(exc: BaseException) -> None:
+    """Print an uncaught exception the way the interpreter does
+    (PyErr_Print): set sys.last_*, call sys.excepthook, and if the hook
+    itself fails, say so and print both."""
     tb = _strip(exc.__traceback__)
     exc.__traceback__ = tb
+    sys.last_type, sys.last_value, sys.last_traceback = type(exc), exc, tb
+    if compat.SETS_LAST_EXC:
+        sys.last_exc = exc  # type: ignore[attr-defined]
     try:
         sys.excepthook(type(exc), exc, tb)
-    except BaseException:
-        sys.__excepthook__(type(exc), exc, tb)
+    except BaseException as hook_exc:
+        hook_exc.__traceback__ = _strip(hook_exc.__traceback__)
+        if hook_exc.__context__ is exc:  # we call the hook from an except block; python does not
+            hook_exc.__context__ = None
+        try:
+            sys.stderr.write("Error in sys.excepthook:\n")
+            sys.__excepthook__(type(hook_exc), hook_exc, hook_exc.__traceback__)
+            sys.stderr.write("\nOriginal exception was:\n")
+            sys.__excepthook__(type(exc), exc, tb)
+        except BaseException:
+            pass
+
+
+def _traceback_text(exc: BaseException) -> str:
+    import traceback
+
+    return "".join(traceback.format_exception(type(exc), exc, _strip(exc.__traceback__))).rstrip()
 
 
 def _syntax_message(exc: BaseException) -> str:

@@ -36,9 +36,9 @@ class Recording:
     footer: dict = field(default_factory=dict)
 
 
-def trace_path_for(target: Target, opts: RecordOptions) -> str:
+def trace_path_for(target: Target, opts: RecordOptions, suffix: str = "") -> str:
     ext = ".trace.jsonl.gz" if opts.compress else ".trace.jsonl"
-    return os.path.join(opts.output_dir, target.stem + ext)
+    return os.path.join(opts.output_dir, target.stem + suffix + ext)
 
 
 def record(target: Target, opts: RecordOptions, stderr=None) -> Recording:
@@ -58,7 +58,16 @@ def record(target: Target, opts: RecordOptions, stderr=None) -> Recording:
         "cotrace": __version__, "target": target.stem, "repr_limit": opts.repr_limit,
     }
     safe_repr = SafeRepr(opts.repr_limit)
-    writer = traceio.TraceWriter(path, header, encode_value=safe_repr)
+    writer = None
+    for n in range(1, 100):
+        try:
+            writer = traceio.TraceWriter(path, header, encode_value=safe_repr)
+            break
+        except traceio.TraceBusy:
+            # the same program is being recorded right now: take another name
+            path = trace_path_for(target, opts, "-%d" % (n + 1))
+    if writer is None:
+        raise OSError("every trace file name for %s is in use" % target.stem)
     recorder = Recorder(writer, Filters(opts.include, opts.exclude, opts.record_all),
                         repr_limit=opts.repr_limit, max_events=opts.max_events, stderr=stderr)
     recorder.repr = safe_repr
@@ -74,14 +83,25 @@ def record(target: Target, opts: RecordOptions, stderr=None) -> Recording:
             footer["lost"] = info["lost"]
         if info["recorder_error"]:
             footer["recorder_error"] = info["recorder_error"]
-        writer.close(footer)
+        try:
+            writer.close(footer)
+        except OSError as exc:  # disk full, say: the program's exit status still stands
+            _say(stderr, "cotrace: warning: the trace %s is incomplete: %s\n" % (path, exc))
     if not writer.owned:  # a forked child of the program ends here, silently
         return Recording(path, outcome, {})
     if not opts.quiet:
         dropped = ", %d dropped (--max-events)" % footer["dropped"] if footer["dropped"] else ""
         if footer.get("recorder_error"):
             dropped += ", incomplete: " + footer["recorder_error"]
-        stderr.write("cotrace: %d events, %d objects%s, %d still suspended -> %s\n"
-                     % (footer["events"], footer["objects"], dropped, len(footer["suspended"]), path))
-        stderr.flush()
+        _say(stderr, "cotrace: %d events, %d objects%s, %d still suspended -> %s\n"
+             % (footer["events"], footer["objects"], dropped, len(footer["suspended"]), path))
     return Recording(path, outcome, footer)
+
+
+def _say(stream, text: str) -> None:
+    """Write to stderr if the program left one (it may have closed it)."""
+    try:
+        stream.write(text)
+        stream.flush()
+    except (OSError, ValueError, AttributeError):
+        pass

@@ -5,11 +5,14 @@ version build on the same :class:`tracer.traceio.Trace`.
 """
 from __future__ import annotations
 
+import unicodedata
+
 from .traceio import ENTRY_EVENTS, Trace
 
 
 def _clean(text) -> str:
-    """One line, printable: control characters are shown escaped."""
+    """One printable line: newlines, control and format characters (bidi
+    overrides, zero-width ones), separators and lone surrogates escaped."""
     if text is None:
         return ""
     out = []
@@ -18,8 +21,8 @@ def _clean(text) -> str:
             out.append("\\n")
         elif ch == "\t":
             out.append("\\t")
-        elif ord(ch) < 32 or ord(ch) == 127 or 0x202A <= ord(ch) <= 0x202E or 0x2066 <= ord(ch) <= 0x2069:
-            out.append("\\u%04x" % ord(ch))
+        elif unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp"):
+            out.append("\\u%04x" % ord(ch) if ord(ch) <= 0xFFFF else "\\U%08x" % ord(ch))
         else:
             out.append(ch)
     return "".join(out)
@@ -38,19 +41,19 @@ def render(trace: Trace) -> str:
             how = ""
         value = "" if e["value"] is None else " " + e["value"]
         flags = " (synthetic)" if e.get("synthetic") else ""
-        thread = "" if e.get("thread") in (None, "MainThread") else " [%s]" % e["thread"]
+        thread = "" if e.get("thread") in (None, "MainThread") else " [%s]" % _clean(e["thread"])
         task = "" if not e.get("task") else " {task %s}" % e["task"]
         rows.append(("%6d  %-40s %-6s %-10s%s%s%s%s" % (e["seq"], _clean(arrow), e["ev"], how,
                                                        _clean(value), flags, thread, _clean(task))).rstrip())
     h, f = trace.header, trace.footer
-    lines = ["cotrace trace of %s (Python %s, %s backend)" % (_clean(" ".join(map(str, h.get("argv", [])))),
+    lines = ["cotrace trace of %s (Python %s, %s backend)" % (_clean(" ".join(h["argv"])),
                                                               _clean(h.get("python")), _clean(h.get("backend")))]
     lines += rows
     if f is None:
         lines.append("-- no footer: the traced process did not finish cleanly")
     else:
         lines.append("-- %d events, %d dropped, exit %s%s; still suspended: %s" % (
-            f.get("events", 0), f.get("dropped", 0), f.get("exit"),
+            f["events"], f["dropped"], f.get("exit"),
             (", " + _clean(f["error"])) if f.get("error") else "",
             ", ".join(label.get(i, str(i)) for i in f.get("suspended", [])) or "none"))
     return "\n".join(lines) + "\n"

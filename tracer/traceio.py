@@ -15,9 +15,11 @@ The full description is in ``docs/trace-format.md``.
 """
 from __future__ import annotations
 
+import fcntl
 import gzip
 import io
 import json
+import zlib
 import os
 import typing
 from dataclasses import dataclass, field
@@ -33,13 +35,10 @@ EXIT_EVENTS = frozenset({"yield", "return", "raise"})
 VIAS = ("send", "next", "for", "yield from", "await", "throw", "close", "gc", "other")
 
 def _dumps(obj) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-try:  # a fast encoder where installed; the stdlib otherwise
-    from orjson import dumps as _dumps  # type: ignore[no-redef,assignment]  # noqa: F811
-except ImportError:  # pragma: no cover - depends on the environment
-    pass
+    """Header, object and footer records (rare): ASCII JSON, so that any
+    string, even with lone surrogates from a non-UTF-8 file name or argument,
+    is written as valid UTF-8."""
+    return json.dumps(obj, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
 _json_str = json.encoder.encode_basestring_ascii  # C-accelerated; safe for lone surrogates
@@ -63,11 +62,21 @@ class TraceWriter:
         self.append = self.buf.append
         self.closed = False
         self._pid = os.getpid()
+        # Locked before it is emptied: two recordings of the same program
+        # at once must not write into one file (the second gets TraceBusy).
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise TraceBusy(path) from None
+        os.ftruncate(fd, 0)
+        self._raw = os.fdopen(fd, "wb", buffering=1 << 16)
         self._fh: typing.BinaryIO
         if path.endswith(".gz"):
-            self._fh = typing.cast(typing.BinaryIO, gzip.open(path, "wb", compresslevel=6))
+            self._fh = typing.cast(typing.BinaryIO, gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=6))
         else:
-            self._fh = open(path, "wb", buffering=1 << 16)
+            self._fh = self._raw
         self._fh.write(_dumps(dict(header, type="header")) + b"\n")
         self._fh.flush()
 
@@ -104,7 +113,7 @@ class TraceWriter:
                      "file": file, "line": line, "label": label}
                 if thread is not None:
                     d["thread"] = thread
-                add(_dumps(d).decode("utf-8"))
+                add(_dumps(d).decode("ascii"))
         add("")
         self._fh.write("\n".join(out).encode("utf-8"))
         self._fh.flush()
@@ -117,10 +126,18 @@ class TraceWriter:
     def close(self, footer: dict) -> None:
         if self.closed or not self.owned:
             return
-        self.flush()
-        self._fh.write(_dumps(dict(footer, type="footer")) + b"\n")
-        self._fh.close()
-        self.closed = True
+        try:
+            self.flush()
+            self._fh.write(_dumps(dict(footer, type="footer")) + b"\n")
+            self._fh.close()
+        finally:
+            self.closed = True
+            if self._fh is not self._raw:
+                self._raw.close()
+
+
+class TraceBusy(OSError):
+    """Another recording is writing this trace file right now."""
 
 
 class TraceError(Exception):
@@ -172,9 +189,13 @@ def load(path: str) -> Trace:
             while line is not None:
                 lineno += 1
                 following = next(lines, None)
+                if lineno == 1 and line.startswith("\ufeff"):
+                    line = line[1:]  # a byte-order mark some editors add
                 if line.strip():
                     try:
                         rec = json.loads(line)
+                    except RecursionError:
+                        raise TraceError("%s:%d: JSON nested too deeply" % (name, lineno)) from None
                     except ValueError:
                         if following is None and not line.endswith("\n") and trace is not None:
                             # the last line was cut short by a killed writer
@@ -192,7 +213,7 @@ def load(path: str) -> Trace:
                 line = following
     except UnicodeDecodeError:
         raise TraceError("%s:%d: not UTF-8 text" % (name, lineno + 1)) from None
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise TraceError("%s:%d: cannot read trace file (%s)" % (name, lineno + 1, exc)) from None
     if trace is None:
         raise TraceError("%s:1: empty file, not a cotrace trace" % name)
@@ -216,23 +237,50 @@ def _header(rec: dict, name: str, lineno: int) -> Trace:
     if rec.get("type") != "header" or rec.get("format") != FORMAT_NAME:
         raise TraceError("%s:%d: not a cotrace trace (no cotrace header)" % (name, lineno))
     version = rec.get("version")
-    if version not in SUPPORTED_VERSIONS:
+    if type(version) is not int or version not in SUPPORTED_VERSIONS:
         raise TraceError("%s:%d: trace format version %r is not supported (this cotrace reads %s)"
                          % (name, lineno, version, ", ".join(map(str, SUPPORTED_VERSIONS))))
+    _check(rec, _HEADER_FIELDS, "header", name, lineno)
+    if rec.get("argv") is None:
+        rec["argv"] = []
+    argv = rec["argv"]
+    if not all(isinstance(a, str) for a in argv):
+        raise TraceError("%s:%d: header field 'argv' must be a list of strings" % (name, lineno))
     return Trace(path=name, header=rec)
 
 
-_EVENT_FIELDS = {"seq": int, "ev": str, "obj": int}
+# Field -> accepted JSON types (None: null allowed).  bool is not an int here.
+_STR, _INT, _NULL, _LIST, _BOOL = (str,), (int,), (type(None),), (list,), (bool,)
+_HEADER_FIELDS = {"python": _STR + _NULL, "backend": _STR + _NULL, "argv": _LIST + _NULL,
+                  "started": _STR + _NULL, "target": _STR + _NULL, "cotrace": _STR + _NULL}
+_OBJECT_FIELDS = {"id": _INT, "kind": _STR, "name": _STR + _NULL, "qualname": _STR + _NULL,
+                  "file": _STR + _NULL, "line": _INT + _NULL, "label": _STR + _NULL, "thread": _STR + _NULL}
+_EVENT_FIELDS = {"seq": _INT, "ev": _STR, "obj": _INT, "by": _INT + _NULL, "via": _STR + _NULL,
+                 "value": _STR + _NULL, "line": _INT + _NULL, "t": _INT + _NULL, "thread": _STR + _NULL,
+                 "task": _STR + _NULL, "synthetic": _BOOL + _NULL}
+_FOOTER_FIELDS = {"events": _INT, "dropped": _INT, "lost": _INT, "objects": _INT, "suspended": _LIST,
+                  "running": _LIST, "exit": _INT + _NULL, "error": _STR + _NULL, "recorder_error": _STR + _NULL}
+_REQUIRED = {"object": ("id", "kind"), "event": ("seq", "ev", "obj"), "footer": (), "header": ()}
+
+
+def _check(rec: dict, fields: dict, what: str, name: str, lineno: int) -> None:
+    for key in _REQUIRED[what]:
+        if key not in rec:
+            raise TraceError("%s:%d: %s without %r" % (name, lineno, what, key))
+    for key, types in fields.items():
+        if key in rec and type(rec[key]) not in types:
+            raise TraceError("%s:%d: %s field %r has the wrong type (%s)"
+                             % (name, lineno, what, key, type(rec[key]).__name__))
 
 
 def _record(trace: Trace, rec: dict, name: str, lineno: int) -> None:
     kind = rec.get("type")
     if kind == "event":
-        for key, typ in _EVENT_FIELDS.items():
-            if not isinstance(rec.get(key), typ):
-                raise TraceError("%s:%d: event without a valid %r field" % (name, lineno, key))
+        _check(rec, _EVENT_FIELDS, "event", name, lineno)
         if rec["ev"] not in EVENT_KINDS:
             raise TraceError("%s:%d: unknown event kind %r" % (name, lineno, rec["ev"]))
+        if rec.get("via") is not None and rec["via"] not in VIAS:
+            raise TraceError("%s:%d: unknown via %r" % (name, lineno, rec["via"]))
         if rec["obj"] not in trace.objects:
             raise TraceError("%s:%d: event refers to object %d before its definition" % (name, lineno, rec["obj"]))
         by = rec.get("by")
@@ -242,10 +290,20 @@ def _record(trace: Trace, rec: dict, name: str, lineno: int) -> None:
             rec.setdefault(key, None)
         trace.events.append(rec)
     elif kind == "object":
-        if not isinstance(rec.get("id"), int) or rec.get("kind") not in OBJECT_KINDS:
-            raise TraceError("%s:%d: object without a valid id or kind" % (name, lineno))
+        _check(rec, _OBJECT_FIELDS, "object", name, lineno)
+        if rec["kind"] not in OBJECT_KINDS:
+            raise TraceError("%s:%d: object with unknown kind %r" % (name, lineno, rec["kind"]))
+        if rec["id"] in trace.objects:
+            raise TraceError("%s:%d: object %d is defined twice" % (name, lineno, rec["id"]))
         trace.objects[rec["id"]] = rec
     elif kind == "footer":
+        _check(rec, _FOOTER_FIELDS, "footer", name, lineno)
+        for key in ("suspended", "running"):
+            if key in rec and not all(type(i) is int for i in rec[key]):
+                raise TraceError("%s:%d: footer field %r must be a list of object ids" % (name, lineno, key))
+        rec.setdefault("events", len(trace.events))
+        rec.setdefault("dropped", 0)
+        rec.setdefault("suspended", [])
         trace.footer = rec
     elif kind == "header":
         raise TraceError("%s:%d: a second header" % (name, lineno))
