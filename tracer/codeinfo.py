@@ -14,7 +14,7 @@ Everything here is pure: no frames are kept, only code objects and ints.
 from __future__ import annotations
 
 import dis
-from functools import lru_cache
+import functools
 
 from . import compat
 
@@ -32,12 +32,50 @@ _CALLEE_VIA = {
 }
 
 
-@lru_cache(maxsize=None)
+# Code objects hash by content (O(size), microseconds for a big function on
+# 3.13), so caches are keyed by id(code); the code object itself is kept
+# alive here so that its id cannot be reused by another one.
+_ALIVE: dict = {}
+
+
+def _per_code(fn):
+    cache: dict = {}
+
+    @functools.wraps(fn)
+    def cached(code):
+        key = id(code)
+        try:
+            return cache[key]
+        except KeyError:
+            _ALIVE[key] = code
+            value = cache[key] = fn(code)
+            return value
+
+    return cached
+
+
+def _per_location(fn):
+    cache: dict = {}
+
+    @functools.wraps(fn)
+    def cached(code, lasti):
+        key = (id(code), lasti)
+        try:
+            return cache[key]
+        except KeyError:
+            _ALIVE[key[0]] = code
+            value = cache[key] = fn(code, lasti)
+            return value
+
+    return cached
+
+
+@_per_code
 def _instructions(code) -> tuple:
     return tuple(dis.get_instructions(code))
 
 
-@lru_cache(maxsize=None)
+@_per_code
 def _offset_index(code) -> dict:
     """Map every offset (cache entries included) to its instruction's index."""
     ins = _instructions(code)
@@ -55,7 +93,7 @@ def instruction_at(code, offset: int):
     return None if i is None else _instructions(code)[i]
 
 
-@lru_cache(maxsize=None)
+@_per_code
 def _first_resume(code) -> int:
     for x in _instructions(code):
         if x.opcode == compat.RESUME:
@@ -63,7 +101,7 @@ def _first_resume(code) -> int:
     return 0
 
 
-@lru_cache(maxsize=None)
+@_per_location
 def is_start(code, lasti: int) -> bool:
     """True if a ``call`` event at ``lasti`` is the frame's first run."""
     if lasti < _first_resume(code):
@@ -72,7 +110,7 @@ def is_start(code, lasti: int) -> bool:
     return x is not None and x.opcode == compat.RESUME and (x.arg & compat.RESUME_LOCATION_MASK) == compat.RESUME_AT_FUNC_START
 
 
-@lru_cache(maxsize=None)
+@_per_location
 def resume_after(code, lasti: int) -> int | None:
     """The RESUME oparg of the yield site a frame is suspended at (or None).
 
@@ -90,11 +128,13 @@ def resume_after(code, lasti: int) -> int | None:
     return None
 
 
+@_per_location
 def is_delegating_site(code, lasti: int) -> bool:
     arg = resume_after(code, lasti)
     return arg is not None and (arg & compat.RESUME_LOCATION_MASK) in (compat.RESUME_AFTER_YIELD_FROM, compat.RESUME_AFTER_AWAIT)
 
 
+@_per_location
 def closes_without_reentry(code, lasti: int) -> bool:
     """3.13: close() at this yield finishes the frame without running it."""
     if not compat.CLOSE_MAY_SKIP_FRAME:
@@ -103,7 +143,7 @@ def closes_without_reentry(code, lasti: int) -> bool:
     return arg is not None and bool(arg & compat.RESUME_DEPTH1_MASK)
 
 
-@lru_cache(maxsize=None)
+@_per_location
 def is_yield_site(code, lasti: int) -> bool:
     x = instruction_at(code, lasti)
     if x is None:
@@ -113,13 +153,13 @@ def is_yield_site(code, lasti: int) -> bool:
     return x.opcode == compat.RESUME and (x.arg & compat.RESUME_LOCATION_MASK) != compat.RESUME_AT_FUNC_START
 
 
-@lru_cache(maxsize=None)
+@_per_location
 def is_return_site(code, lasti: int) -> bool:
     x = instruction_at(code, lasti)
     return x is not None and x.opcode in compat.RETURN_OPS
 
 
-@lru_cache(maxsize=None)
+@_per_location
 def resumer_via(code, lasti: int) -> str:
     """How the code at ``lasti`` hands control to the generator it resumes."""
     x = instruction_at(code, lasti)
@@ -154,7 +194,7 @@ def _effect(x, jump: bool) -> int:
     return dis.stack_effect(x.opcode, x.arg, jump=jump)
 
 
-@lru_cache(maxsize=None)
+@_per_code
 def _depths(code) -> tuple:
     """Stack depth before each instruction (None where unreachable).
 

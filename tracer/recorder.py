@@ -169,10 +169,11 @@ class Recorder:
         self._seq = itertools.count(1)
         self._ids = itertools.count(1)
         self._labels: dict = {}
-        self._decisions: dict = {}
+        self._decisions: dict = {}     # id(code) -> recorded kind or None
+        self._codes: dict = {}         # id(code) -> code, kept alive
         self.records: dict = {}      # id(frame) -> Obj
         self.by_id: dict = {}        # Obj.id -> Obj
-        self.actors: dict = {}       # (code, thread ident) -> actor id
+        self.actors: dict = {}       # (id(code), thread serial) -> actor id
         self._special: dict = {}     # ("gc",) / ("runtime",) / ("loop", ident) -> actor id
         self._actor_kinds: dict = {}
         self._threads: dict = {}
@@ -358,7 +359,7 @@ class Recorder:
         handle = self._handle
 
         def trace(frame, event, arg):
-            kind = decisions.get(frame.f_code, _MISSING)
+            kind = decisions.get(id(frame.f_code), _MISSING)
             if kind is _MISSING:
                 kind = decide(frame.f_code)
             if kind is None or not self.active:
@@ -377,7 +378,10 @@ class Recorder:
         kind = compat.code_kind(code.co_flags)
         if kind is not None and not self.filters.wants(code.co_filename):
             kind = None
-        self._decisions[code] = kind
+        # keyed by id (code objects hash by content, slowly); the code is
+        # kept so that its id stays its own
+        self._codes[id(code)] = code
+        self._decisions[id(code)] = kind
         return kind
 
     def _handle(self, ts, frame, event, arg, kind) -> None:
@@ -509,7 +513,8 @@ class Recorder:
             fb = fb.f_back
             code = fb.f_code
         serial = self._thread_state().serial
-        key = (code, serial)
+        key = (id(code), serial)
+        self._codes[key[0]] = code
         aid = self.actors.get(key)
         if aid is None:
             filename = code.co_filename
@@ -551,7 +556,7 @@ class Recorder:
         records = self.records
         while fb is not None:
             r = records.get(id(fb))
-            if r is not None and r.state == SUSPENDED and self._decisions.get(fb.f_code):
+            if r is not None and r.state == SUSPENDED and self._decisions.get(id(fb.f_code)):
                 chain.append(r)
                 fb = fb.f_back
                 continue
@@ -565,7 +570,7 @@ class Recorder:
         if fb is None:
             by, via = self._special_actor("runtime"), "other"
         else:
-            r = records.get(id(fb)) if self._decisions.get(fb.f_code) else None
+            r = records.get(id(fb)) if self._decisions.get(id(fb.f_code)) else None
             if r is not None and r.state == RUNNING:
                 by = r.id
                 via = codeinfo.resumer_via(fb.f_code, fb.f_lasti)
@@ -864,7 +869,7 @@ class Recorder:
                     rec = self.records.get(id(f)) if f is not None else None
                     if rec is not None and rec.state == SUSPENDED and rec.fast_close and rec.delegate is None:
                         caller = sys._getframe(1)
-                        r = self.records.get(id(caller)) if self._decisions.get(caller.f_code) else None
+                        r = self.records.get(id(caller)) if self._decisions.get(id(caller.f_code)) else None
                         by = r.id if r is not None and r.state == RUNNING else self._actor_for_frame(caller)[0]
                         self._synthetic_close(rec, by, "close")
             except Exception as exc:
