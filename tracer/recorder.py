@@ -171,6 +171,7 @@ class Recorder:
         self._labels: dict = {}
         self._decisions: dict = {}     # id(code) -> recorded kind or None
         self._codes: dict = {}         # id(code) -> code, kept alive
+        self._resumers: dict = {}      # (id(code), lasti, thread serial) -> (actor id, via)
         self.records: dict = {}      # id(frame) -> Obj
         self.by_id: dict = {}        # Obj.id -> Obj
         self.actors: dict = {}       # (id(code), thread serial) -> actor id
@@ -601,8 +602,16 @@ class Recorder:
                       time.perf_counter_ns() - self._t0)
 
     def _plain_resumer(self, fb) -> tuple[int, str]:
-        aid, is_loop = self._actor_for_frame(fb)
-        return aid, ("await" if is_loop else codeinfo.resumer_via(fb.f_code, fb.f_lasti))
+        """(actor id, via) for plain code resuming a generator, cached per
+        code location and thread: the same line resumes the same way."""
+        code = fb.f_code
+        key = (id(code), fb.f_lasti, self._thread_state().serial)
+        hit = self._resumers.get(key)
+        if hit is None:
+            aid, is_loop = self._actor_for_frame(fb)
+            hit = self._resumers[key] = (aid, "await" if is_loop else codeinfo.resumer_via(code, fb.f_lasti))
+            self._codes[key[0]] = code
+        return hit
 
     def _is_running(self, rec) -> bool:
         attr = _RUNNING_ATTR[rec.kind]
