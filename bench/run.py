@@ -92,26 +92,49 @@ def main() -> None:
 
 
 def write_results(rows, runs) -> None:
-    lines = [
-        "# cotrace benchmark results",
-        "",
-        "Written by `python bench/run.py` (%d interleaved runs per variant, medians; ratio = traced / untraced"
-        " measured in the same session)." % runs,
+    """Replace this Python version's section of bench/RESULTS.md."""
+    version = platform.python_version()
+    section = [
+        "## Python %s" % version,
         "",
         "- Machine: %s, %d CPUs, %s" % (platform.machine(), os.cpu_count() or 0, platform.platform()),
-        "- Python: %s (%s)" % (platform.python_version(), sys.executable),
-        "- Date: %s" % time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "- Interpreter: %s" % sys.executable,
+        "- Date: %s; %d interleaved runs per variant, medians" % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                                                                runs),
         "- Backend: settrace",
         "",
         "| workload | what | untraced s | traced s | ratio | peak RSS untraced / traced MiB | events | bytes/event |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append("| %s | %s | %.3f | %.3f | %.2fx | %.1f / %.1f | %d | %.0f |" % (
+        section.append("| %s | %s | %.3f | %.3f | %.2fx | %.1f / %.1f | %d | %.0f |" % (
             r["workload"], r["what"], r["plain_s"], r["traced_s"], r["ratio"], r["plain_rss_mib"],
             r["traced_rss_mib"], r["events"], r["bytes_per_event"]))
-    lines.append("")
-    (HERE / "RESULTS.md").write_text("\n".join(lines))
+    path = HERE / "RESULTS.md"
+    sections = {}
+    if path.exists():
+        current = None
+        for line in path.read_text().splitlines():
+            if line.startswith("## Python "):
+                current = line[len("## Python "):].strip()
+                sections[current] = []
+            elif current is not None:
+                sections[current].append(line)
+    sections[version] = section[1:]
+    head = [
+        "# cotrace benchmark results",
+        "",
+        "Written by `python bench/run.py` (run it with each interpreter to fill its section).  The ratio is"
+        " traced / untraced, both measured in the same session with interleaved runs, so that machine load"
+        " affects both alike.  Peak RSS is the child process's own maximum resident set.",
+        "",
+    ]
+    body = []
+    for v in sorted(sections, key=lambda x: tuple(int(p) for p in x.split(".") if p.isdigit())):
+        body += ["## Python %s" % v] + [l for l in sections[v]]
+        if body[-1] != "":
+            body.append("")
+    path.write_text("\n".join(head + body))
 
 
 if __name__ == "__main__":
