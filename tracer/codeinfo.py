@@ -14,9 +14,9 @@ Everything here is pure: no frames are kept, only code objects and ints.
 from __future__ import annotations
 
 import dis
-import functools
 
 from . import compat
+from .codecache import per_code as _per_code, per_location as _per_location
 
 _NAME_LOADS = frozenset(
     name for name in ("LOAD_ATTR", "LOAD_METHOD", "LOAD_GLOBAL", "LOAD_NAME", "LOAD_DEREF", "LOAD_FAST",
@@ -30,44 +30,6 @@ _CALLEE_VIA = {
     "throw": "throw", "athrow": "throw",
     "close": "close", "aclose": "close",
 }
-
-
-# Code objects hash by content (O(size), microseconds for a big function on
-# 3.13), so caches are keyed by id(code); the code object itself is kept
-# alive here so that its id cannot be reused by another one.
-_ALIVE: dict = {}
-
-
-def _per_code(fn):
-    cache: dict = {}
-
-    @functools.wraps(fn)
-    def cached(code):
-        key = id(code)
-        try:
-            return cache[key]
-        except KeyError:
-            _ALIVE[key] = code
-            value = cache[key] = fn(code)
-            return value
-
-    return cached
-
-
-def _per_location(fn):
-    cache: dict = {}
-
-    @functools.wraps(fn)
-    def cached(code, lasti):
-        key = (id(code), lasti)
-        try:
-            return cache[key]
-        except KeyError:
-            _ALIVE[key[0]] = code
-            value = cache[key] = fn(code, lasti)
-            return value
-
-    return cached
 
 
 @_per_code

@@ -25,6 +25,8 @@ import sys
 import types
 from dataclasses import dataclass
 
+from .codecache import per_code
+
 _WORD = ctypes.sizeof(ctypes.c_void_p)
 _ssize = ctypes.c_ssize_t.from_address
 _int = ctypes.c_int.from_address
@@ -192,10 +194,7 @@ def read_sent_value(frame, layout: Layout | None = None):
         top = _word(iframe + lay.sp_off) - _WORD
     else:
         top = base + (_int(iframe + lay.sp_off).value - 1) * _WORD
-    code = frame.f_code
-    bounds = _BOUNDS.get(code)
-    if bounds is None:
-        bounds = _BOUNDS[code] = _stack_bounds(code)
+    bounds = _stack_bounds(frame.f_code)
     if not base + bounds[0] <= top < base + bounds[1]:
         return NOVALUE
     p = _word(top)
@@ -204,9 +203,7 @@ def read_sent_value(frame, layout: Layout | None = None):
     return _from_ptr(p)
 
 
-_BOUNDS: dict = {}
-
-
+@per_code
 def _stack_bounds(code) -> tuple[int, int]:
     """Byte offsets, from localsplus, between which the top of stack may lie.
 

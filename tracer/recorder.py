@@ -170,7 +170,7 @@ class Recorder:
         self._ids = itertools.count(1)
         self._labels: dict = {}
         self._decisions: dict = {}     # id(code) -> recorded kind or None
-        self._codes: dict = {}         # id(code) -> code, kept alive
+        self._codes: dict = {}         # id(code) -> weakref to the code
         self._resumers: dict = {}      # (id(code), lasti, thread serial) -> (actor id, via)
         self.records: dict = {}      # id(frame) -> Obj
         self.by_id: dict = {}        # Obj.id -> Obj
@@ -379,11 +379,27 @@ class Recorder:
         kind = compat.code_kind(code.co_flags)
         if kind is not None and not self.filters.wants(code.co_filename):
             kind = None
-        # keyed by id (code objects hash by content, slowly); the code is
-        # kept so that its id stays its own
-        self._codes[id(code)] = code
+        # keyed by id (code objects hash by content, slowly); a weak
+        # reference forgets the decision when the code object dies
+        self._watch(code)
         self._decisions[id(code)] = kind
         return kind
+
+    def _watch(self, code) -> None:
+        key = id(code)
+        if key not in self._codes:
+            self._codes[key] = weakref.ref(code, functools.partial(self._forget_code, key))
+
+    def _forget_code(self, key: int, _ref) -> None:
+        """Weakref callback: a code object died; its id may come back."""
+        try:
+            self._codes.pop(key, None)
+            self._decisions.pop(key, None)
+            for table in (self._resumers, self.actors):
+                for k in [k for k in list(table) if k[0] == key]:
+                    table.pop(k, None)
+        except Exception:  # never disturb the program from a callback
+            pass
 
     def _handle(self, ts, frame, event, arg, kind) -> None:
         try:
@@ -515,7 +531,7 @@ class Recorder:
             code = fb.f_code
         serial = self._thread_state().serial
         key = (id(code), serial)
-        self._codes[key[0]] = code
+        self._watch(code)
         aid = self.actors.get(key)
         if aid is None:
             filename = code.co_filename
@@ -610,7 +626,7 @@ class Recorder:
         if hit is None:
             aid, is_loop = self._actor_for_frame(fb)
             hit = self._resumers[key] = (aid, "await" if is_loop else codeinfo.resumer_via(code, fb.f_lasti))
-            self._codes[key[0]] = code
+            self._watch(code)
         return hit
 
     def _is_running(self, rec) -> bool:
