@@ -310,3 +310,28 @@ def test_frame_state_byte_tells_suspension():
     except StopIteration:
         pass
     assert framepeek.is_suspended(agen) is True
+
+
+def test_caches_forget_code_objects_that_die(tmp_path):
+    import gc
+    from tracer import codecache
+
+    def body():
+        for i in range(300):
+            ns: dict = {}
+            exec(compile("def g():\n    yield %d\nlist(g())\n" % i, "<churn>", "exec"), ns)
+        gc.collect()
+
+    before = len(codecache._WATCHED)
+    path = tmp_path / "churn.trace.jsonl"
+    w = traceio.TraceWriter(str(path), {"format": "cotrace", "version": 1}, encode_value=repr)
+    rec = Recorder(w, Filters(), stderr=io.StringIO())
+    rec.start()
+    try:
+        body()
+    finally:
+        footer = rec.stop()
+    w.close(dict(footer, exit=0, error=None))
+    assert footer["objects"] == 300                    # every generator was recorded
+    assert len(codecache._WATCHED) - before < 30       # but their code is not kept
+    assert len(rec._decisions) < 60 and len(rec._resumers) < 30
