@@ -23,7 +23,11 @@ def _forget(key: int) -> None:
 def _watch(code) -> None:
     key = id(code)
     if key not in _WATCHED:
-        _WATCHED[key] = weakref.ref(code, lambda _ref, key=key: _forget(key))
+        _WATCHED[key] = weakref.ref(code, functools.partial(_forget_ref, key))
+
+
+def _forget_ref(key: int, _ref) -> None:
+    _forget(key)
 
 
 def per_code(fn):

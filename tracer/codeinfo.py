@@ -169,7 +169,7 @@ def _depths(code) -> tuple:
     index = {x.offset: i for i, x in enumerate(ins)}
     depth: list = [None] * len(ins)
     work = [(0, 0)]
-    for entry in dis.Bytecode(code).exception_entries:
+    for entry in dis.Bytecode(code).exception_entries:  # type: ignore[attr-defined]  # 3.11+
         if entry.target in index:
             work.append((index[entry.target], entry.depth + 1 + (1 if entry.lasti else 0)))
     while work:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import sys
 import types
+import typing
 from dataclasses import dataclass
 
 from .codecache import per_code
@@ -82,7 +83,7 @@ def _sample_objects():
 
     g = gen(a, b)
     next(g)
-    c = coro(a, b)
+    c: typing.Any = coro(a, b)
     c.send(None)
     ag = agen(a, b)
     try:
@@ -300,8 +301,8 @@ def _self_test(layout: Layout) -> None:
         raise RuntimeError("self-test read %r, expected %r" % (got, expected))
 
 
-_WRAPPED_TYPE = None
-_WRAPPED_OFF = None
+_WRAPPED_TYPE: typing.Any = None
+_WRAPPED_OFF: int = 0
 
 
 def _calibrate_async_wrapper() -> None:
