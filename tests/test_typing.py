@@ -7,7 +7,8 @@ import pytest
 from conftest import ROOT
 
 
-def test_mypy_is_clean():
+def test_mypy_is_clean(tmp_path):
     pytest.importorskip("mypy")
-    proc = subprocess.run([sys.executable, "-m", "mypy", "tracer"], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "cache"), "tracer"],
+                          cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
