@@ -12,11 +12,14 @@ against generators that yield from every position a sent value can arrive at.
 If anything does not check out, :data:`LAYOUT` stays ``None`` and the recorder
 writes ``"value": null`` with a one-time warning instead of guessing.
 
-Layouts read (non-debug builds), for reference:
-``Include/internal/pycore_frame.h`` (``_PyInterpreterFrame``: ``stacktop`` is an
-``int`` offset in 3.11/3.12, ``stackpointer`` a pointer in 3.13) and
-``Include/internal/pycore_frame.h``/``Include/cpython/genobject.h`` for
-``PyFrameObject.f_frame`` and ``gi_iframe``.
+The calibration accepts either form of stack pointer: an ``int`` offset
+from ``localsplus`` (``stacktop``, found on 3.11.7, 3.12.1 and 3.13.0) or a
+pointer (``stackpointer``, CPython's main branch after 3.13.0).  Structures
+involved: ``_PyInterpreterFrame`` in ``Include/internal/pycore_frame.h``,
+``PyFrameObject.f_frame``, and ``gi_iframe`` in the generator object
+(``Include/internal/pycore_genobject.h``).  The same calibration finds the
+value inside CPython's ``async_generator_wrapped_value`` and, for 3.11's
+async generators (no ``ag_suspended``), the frame-state byte.
 """
 from __future__ import annotations
 

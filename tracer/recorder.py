@@ -287,7 +287,7 @@ class Recorder:
         except (ValueError, OSError):
             pass
 
-    def stop(self, keep_pending: bool = False) -> dict:
+    def stop(self) -> dict:
         """Uninstall the hooks and settle the state; return footer fields."""
         current = sys.gettrace()
         if self.active and self.error is None and not any(current is fn for fn in self._trace_fns):
