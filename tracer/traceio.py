@@ -44,6 +44,7 @@ def _dumps(obj) -> bytes:
 _json_str = json.encoder.encode_basestring_ascii  # C-accelerated; safe for lone surrogates
 _VIA_JSON: dict = {v: json.dumps(v) for v in VIAS}
 _VIA_JSON[None] = "null"
+_END = {False: "}", None: "}", True: ',"synthetic":true}'}
 
 
 class TraceWriter:
@@ -62,6 +63,7 @@ class TraceWriter:
         self.append = self.buf.append
         self.closed = False
         self._pid = os.getpid()
+        self._names: dict = {}
         # Locked before it is emptied: two recordings of the same program
         # at once must not write into one file (the second gets TraceBusy).
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
@@ -94,6 +96,7 @@ class TraceWriter:
         add = out.append
         enc = self._encode_value
         js = _json_str
+        names = self._names  # thread name -> its JSON, computed once
         for rec in buf:
             if rec[0] == "e":
                 # the hot record type: formatted directly, same JSON as _dumps
@@ -101,12 +104,13 @@ class TraceWriter:
                 if raw:
                     value = repr(value) if (value is None or type(value) is bool or type(value) is int
                                             and -1000000000000000 < value < 1000000000000000) else enc(value)
-                add('{"type":"event","seq":%d,"t":%d,"ev":"%s","obj":%d,"by":%s,"via":%s,"value":%s,'
-                    '"line":%s,"thread":%s,"task":%s%s}' % (
-                        seq, t, ev, obj, "null" if by is None else by, _VIA_JSON[via],
-                        "null" if value is None else js(value), "null" if line is None else line,
-                        "null" if thread is None else js(thread), "null" if task is None else js(task),
-                        ',"synthetic":true' if synthetic else ""))
+                th = names.get(thread)
+                if th is None:
+                    th = names[thread] = "null" if thread is None else js(thread)
+                add(f'{{"type":"event","seq":{seq},"t":{t},"ev":"{ev}","obj":{obj},'
+                    f'"by":{"null" if by is None else by},"via":{_VIA_JSON[via]},'
+                    f'"value":{"null" if value is None else js(value)},"line":{"null" if line is None else line},'
+                    f'"thread":{th},"task":{"null" if task is None else js(task)}{_END[synthetic]}')
             else:
                 _, oid, kind, name, qualname, file, line, label, thread = rec
                 d = {"type": "object", "id": oid, "kind": kind, "name": name, "qualname": qualname,
