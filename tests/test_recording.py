@@ -251,3 +251,12 @@ def test_close_from_c_code_and_shared_call_sites(cotrace):
         ("gen#4", "resume", "<module>", "next", "None", False),
         ("gen#4", "yield", "<module>", None, "'second'", False),
     ]
+
+
+def test_reraised_exceptions_are_the_ones_that_leave(cotrace):
+    run = cotrace(PROGRAMS / "reraise.py")
+    assert run.returncode == 0, run.stderr
+    ends = {obj: (ev, v) for (obj, ev, _, _, v) in simple(run.trace("reraise")) if ev in ("return", "raise")}
+    assert ends["cleanup_in_finally#1"] == ("return", None)        # close() succeeded
+    assert ends["reraise_in_except#1"] == ("raise", "KeyError('k')")
+    assert ends["worker#1"] == ("raise", "CancelledError()")       # not a StopIteration/RuntimeError

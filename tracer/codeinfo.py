@@ -116,6 +116,13 @@ def is_yield_site(code, lasti: int) -> bool:
 
 
 @_per_location
+def is_reraise(code, lasti: int) -> bool:
+    """RERAISE, or a bare ``raise`` (RAISE_VARARGS 0): no exception event."""
+    x = instruction_at(code, lasti)
+    return x is not None and (x.opname == "RERAISE" or (x.opname == "RAISE_VARARGS" and x.arg == 0))
+
+
+@_per_location
 def is_return_site(code, lasti: int) -> bool:
     x = instruction_at(code, lasti)
     return x is not None and x.opcode in compat.RETURN_OPS

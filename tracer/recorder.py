@@ -101,8 +101,7 @@ class Obj:
     """Recorder-side state of one generator, coroutine or async generator."""
 
     __slots__ = ("id", "kind", "state", "resumer", "delegate", "delegator", "synthetic", "dying",
-                 "ref", "last_exc", "last_exc_type", "exc_lasti", "fast_close", "frame_id", "yield_line",
-                 "after_close")
+                 "ref", "excs", "exc_lasti", "fast_close", "frame_id", "yield_line", "after_close")
 
     def __init__(self, oid: int, kind: str, frame_id: int) -> None:
         self.id = oid
@@ -114,8 +113,10 @@ class Obj:
         self.synthetic = False   # entered by a synthetic event, real entry not seen yet
         self.dying = False       # the garbage collector is finalizing us
         self.ref: typing.Any = None  # weakref to the generator object
-        self.last_exc = None     # repr of the last exception raised in the frame
-        self.last_exc_type: typing.Any = None
+        # recent exceptions raised in the frame, newest last:
+        # (lasti, id(exc), id(exc.__context__), repr, type); ids only, no
+        # references that would keep exceptions, tracebacks and frames alive
+        self.excs: list = []
         self.exc_lasti = -1
         self.fast_close = False  # 3.13: close() would not re-enter the frame
         self.frame_id = frame_id
@@ -668,8 +669,7 @@ class Recorder:
                 by = d.id
             self._emit(ev, rec.id, by, via_e, value, raw, line, t)
             rec.resumer = by
-            rec.last_exc = exc_text
-            rec.last_exc_type = type(exc)
+            _note_exception(rec, lasti, exc, exc_text)
             rec.exc_lasti = lasti
             rec.after_close = ev == "close" or (start and via_e in ("close", "gc"))
             if rec.after_close and rec.delegate is not None and rec.delegate.state == SUSPENDED:
@@ -735,19 +735,20 @@ class Recorder:
         if codeinfo.is_return_site(code, lasti):
             value, raw = self._val(arg)
             ev = "return"
-        elif rec.after_close and rec.last_exc is not None and rec.last_exc.startswith("GeneratorExit("):
-            # close() succeeded: GeneratorExit left the frame.  Recorded as a
-            # return of None, the same on every version (3.13 may not even
-            # enter the frame).
-            ev, value, raw = "return", None, False
         else:
-            ev, value, raw = "raise", rec.last_exc, False
-            # PEP 479: what leaves the frame as StopIteration reaches the
-            # caller as RuntimeError (converted in C on 3.11, by a hidden
-            # handler on 3.12+ that fires no event)
-            stop = rec.last_exc_type
-            if stop is StopIteration or (stop is StopAsyncIteration and rec.kind == "async_generator"):
-                value = repr(RuntimeError("%s raised %s" % (_KIND_TEXT[rec.kind], stop.__name__)))
+            text, etype = _leaving_exception(rec, code, lasti)
+            if etype is not None and issubclass(etype, GeneratorExit):
+                # close() succeeded: GeneratorExit left the frame.  Recorded
+                # as a return of None, the same on every version (3.13 may
+                # not even enter the frame).
+                ev, value, raw = "return", None, False
+            else:
+                ev, value, raw = "raise", text, False
+                # PEP 479: what leaves the frame as StopIteration reaches the
+                # caller as RuntimeError (converted in C on 3.11, by a hidden
+                # handler on 3.12+ that fires no event)
+                if etype is StopIteration or (etype is StopAsyncIteration and rec.kind == "async_generator"):
+                    value = repr(RuntimeError("%s raised %s" % (_KIND_TEXT[rec.kind], etype.__name__)))
         self._emit(ev, rec.id, rec.resumer, None, value, raw, line)
         self._finish(rec)
 
@@ -770,8 +771,7 @@ class Recorder:
         if rec is not None and rec.state == SUSPENDED:
             self._unannounced_entry(ts, frame, rec)
         if rec is not None:
-            rec.last_exc = self.repr(arg[1])
-            rec.last_exc_type = arg[0]
+            _note_exception(rec, frame.f_lasti, arg[1], self.repr(arg[1]))
             rec.exc_lasti = frame.f_lasti
 
     def _poll_fast_closed(self) -> None:
@@ -914,6 +914,34 @@ class Recorder:
             mon.free_tool_id(self._mon_tool)
         finally:
             self._mon_tool = None
+
+
+def _note_exception(rec, lasti: int, exc, text: str) -> None:
+    ctx = exc.__context__ if isinstance(exc, BaseException) else None
+    rec.excs.append((lasti, id(exc), id(ctx) if ctx is not None else 0, text, type(exc)))
+    if len(rec.excs) > 8:
+        del rec.excs[0]
+
+
+def _leaving_exception(rec, code, lasti: int):
+    """(repr, type) of the exception a frame is unwinding with.
+
+    settrace does not say.  An exception raised at the instruction the frame
+    leaves from is the one (3.12+'s handlers restore that instruction when
+    they re-raise).  A re-raise (``finally``, bare ``raise``) fires no event:
+    it re-raises the exception being handled, which is the context of any
+    exception raised and caught meanwhile in that handler."""
+    if not rec.excs:
+        return None, None
+    for at, _eid, _ctx, text, etype in reversed(rec.excs):
+        if at == lasti:
+            return text, etype
+    _at, _eid, ctx, text, etype = rec.excs[-1]
+    if codeinfo.is_reraise(code, lasti) and ctx:
+        for _at, eid, _ctx, ctext, ctype in reversed(rec.excs[:-1]):
+            if eid == ctx:
+                return ctext, ctype
+    return text, etype
 
 
 def _relpath(path: str | None) -> str | None:
