@@ -288,3 +288,11 @@ def test_odd_names_and_concurrent_recordings(cotrace, tmp_path):
     odd = cotrace(script, "\udcff", quiet=False)   # a non-UTF-8 argument (surrogate-escaped)
     assert odd.returncode == 1 and "ValueError" in odd.stderr  # the program's own int() error
     assert load_checked(odd.trace_path("slow")).header["argv"][1] == "\udcff"
+
+
+def test_program_clearing_sys_modules(cotrace, python, tmp_path):
+    script = tmp_path / "clr.py"
+    script.write_text("import sys\nsys.modules.clear()\nprint('cleared')\n")
+    plain, traced = python(script), cotrace(script)
+    assert (traced.returncode, traced.stdout) == (plain.returncode, plain.stdout) == (0, "cleared\n")
+    assert traced.trace("clr").footer["exit"] == 0

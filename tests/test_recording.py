@@ -155,6 +155,16 @@ def test_max_events_drops_visibly(cotrace, tmp_path):
     assert "192 dropped" in run.stderr
 
 
+def test_max_events_also_bounds_the_file(cotrace, tmp_path):
+    script = tmp_path / "churn.py"
+    script.write_text("def g():\n    yield 1\nfor i in range(2000):\n    x = g()\n    next(x)\n")
+    run = cotrace("--max-events", "5", script)
+    trace = run.trace("churn")
+    assert len(trace.events) == 5 and trace.footer["dropped"] > 3000
+    assert len(trace.objects) <= 8          # no object records past the limit
+    assert set(trace.footer["suspended"]) <= set(trace.objects)
+
+
 def test_suspended_objects_are_listed_in_the_footer(cotrace, tmp_path):
     script = tmp_path / "keep.py"
     script.write_text("def g():\n    yield 1\n    yield 2\n\nkept = g()\nnext(kept)\n")

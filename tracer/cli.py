@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import atexit
+import os
+import signal
 import sys
 
 import click
@@ -112,9 +114,6 @@ _INTERRUPTED = object()
 def _die_of_sigint() -> None:
     """Exit the way Python does after an uncaught KeyboardInterrupt: killed
     by SIGINT (a shell shows status 130), so that callers see the same."""
-    import os
-    import signal
-
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGINT)

@@ -35,6 +35,7 @@ import functools
 import gc
 import itertools
 import os
+import signal
 import sys
 import threading
 import time
@@ -181,6 +182,7 @@ class Recorder:
         self._threads: dict = {}
         self._trace_fns: list = []
         self._fast_closable: set = set()
+        self._written: set = set()       # ids of generator-like objects defined in the file
         self._poll_tick = 0
         self._serials = itertools.count()
         self._lock = threading.RLock()
@@ -237,8 +239,6 @@ class Recorder:
         self._sigint_prev = None
         if threading.current_thread() is not threading.main_thread():
             return
-        import signal
-
         try:
             if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
                 return
@@ -277,8 +277,6 @@ class Recorder:
     def _remove_sigint(self) -> None:
         if self._sigint_prev is None:
             return
-        import signal
-
         real_getsignal, real_signal = self._sigint_prev
         self._sigint_prev = None
         signal.getsignal, signal.signal = real_getsignal, real_signal
@@ -295,8 +293,9 @@ class Recorder:
             # CPython unsets a trace function that raises; ours only does so
             # when it cannot even start (RecursionError at the recursion
             # limit, a signal handler raising at its first instruction)
-            self.error = ("the interpreter switched tracing off in this thread (an exception escaped the trace "
-                          "function, e.g. at the recursion limit); later events of the thread are missing")
+            self.error = ("tracing was switched off or replaced in the main thread (by the program's own "
+                          "sys.settrace, or by the interpreter when an exception escaped the trace function, "
+                          "e.g. at the recursion limit); events after that point are missing")
         if self.active:
             self._remove_sigint()
             if self._on_gc in gc.callbacks:
@@ -317,9 +316,9 @@ class Recorder:
                         if gen is not None and getattr(gen, _FRAME_ATTR[rec.kind]) is None:
                             # finished without an event (closed from C code on 3.13)
                             self._synthetic_close(rec, self._special_actor("runtime"), "close")
-                        else:
+                        elif rec.id in self._written:
                             suspended.append(rec.id)
-                    elif rec.state == RUNNING:
+                    elif rec.state == RUNNING and rec.id in self._written:
                         running.append(rec.id)
             except Exception as exc:  # never let bookkeeping break the exit path
                 self._fail(exc)
@@ -499,8 +498,10 @@ class Recorder:
         key = (code.co_filename, code.co_qualname)
         n = self._labels[key] = self._labels.get(key, 0) + 1
         self._actor_kinds[oid] = kind
-        self.writer.append(("o", oid, kind, code.co_name, code.co_qualname, _relpath(code.co_filename),
-                            code.co_firstlineno, "%s#%d" % (code.co_qualname, n), None))
+        if self.count < self._limit:  # past --max-events no event will mention it
+            self._written.add(oid)
+            self.writer.append(("o", oid, kind, code.co_name, code.co_qualname, _relpath(code.co_filename),
+                                code.co_firstlineno, "%s#%d" % (code.co_qualname, n), None))
         gen = framepeek.owner_of(frame, kind)
         if gen is not None:
             rec.ref = weakref.ref(gen, functools.partial(self._on_weakref_death, rec))
@@ -521,7 +522,8 @@ class Recorder:
                 kind, name, thread = "runtime", "<%s>" % what, None
                 label = name
             self._actor_kinds[aid] = kind
-            self.writer.append(("o", aid, kind, name, name, None, None, label, thread))
+            if self.count < self._limit:
+                self.writer.append(("o", aid, kind, name, name, None, None, label, thread))
         return aid
 
     def _actor_for_frame(self, fb) -> tuple[int, bool]:
@@ -543,8 +545,9 @@ class Recorder:
                 thread = self._thread_name()
                 label = code.co_qualname if thread == "MainThread" else "%s [%s]" % (code.co_qualname, thread)
                 self._actor_kinds[aid] = "function"
-                self.writer.append(("o", aid, "function", code.co_name, code.co_qualname, _relpath(filename),
-                                    code.co_firstlineno, label, thread))
+                if self.count < self._limit:
+                    self.writer.append(("o", aid, "function", code.co_name, code.co_qualname, _relpath(filename),
+                                        code.co_firstlineno, label, thread))
             self.actors[key] = aid
         return aid, self._actor_kinds[aid] == "event_loop"
 
@@ -854,7 +857,8 @@ class Recorder:
         if not (compat.CLOSE_MAY_SKIP_FRAME and compat.HAS_MONITORING):
             return
         mon = sys.monitoring  # type: ignore[attr-defined]
-        for tool in (3, 4, 2, 1, 0):
+        for tool in (4, 3):  # ids no convention claims (0-2 and 5 are the debugger's, coverage's,
+            # profiler's and optimizer's); another tool may still take the other one
             if mon.get_tool(tool) is None:
                 try:
                     mon.use_tool_id(tool, "cotrace")
