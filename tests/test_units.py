@@ -157,7 +157,14 @@ def test_internal_error_disables_recording_and_the_program_runs_on(tmp_path):
             out.append(_drive())
         return out
 
+    import gc
+    import signal
+
+    getsignal, callbacks = signal.getsignal, list(gc.callbacks)
     trace = _record_in_process(tmp_path, body, Failing)
+    # stop() put every hook back, although the error had stopped recording
+    assert signal.getsignal is getsignal and gc.callbacks == callbacks
+    assert threading.gettrace() is None
     assert trace.result == ["sent"] * 3
     assert "internal error, recording stopped: RuntimeError: disk on fire" in trace.stderr
     assert trace.footer["recorder_error"] == "RuntimeError: disk on fire"

@@ -59,7 +59,7 @@ PACKAGE_PREFIX = os.path.dirname(os.path.abspath(__file__)) + os.sep
 # Modules whose code runs only inside trace callbacks (not the runner's,
 # which sits at the bottom of every stack of the program).
 RECORDING_FILES = frozenset(
-    os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
+    PACKAGE_PREFIX + name
     for name in ("recorder.py", "traceio.py", "saferepr.py", "framepeek.py", "codeinfo.py", "filters.py"))
 _ASYNCIO_DIR = None
 
@@ -102,7 +102,7 @@ class Obj:
     """Recorder-side state of one generator, coroutine or async generator."""
 
     __slots__ = ("id", "kind", "state", "resumer", "delegate", "delegator", "synthetic", "dying",
-                 "ref", "excs", "exc_lasti", "fast_close", "frame_id", "yield_line", "after_close")
+                 "ref", "excs", "exc_lasti", "fast_close", "frame_id", "yield_line")
 
     def __init__(self, oid: int, kind: str, frame_id: int) -> None:
         self.id = oid
@@ -122,7 +122,6 @@ class Obj:
         self.fast_close = False  # 3.13: close() would not re-enter the frame
         self.frame_id = frame_id
         self.yield_line = None
-        self.after_close = False  # the current activation was started by close()
 
 
 class _ThreadState:
@@ -196,6 +195,8 @@ class Recorder:
         self._sigint_prev: typing.Any = None
         self._sigint_handler: typing.Any = None
         self._collecting = False
+        self._installed = False
+        self._fork_hook = False
 
     # ------------------------------------------------------------------ hooks
     def start(self) -> None:
@@ -211,11 +212,10 @@ class Recorder:
         self._prev_trace = sys.gettrace()
         self._prev_thread_trace = threading.gettrace()
         main = self._thread_state()
-        if not getattr(self, "_fork_hook", False):
-            # a forked child runs on untraced: its events would interleave
-            # with the parent's in the same file
+        if not self._fork_hook:
             os.register_at_fork(after_in_child=self._after_fork_in_child)
             self._fork_hook = True
+        self._installed = True
         gc.callbacks.append(self._on_gc)
         self._install_sigint()
         threading.settrace(self._bootstrap)
@@ -235,8 +235,6 @@ class Recorder:
     # signal.default_int_handler.  So signal.getsignal and signal.signal
     # report default_int_handler wherever the wrapper is installed.
     def _install_sigint(self) -> None:
-        self._sigint_deferred = False
-        self._sigint_prev = None
         if threading.current_thread() is not threading.main_thread():
             return
         try:
@@ -296,14 +294,7 @@ class Recorder:
             self.error = ("tracing was switched off or replaced in the main thread (by the program's own "
                           "sys.settrace, or by the interpreter when an exception escaped the trace function, "
                           "e.g. at the recursion limit); events after that point are missing")
-        if self.active:
-            self._remove_sigint()
-            if self._on_gc in gc.callbacks:
-                gc.callbacks.remove(self._on_gc)
-            sys.settrace(self._prev_trace)
-            threading.settrace(self._prev_thread_trace) if self._prev_thread_trace else setattr(threading, "_trace_hook", None)
-            self._remove_close_hook()
-            self.active = False
+        self._uninstall()
         suspended, running = [], []
         with self._lock:
             try:
@@ -325,16 +316,24 @@ class Recorder:
         return {"events": self.count, "dropped": self.dropped, "lost": self.lost, "suspended": suspended,
                 "running": running, "objects": sum(self._labels.values()), "recorder_error": self.error}
 
-    def _after_fork_in_child(self) -> None:
-        if not self.active:
-            return
+    def _uninstall(self) -> None:
+        """Put back every hook start() installed (also after an internal
+        error, which only stops recording).  Idempotent."""
         self.active = False
+        if not self._installed:
+            return
+        self._installed = False
         self._remove_sigint()
         if self._on_gc in gc.callbacks:
             gc.callbacks.remove(self._on_gc)
         self._remove_close_hook()
         sys.settrace(self._prev_trace)
-        threading.settrace(self._prev_thread_trace) if self._prev_thread_trace else setattr(threading, "_trace_hook", None)
+        threading.settrace(self._prev_thread_trace)
+
+    def _after_fork_in_child(self) -> None:
+        # a forked child runs on untraced: its events would interleave with
+        # the parent's in the same file
+        self._uninstall()
 
     def _on_gc(self, phase, info) -> None:
         self._collecting = phase == "start"
@@ -431,7 +430,7 @@ class Recorder:
         if self.error is None:
             self.error = "%s: %s" % (type(exc).__name__, exc)
             self._warn("internal error, recording stopped: %s" % self.error)
-        self.active = False
+        self.active = False  # every trace function now returns at once; stop() uninstalls
         try:
             sys.settrace(self._prev_trace)
         except Exception:
@@ -456,10 +455,9 @@ class Recorder:
         name = getattr(t, "_name", None)
         return name if type(name) is str else t.name
 
-    def _task(self):
-        aio = sys.modules.get("asyncio")
-        if aio is None:
-            return None
+    @staticmethod
+    def _task(aio):
+        """Name of the running asyncio task, or None."""
         try:
             loop = aio.events._get_running_loop()
             if loop is None:
@@ -481,14 +479,10 @@ class Recorder:
         self.count += 1
         if t is None:
             t = time.perf_counter_ns() - self._t0
-        # the thread's name, read from its Thread object (names may change)
-        ident = _thread.get_ident()
-        ts = self._threads.get(ident)
-        th = ts.thread if ts is not None else None
-        name = th._name if th is not None else self._thread_name()
+        aio = _MODULES.get("asyncio")
         w = self.writer
-        w.append(("e", next(self._seq), t, ev, oid, by, via, value, raw, line, name,
-                  self._task() if _MODULES.get("asyncio") is not None else None, synthetic))
+        w.append(("e", next(self._seq), t, ev, oid, by, via, value, raw, line, self._thread_name(),
+                  None if aio is None else self._task(aio), synthetic))
         if len(w.buf) >= w.batch:
             w.flush()
 
@@ -497,17 +491,22 @@ class Recorder:
         rec = Obj(oid, kind, id(frame))
         key = (code.co_filename, code.co_qualname)
         n = self._labels[key] = self._labels.get(key, 0) + 1
-        self._actor_kinds[oid] = kind
-        if self.count < self._limit:  # past --max-events no event will mention it
-            self._written.add(oid)
-            self.writer.append(("o", oid, kind, code.co_name, code.co_qualname, _relpath(code.co_filename),
-                                code.co_firstlineno, "%s#%d" % (code.co_qualname, n), None))
+        self._define(oid, kind, code.co_name, code.co_qualname, _relpath(code.co_filename), code.co_firstlineno,
+                     "%s#%d" % (code.co_qualname, n), None)
         gen = framepeek.owner_of(frame, kind)
         if gen is not None:
-            rec.ref = weakref.ref(gen, functools.partial(self._on_weakref_death, rec))
+            rec.ref = weakref.ref(gen, functools.partial(self._on_death, rec))
         self.records[id(frame)] = rec
         self.by_id[oid] = rec
         return rec
+
+    def _define(self, oid, kind, name, qualname, file, line, label, thread) -> None:
+        """Queue an object record, unless --max-events was reached: no event
+        will mention the object then."""
+        self._actor_kinds[oid] = kind
+        if self.count < self._limit:
+            self._written.add(oid)
+            self.writer.append(("o", oid, kind, name, qualname, file, line, label, thread))
 
     def _special_actor(self, what: str, serial: int | None = None) -> int:
         key = (what, serial)
@@ -521,9 +520,7 @@ class Recorder:
             else:
                 kind, name, thread = "runtime", "<%s>" % what, None
                 label = name
-            self._actor_kinds[aid] = kind
-            if self.count < self._limit:
-                self.writer.append(("o", aid, kind, name, name, None, None, label, thread))
+            self._define(aid, kind, name, name, None, None, label, thread)
         return aid
 
     def _actor_for_frame(self, fb) -> tuple[int, bool]:
@@ -544,10 +541,8 @@ class Recorder:
                 aid = next(self._ids)
                 thread = self._thread_name()
                 label = code.co_qualname if thread == "MainThread" else "%s [%s]" % (code.co_qualname, thread)
-                self._actor_kinds[aid] = "function"
-                if self.count < self._limit:
-                    self.writer.append(("o", aid, "function", code.co_name, code.co_qualname, _relpath(filename),
-                                        code.co_firstlineno, label, thread))
+                self._define(aid, "function", code.co_name, code.co_qualname, _relpath(filename),
+                             code.co_firstlineno, label, thread)
             self.actors[key] = aid
         return aid, self._actor_kinds[aid] == "event_loop"
 
@@ -617,7 +612,6 @@ class Recorder:
                 value, raw = self._val(v)
         rec.state = RUNNING
         rec.exc_lasti = -1
-        rec.after_close = False
         ts.pending = (rec, id(frame), frame.f_lasti, start, by, via, value, raw, frame.f_lineno, chain,
                       time.perf_counter_ns() - self._t0)
 
@@ -668,14 +662,12 @@ class Recorder:
                 d.state = RUNNING
                 d.synthetic = True
                 d.resumer = by
-                d.after_close = via_e in ("close", "gc")
                 by = d.id
             self._emit(ev, rec.id, by, via_e, value, raw, line, t)
             rec.resumer = by
             _note_exception(rec, lasti, exc, exc_text)
             rec.exc_lasti = lasti
-            rec.after_close = ev == "close" or (start and via_e in ("close", "gc"))
-            if rec.after_close and rec.delegate is not None and rec.delegate.state == SUSPENDED:
+            if via_e in ("close", "gc") and rec.delegate is not None and rec.delegate.state == SUSPENDED:
                 # 3.13 closed our delegate in C without entering it
                 self._close_chain_silently(rec, via_e)
             return True
@@ -828,10 +820,7 @@ class Recorder:
                        d.yield_line, synthetic=True)
             self._finish(d)
 
-    def _on_weakref_death(self, rec, _ref) -> None:
-        self._on_death(rec)
-
-    def _on_death(self, rec) -> None:
+    def _on_death(self, rec, _ref=None) -> None:
         """Weakref callback: the generator object is being deallocated."""
         try:
             with self._lock:
