@@ -341,4 +341,4 @@ def test_caches_forget_code_objects_that_die(tmp_path):
     w.close(dict(footer, exit=0, error=None))
     assert footer["objects"] == 300                    # every generator was recorded
     assert len(codecache._WATCHED) - before < 30       # but their code is not kept
-    assert len(rec._decisions) < 60 and len(rec._resumers) < 30
+    assert len(rec._decisions) < 60 and len(rec._resumers) < 30 and len(rec.actors) < 30

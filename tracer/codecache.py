@@ -16,11 +16,22 @@ _WATCHED: dict = {}
 
 def _forget(key: int) -> None:
     _WATCHED.pop(key, None)
-    for cache in _CACHES:
+    for cache in list(_CACHES):
         cache.pop(key, None)
 
 
-def _watch(code) -> None:
+def track(table: dict) -> None:
+    """Have ``table`` (keyed by ``id(code)``) forget dead code objects;
+    callers use :func:`watch` on every code object they add."""
+    _CACHES.append(table)
+
+
+def untrack(table: dict) -> None:
+    _CACHES[:] = [c for c in _CACHES if c is not table]
+
+
+def watch(code) -> None:
+    """Make sure every tracked table forgets ``code`` when it dies."""
     key = id(code)
     if key not in _WATCHED:
         _WATCHED[key] = weakref.ref(code, functools.partial(_forget_ref, key))
@@ -40,7 +51,7 @@ def per_code(fn):
         try:
             return cache[id(code)]
         except KeyError:
-            _watch(code)
+            watch(code)
             value = cache[id(code)] = fn(code)
             return value
 
@@ -57,7 +68,7 @@ def per_location(fn):
         try:
             return cache[id(code)][offset]
         except KeyError:
-            _watch(code)
+            watch(code)
             value = cache.setdefault(id(code), {})[offset] = fn(code, offset)
             return value
 

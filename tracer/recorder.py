@@ -44,7 +44,7 @@ import typing
 import weakref
 import _thread
 
-from . import codeinfo, compat, framepeek
+from . import codecache, codeinfo, compat, framepeek
 from .filters import Filters
 from .saferepr import IMMUTABLE_SCALARS, ReprTimeout, SafeRepr
 
@@ -171,11 +171,10 @@ class Recorder:
         self._ids = itertools.count(1)
         self._labels: dict = {}
         self._decisions: dict = {}     # id(code) -> recorded kind or None
-        self._codes: dict = {}         # id(code) -> weakref to the code
-        self._resumers: dict = {}      # (id(code), lasti, thread serial) -> (actor id, via)
+        self._resumers: dict = {}      # id(code) -> {(lasti, thread serial): (actor id, via)}
         self.records: dict = {}      # id(frame) -> Obj
         self.by_id: dict = {}        # Obj.id -> Obj
-        self.actors: dict = {}       # (id(code), thread serial) -> actor id
+        self.actors: dict = {}       # id(code) -> {thread serial: actor id}
         self._special: dict = {}     # ("gc",) / ("runtime",) / ("loop", ident) -> actor id
         self._actor_kinds: dict = {}
         self._threads: dict = {}
@@ -216,6 +215,8 @@ class Recorder:
             os.register_at_fork(after_in_child=self._after_fork_in_child)
             self._fork_hook = True
         self._installed = True
+        for table in (self._decisions, self._resumers, self.actors):
+            codecache.track(table)
         gc.callbacks.append(self._on_gc)
         self._install_sigint()
         threading.settrace(self._bootstrap)
@@ -323,6 +324,8 @@ class Recorder:
         if not self._installed:
             return
         self._installed = False
+        for table in (self._decisions, self._resumers, self.actors):
+            codecache.untrack(table)
         self._remove_sigint()
         if self._on_gc in gc.callbacks:
             gc.callbacks.remove(self._on_gc)
@@ -378,27 +381,11 @@ class Recorder:
         kind = compat.code_kind(code.co_flags)
         if kind is not None and not self.filters.wants(code.co_filename):
             kind = None
-        # keyed by id (code objects hash by content, slowly); a weak
-        # reference forgets the decision when the code object dies
-        self._watch(code)
+        # keyed by id (code objects hash by content, slowly); the tables
+        # forget a code object when it dies (codecache)
+        codecache.watch(code)
         self._decisions[id(code)] = kind
         return kind
-
-    def _watch(self, code) -> None:
-        key = id(code)
-        if key not in self._codes:
-            self._codes[key] = weakref.ref(code, functools.partial(self._forget_code, key))
-
-    def _forget_code(self, key: int, _ref) -> None:
-        """Weakref callback: a code object died; its id may come back."""
-        try:
-            self._codes.pop(key, None)
-            self._decisions.pop(key, None)
-            for table in (self._resumers, self.actors):
-                for k in [k for k in list(table) if k[0] == key]:
-                    table.pop(k, None)
-        except Exception:  # never disturb the program from a callback
-            pass
 
     def _handle(self, ts, frame, event, arg, kind) -> None:
         try:
@@ -530,9 +517,9 @@ class Recorder:
             fb = fb.f_back
             code = fb.f_code
         serial = self._thread_state().serial
-        key = (id(code), serial)
-        self._watch(code)
-        aid = self.actors.get(key)
+        codecache.watch(code)
+        per_thread = self.actors.setdefault(id(code), {})
+        aid = per_thread.get(serial)
         if aid is None:
             filename = code.co_filename
             if filename.startswith(_asyncio_dir()) or os.path.realpath(filename).startswith(_asyncio_dir()):
@@ -543,7 +530,7 @@ class Recorder:
                 label = code.co_qualname if thread == "MainThread" else "%s [%s]" % (code.co_qualname, thread)
                 self._define(aid, "function", code.co_name, code.co_qualname, _relpath(filename),
                              code.co_firstlineno, label, thread)
-            self.actors[key] = aid
+            per_thread[serial] = aid
         return aid, self._actor_kinds[aid] == "event_loop"
 
     # -------------------------------------------------------------- entries
@@ -619,12 +606,13 @@ class Recorder:
         """(actor id, via) for plain code resuming a generator, cached per
         code location and thread: the same line resumes the same way."""
         code = fb.f_code
-        key = (id(code), fb.f_lasti, self._thread_state().serial)
-        hit = self._resumers.get(key)
+        key = (fb.f_lasti, self._thread_state().serial)
+        here = self._resumers.get(id(code))
+        hit = here.get(key) if here is not None else None
         if hit is None:
-            aid, is_loop = self._actor_for_frame(fb)
-            hit = self._resumers[key] = (aid, "await" if is_loop else codeinfo.resumer_via(code, fb.f_lasti))
-            self._watch(code)
+            aid, is_loop = self._actor_for_frame(fb)  # watches the code
+            hit = self._resumers.setdefault(id(code), {})[key] = (
+                aid, "await" if is_loop else codeinfo.resumer_via(code, fb.f_lasti))
         return hit
 
     def _is_running(self, rec) -> bool:
