@@ -174,13 +174,12 @@ class Recorder:
         self._resumers: dict = {}      # id(code) -> {(lasti, thread serial): (actor id, via)}
         self.records: dict = {}      # id(frame) -> Obj
         self.by_id: dict = {}        # Obj.id -> Obj
-        self.actors: dict = {}       # id(code) -> {thread serial: actor id}
+        self.actors: dict = {}       # id(code) -> {thread serial: (actor id, is the event loop)}
         self._special: dict = {}     # ("gc",) / ("runtime",) / ("loop", ident) -> actor id
-        self._actor_kinds: dict = {}
         self._threads: dict = {}
         self._trace_fns: list = []
         self._fast_closable: set = set()
-        self._written: set = set()       # ids of generator-like objects defined in the file
+        self._last_defined = 0           # ids up to this one have records in the file (ids only grow)
         self._poll_tick = 0
         self._serials = itertools.count()
         self._lock = threading.RLock()
@@ -308,9 +307,9 @@ class Recorder:
                         if gen is not None and getattr(gen, _FRAME_ATTR[rec.kind]) is None:
                             # finished without an event (closed from C code on 3.13)
                             self._synthetic_close(rec, self._special_actor("runtime"), "close")
-                        elif rec.id in self._written:
+                        elif rec.id <= self._last_defined:
                             suspended.append(rec.id)
-                    elif rec.state == RUNNING and rec.id in self._written:
+                    elif rec.state == RUNNING and rec.id <= self._last_defined:
                         running.append(rec.id)
             except Exception as exc:  # never let bookkeeping break the exit path
                 self._fail(exc)
@@ -490,9 +489,8 @@ class Recorder:
     def _define(self, oid, kind, name, qualname, file, line, label, thread) -> None:
         """Queue an object record, unless --max-events was reached: no event
         will mention the object then."""
-        self._actor_kinds[oid] = kind
         if self.count < self._limit:
-            self._written.add(oid)
+            self._last_defined = oid
             self.writer.append(("o", oid, kind, name, qualname, file, line, label, thread))
 
     def _special_actor(self, what: str, serial: int | None = None) -> int:
@@ -519,8 +517,8 @@ class Recorder:
         serial = self._thread_state().serial
         codecache.watch(code)
         per_thread = self.actors.setdefault(id(code), {})
-        aid = per_thread.get(serial)
-        if aid is None:
+        hit = per_thread.get(serial)
+        if hit is None:
             filename = code.co_filename
             if filename.startswith(_asyncio_dir()) or os.path.realpath(filename).startswith(_asyncio_dir()):
                 aid = self._special_actor("loop", serial)
@@ -530,8 +528,8 @@ class Recorder:
                 label = code.co_qualname if thread == "MainThread" else "%s [%s]" % (code.co_qualname, thread)
                 self._define(aid, "function", code.co_name, code.co_qualname, _relpath(filename),
                              code.co_firstlineno, label, thread)
-            per_thread[serial] = aid
-        return aid, self._actor_kinds[aid] == "event_loop"
+            hit = per_thread[serial] = (aid, aid == self._special.get(("loop", serial)))
+        return hit
 
     # -------------------------------------------------------------- entries
     def _on_call(self, ts, frame, kind) -> None:
@@ -610,7 +608,8 @@ class Recorder:
         here = self._resumers.get(id(code))
         hit = here.get(key) if here is not None else None
         if hit is None:
-            aid, is_loop = self._actor_for_frame(fb)  # watches the code
+            aid, is_loop = self._actor_for_frame(fb)
+            codecache.watch(code)  # not always the actor's code (3.11 comprehensions)
             hit = self._resumers.setdefault(id(code), {})[key] = (
                 aid, "await" if is_loop else codeinfo.resumer_via(code, fb.f_lasti))
         return hit
