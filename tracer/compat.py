@@ -72,6 +72,9 @@ SUSPENDED_ATTR = {
 # for an uncaught exception from 3.12 on (python/cpython#102778).
 SETS_LAST_EXC = sys.version_info >= (3, 12)
 
+# The frame of each generator-like kind (same on every supported version).
+FRAME_ATTR = {"generator": "gi_frame", "coroutine": "cr_frame", "async_generator": "ag_frame"}
+
 # sys.monitoring (PEP 669) exists from 3.12 on.
 HAS_MONITORING = hasattr(sys, "monitoring")
 

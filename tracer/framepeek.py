@@ -29,6 +29,7 @@ import types
 import typing
 from dataclasses import dataclass
 
+from . import compat
 from .codecache import per_code
 
 _WORD = ctypes.sizeof(ctypes.c_void_p)
@@ -231,12 +232,11 @@ def owner_of(frame, kind: str, layout: Layout | None = None):
     obj = _from_ptr(iframe - off)
     expected = {"generator": types.GeneratorType, "coroutine": types.CoroutineType,
                 "async_generator": types.AsyncGeneratorType}[kind]
-    if type(obj) is not expected or getattr(obj, _FRAME_ATTR[kind]) is not frame:
+    if type(obj) is not expected or getattr(obj, compat.FRAME_ATTR[kind]) is not frame:
         return None
     return obj
 
 
-_FRAME_ATTR = {"generator": "gi_frame", "coroutine": "cr_frame", "async_generator": "ag_frame"}
 
 
 def _self_test(layout: Layout) -> None:

@@ -140,7 +140,7 @@ class _ThreadState:
 _SUSPENDED_ATTR = compat.SUSPENDED_ATTR
 _KIND_TEXT = {"generator": "generator", "coroutine": "coroutine", "async_generator": "async generator"}
 _RUNNING_ATTR = {"generator": "gi_running", "coroutine": "cr_running", "async_generator": None}
-_FRAME_ATTR = {"generator": "gi_frame", "coroutine": "cr_frame", "async_generator": "ag_frame"}
+_FRAME_ATTR = compat.FRAME_ATTR
 
 
 class Recorder:
