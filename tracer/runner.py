@@ -79,9 +79,8 @@ class Target:
             if os.path.isdir(path) or (os.path.isfile(path) and zipfile.is_zipfile(path)):
                 # a directory or zip file with __main__.py
                 sys.path[0] = path0 = path
-                spec, code = self._main_module_details()
-                g.update(__file__=spec.origin, __cached__=spec.cached, __package__=spec.parent,
-                         __spec__=spec, __loader__=spec.loader)
+                spec, code = _module_details(runpy._get_main_module_details)  # type: ignore[attr-defined]
+                _set_module_globals(g, spec)
             else:
                 try:
                     with open(path, "rb") as fh:
@@ -96,16 +95,8 @@ class Target:
         else:
             path0 = os.getcwd()
             sys.path[0] = path0  # so that the module and its package are found
-            try:
-                _name, spec, code = runpy._get_module_details(self.module, runpy._Error)  # type: ignore[attr-defined]
-            except runpy._Error as exc:  # type: ignore[attr-defined]  # "No module named x"
-                raise TargetError("%s: %s" % (sys.executable, exc)) from None
-            except SyntaxError as exc:
-                raise TargetError(_syntax_message(exc)) from None
-            except BaseException as exc:  # a package __init__ failed, as python -m reports it
-                raise TargetError(_traceback_text(exc)) from None
-            g.update(__file__=spec.origin, __cached__=spec.cached, __package__=spec.parent,
-                     __spec__=spec, __loader__=spec.loader)
+            spec, code = _module_details(runpy._get_module_details, self.module)  # type: ignore[attr-defined]
+            _set_module_globals(g, spec)
             argv0 = spec.origin
         g["__doc__"] = None
         g["__name__"] = "__main__"
@@ -117,16 +108,6 @@ class Target:
             return compile(source, filename, "exec", dont_inherit=True)
         except (SyntaxError, ValueError) as exc:
             raise TargetError(_syntax_message(exc)) from None
-
-    @staticmethod
-    def _main_module_details():
-        try:
-            _name, spec, code = runpy._get_main_module_details(runpy._Error)  # type: ignore[attr-defined]
-        except runpy._Error as exc:  # type: ignore[attr-defined]
-            raise TargetError("%s: %s" % (sys.executable, exc)) from None
-        except SyntaxError as exc:
-            raise TargetError(_syntax_message(exc)) from None
-        return spec, code
 
     def run(self, prepared, before=None) -> Outcome:
         main, code, argv0, path0 = prepared
@@ -155,6 +136,25 @@ class Target:
                 pass
             return Outcome(1, 1, _describe(exc))
         return Outcome(0, 0)
+
+
+def _module_details(finder, *args):
+    """(spec, code) from one of runpy's finders (what ``python -m`` and
+    ``python DIR`` use), with failures reported the way python reports them."""
+    try:
+        _name, spec, code = finder(*args, runpy._Error)  # type: ignore[attr-defined]
+    except runpy._Error as exc:  # type: ignore[attr-defined]  # "No module named x"
+        raise TargetError("%s: %s" % (sys.executable, exc)) from None
+    except SyntaxError as exc:
+        raise TargetError(_syntax_message(exc)) from None
+    except BaseException as exc:  # a package __init__ failed while being imported
+        raise TargetError(_traceback_text(exc)) from None
+    return spec, code
+
+
+def _set_module_globals(g: dict, spec) -> None:
+    g.update(__file__=spec.origin, __cached__=spec.cached, __package__=spec.parent,
+             __spec__=spec, __loader__=spec.loader)
 
 
 def _join_threads() -> None:
