@@ -82,11 +82,8 @@ class TraceWriter:
         self._fh.write(_dumps(dict(header, type="header")) + b"\n")
         self._fh.flush()
 
-    def full(self) -> bool:
-        return len(self.buf) >= self.batch
-
     def flush(self) -> None:
-        if self.closed or os.getpid() != self._pid:
+        if self.closed or not self.owned:
             return  # a forked child must not write into its parent's trace
         buf, self.buf = self.buf, []
         self.append = self.buf.append
