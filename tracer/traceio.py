@@ -170,57 +170,99 @@ def _open_text(path: str):
 
 
 def load(path: str) -> Trace:
-    """Read a v1 trace, plain or gzip-compressed.
+    """Read a whole v1 trace, plain or gzip-compressed, into memory.
 
     A missing footer or a truncated last line is accepted with a warning (the
     traced process was killed); anything else that is wrong raises
-    :class:`TraceError` naming the file and line.
+    :class:`TraceError` naming the file and line.  Big traces should be read
+    with :class:`TraceStream` instead.
     """
-    name = os.fspath(path)
-    try:
-        fh = _open_text(name)
-    except OSError as exc:
-        raise TraceError("%s: cannot open trace file (%s)" % (name, exc.strerror or exc)) from None
-    trace: Trace | None = None
-    lineno = 0
-    try:
-        with fh:
-            lines = _lines(fh)
-            line = next(lines, None)
-            while line is not None:
-                lineno += 1
-                following = next(lines, None)
-                if lineno == 1 and line.startswith("\ufeff"):
-                    line = line[1:]  # a byte-order mark some editors add
-                if line.strip():
-                    try:
-                        rec = json.loads(line)
-                    except RecursionError:
-                        raise TraceError("%s:%d: JSON nested too deeply" % (name, lineno)) from None
-                    except ValueError:
-                        if following is None and not line.endswith("\n") and trace is not None:
-                            # the last line was cut short by a killed writer
-                            trace.warnings.append("%s:%d: truncated last line ignored" % (name, lineno))
-                            break
-                        raise TraceError("%s:%d: not a JSON line" % (name, lineno)) from None
-                    if not isinstance(rec, dict):
-                        raise TraceError("%s:%d: expected a JSON object" % (name, lineno))
-                    if trace is None:
-                        trace = _header(rec, name, lineno)
-                    elif trace.footer is not None:
-                        raise TraceError("%s:%d: data after the footer" % (name, lineno))
-                    else:
-                        _record(trace, rec, name, lineno)
-                line = following
-    except UnicodeDecodeError:
-        raise TraceError("%s:%d: not UTF-8 text" % (name, lineno + 1)) from None
-    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise TraceError("%s:%d: cannot read trace file (%s)" % (name, lineno + 1, exc)) from None
-    if trace is None:
-        raise TraceError("%s:1: empty file, not a cotrace trace" % name)
-    if trace.footer is None:
-        trace.warnings.append("%s: no footer; the traced process did not finish cleanly" % name)
+    reader = TraceStream(path)
+    trace = reader.trace
+    trace.events = list(reader.events())
     return trace
+
+
+class TraceStream:
+    """A v1 trace read one record at a time: the header is read on opening,
+    objects as they come, events are yielded by :meth:`events`, and the
+    footer and warnings are set once the iteration ends.  Memory stays flat
+    in the number of events; the same checks as :func:`load` apply."""
+
+    def __init__(self, path: str) -> None:
+        self.name = name = os.fspath(path)
+        try:
+            self._fh = _open_text(name)
+        except OSError as exc:
+            raise TraceError("%s: cannot open trace file (%s)" % (name, exc.strerror or exc)) from None
+        self._lineno = 0
+        self._lines = _lines(self._fh)
+        self._following: str | None = None
+        first = self._next_record(allow_truncated=False)
+        if first is None:
+            self._fh.close()
+            raise TraceError("%s:1: empty file, not a cotrace trace" % name)
+        self.trace = _header(first, name, self._lineno)
+
+    def _read(self):
+        try:
+            return next(self._lines, None)
+        except UnicodeDecodeError:
+            raise TraceError("%s:%d: not UTF-8 text" % (self.name, self._lineno + 1)) from None
+        except (OSError, gzip.BadGzipFile, zlib.error) as exc:
+            raise TraceError("%s:%d: cannot read trace file (%s)" % (self.name, self._lineno + 1, exc)) from None
+
+    def _next_record(self, allow_truncated: bool = True):
+        """The next JSON object, or None at the end of the file."""
+        name = self.name
+        while True:
+            line = self._following if self._lineno else self._read()
+            if line is None:
+                return None
+            self._lineno += 1
+            lineno = self._lineno
+            self._following = self._read()
+            if lineno == 1 and line.startswith("\ufeff"):
+                line = line[1:]  # a byte-order mark some editors add
+            if not line.strip():
+                if self._following is None:
+                    return None
+                continue
+            try:
+                rec = json.loads(line)
+            except RecursionError:
+                raise TraceError("%s:%d: JSON nested too deeply" % (name, lineno)) from None
+            except ValueError:
+                if allow_truncated and self._following is None and not line.endswith("\n"):
+                    # the last line was cut short by a killed writer
+                    self.trace.warnings.append("%s:%d: truncated last line ignored" % (name, lineno))
+                    return None
+                raise TraceError("%s:%d: not a JSON line" % (name, lineno)) from None
+            if not isinstance(rec, dict):
+                raise TraceError("%s:%d: expected a JSON object" % (name, lineno))
+            return rec
+
+    def events(self) -> typing.Iterator[dict]:
+        """Yield the event records in order; objects are added to
+        ``self.trace.objects`` before the first event that mentions them."""
+        trace, name = self.trace, self.name
+        count = 0
+        try:
+            while True:
+                rec = self._next_record()
+                if rec is None:
+                    break
+                if trace.footer is not None:
+                    raise TraceError("%s:%d: data after the footer" % (name, self._lineno))
+                if _record(trace, rec, name, self._lineno):
+                    count += 1
+                    yield rec
+        finally:
+            self._fh.close()
+        if trace.footer is not None and trace.footer["events"] is None:
+            trace.footer["events"] = count
+        if trace.footer is None:
+            trace.warnings.append("%s: no footer; the traced process did not finish cleanly" % name)
 
 
 def _lines(fh):
@@ -274,7 +316,8 @@ def _check(rec: dict, fields: dict, what: str, name: str, lineno: int) -> None:
                              % (name, lineno, what, key, type(rec[key]).__name__))
 
 
-def _record(trace: Trace, rec: dict, name: str, lineno: int) -> None:
+def _record(trace: Trace, rec: dict, name: str, lineno: int) -> bool:
+    """Check one record after the header; True if it is an event."""
     kind = rec.get("type")
     if kind == "event":
         _check(rec, _EVENT_FIELDS, "event", name, lineno)
@@ -289,7 +332,7 @@ def _record(trace: Trace, rec: dict, name: str, lineno: int) -> None:
             raise TraceError("%s:%d: event refers to actor %r before its definition" % (name, lineno, by))
         for key in ("by", "value", "via", "thread", "task", "line", "t", "synthetic"):
             rec.setdefault(key, None)
-        trace.events.append(rec)
+        return True
     elif kind == "object":
         _check(rec, _OBJECT_FIELDS, "object", name, lineno)
         if rec["kind"] not in OBJECT_KINDS:
@@ -302,7 +345,7 @@ def _record(trace: Trace, rec: dict, name: str, lineno: int) -> None:
         for key in ("suspended", "running"):
             if key in rec and not all(type(i) is int for i in rec[key]):
                 raise TraceError("%s:%d: footer field %r must be a list of object ids" % (name, lineno, key))
-        rec.setdefault("events", len(trace.events))
+        rec.setdefault("events", None)
         rec.setdefault("dropped", 0)
         rec.setdefault("suspended", [])
         trace.footer = rec
@@ -310,3 +353,4 @@ def _record(trace: Trace, rec: dict, name: str, lineno: int) -> None:
         raise TraceError("%s:%d: a second header" % (name, lineno))
     else:
         raise TraceError("%s:%d: unknown record type %r" % (name, lineno, kind))
+    return False

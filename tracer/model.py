@@ -1,0 +1,586 @@
+"""From a trace to the three views: one pass over the events, bounded memory.
+
+Every renderer draws from these models and nothing else, so the formats
+cannot disagree about what happened:
+
+* :class:`SequenceModel` -- actors and the messages between them, with
+  repeated runs of messages folded into loops (:class:`Loop`);
+* :class:`StatesModel` -- per generator function, the states it moves
+  between (``created``, one ``suspended`` state per yield line, the ends)
+  and how often each transition happened, with example values;
+* :class:`FlowModel` -- who resumed whom and who received what, counted.
+
+The trace is streamed (:class:`tracer.traceio.TraceStream`): memory depends
+on the number of actors, yield sites and drawn messages, not on events.
+"""
+from __future__ import annotations
+
+import io
+import linecache
+import os
+import tokenize
+from dataclasses import dataclass, field
+
+from .traceio import ENTRY_EVENTS, TraceStream
+
+RECORDED_KINDS = ("generator", "coroutine", "async_generator")
+DEFAULT_MAX_MESSAGES = 400
+FOLD_ABOVE = 60         # conversations longer than this are folded (unless fold is False)
+EXAMPLES = 3            # distinct example values kept per message / transition
+MAX_PERIOD = 24         # longest repeating run of messages looked for
+MAX_FLAT = 256          # longest unrolled loop body compared message by message
+FLOW_AGGREGATE = 8      # more instances of one function than this: one flow node
+
+
+@dataclass
+class Actor:
+    id: int
+    label: str
+    kind: str
+    group: str | None = None      # "thread NAME" / "task NAME", or None for the main thread
+    function: tuple | None = None  # (file, qualname, line) for generator-like objects
+    first_seq: int = 0            # order of first appearance
+
+
+@dataclass
+class Message:
+    seq: int
+    src: int
+    dst: int
+    ev: str                       # the trace event: start/resume/throw/close/yield/return/raise
+    verb: str                     # "send", "next()", "yield", ...: the label without its value
+    value: str | None
+    synthetic: bool = False
+    line: int | None = None
+    examples: list = field(default_factory=list)  # values of the same message in later loop iterations
+
+    @property
+    def entry(self) -> bool:
+        return self.ev in ENTRY_EVENTS
+
+    @property
+    def ends(self) -> bool:
+        """The message's sender finished with it."""
+        return self.ev in ("return", "raise")
+
+    def values(self) -> list:
+        """The value of the drawn message, then other values seen in folded iterations."""
+        out = [] if self.value is None else [self.value]
+        out += [v for v in self.examples if v not in out]
+        return out[:EXAMPLES]
+
+
+@dataclass
+class Loop:
+    body: list                    # of Message | Loop: the first iteration, as drawn
+    count: int
+
+    def messages(self):
+        for item in self.body:
+            if isinstance(item, Loop):
+                yield from item.messages()
+            else:
+                yield item
+
+
+@dataclass
+class SequenceModel:
+    actors: list                  # of Actor, in drawing order
+    items: list                   # of Message | Loop
+    folded: bool                  # repeated runs were folded into loops
+    total_messages: int           # transfers in the trace
+    elided: int                   # messages not drawn because of max_messages
+    max_messages: int
+    suspended: list               # actor ids still suspended at the end
+    finished: list                # actor ids that ended
+    dropped: int = 0              # events the recorder dropped (--max-events)
+    lost: int = 0
+    truncated: bool = False       # no footer: the process did not finish cleanly
+    synthetic: int = 0            # synthetic events among the drawn messages
+
+
+@dataclass
+class Transition:
+    src: str
+    dst: str
+    action: str                   # "send", "next()", "throw", ...
+    count: int = 0
+    values: list = field(default_factory=list)  # distinct example sent values
+    first_seq: int = 0
+
+
+@dataclass
+class StateNode:
+    key: str                      # "created", "L23", "finished", "closed", "failed"
+    label: str                    # "created", "line 23: n = yield bool(wanted)", ...
+    kind: str                     # "initial", "suspended", "final", "failed"
+    line: int | None = None
+    yielded: list = field(default_factory=list)  # example values yielded there
+    visits: int = 0
+
+
+@dataclass
+class FunctionStates:
+    key: tuple                    # (file, qualname, line)
+    name: str
+    kind: str
+    file: str | None
+    line: int | None
+    instances: int = 0
+    states: dict = field(default_factory=dict)       # key -> StateNode
+    transitions: dict = field(default_factory=dict)  # (src, dst, action) -> Transition
+
+
+@dataclass
+class StatesModel:
+    functions: list               # of FunctionStates, in order of first appearance
+
+
+@dataclass
+class FlowEdge:
+    src: str
+    dst: str
+    verbs: dict = field(default_factory=dict)   # verb -> [count, example values]
+    first_seq: int = 0
+
+    @property
+    def count(self) -> int:
+        return sum(v[0] for v in self.verbs.values())
+
+
+@dataclass
+class FlowNode:
+    key: str
+    label: str
+    kind: str
+    instances: int = 1
+
+
+@dataclass
+class FlowModel:
+    nodes: list                   # of FlowNode
+    edges: list                   # of FlowEdge
+
+
+@dataclass
+class Models:
+    title: str
+    sequence: SequenceModel
+    states: StatesModel
+    flow: FlowModel
+    warnings: list
+
+
+# -- labels ---------------------------------------------------------------------------
+
+def entry_verb(ev: str, via: str | None, value: str | None) -> str:
+    """How control went into a generator, without the value: ``send``,
+    ``next()``, ``for``, ``throw``, ``close()``, ``yield from``, ``await``."""
+    if ev == "throw" or via == "throw" and ev == "start" and value is not None:
+        return "throw"
+    if ev == "close":
+        return "close()"
+    if via == "send":
+        return "send"
+    if via in ("for", "yield from", "await"):
+        return via
+    if via == "gc":
+        return "close()"
+    if via == "other" and value not in (None, "None"):
+        return "send"
+    return "next()"
+
+
+def message_text(verb: str, values: list) -> str:
+    """The label of an arrow: ``send(5)``, ``yield True``, ``return``,
+    ``send(5 | 4 | 3)`` when a folded loop carried several values."""
+    shown = " | ".join(values)
+    if verb in ("send", "throw"):
+        return "%s(%s)" % (verb, shown if values else "None")
+    if verb in ("yield from", "await", "for"):
+        return verb if not values or values == ["None"] else "%s %s" % (verb, shown)
+    if verb in ("next()", "close()"):
+        return verb
+    return "%s %s" % (verb, shown) if values else verb
+
+
+# -- the one pass -----------------------------------------------------------------------
+
+class _Folder:
+    """Folds repeated runs of messages into loops while they stream in.
+
+    Messages are compared by signature: who (by function and instance slot,
+    so that a fresh generator per iteration still repeats), to whom, and how,
+    but not the value.  The first iteration stays drawn; later iterations
+    only count, and lend their values as examples.
+    """
+
+    def __init__(self, cap: int) -> None:
+        self.items: list = []
+        self.sigs: list = []
+        self.cap = cap
+        self.elided = 0
+        self.loop: Loop | None = None
+        self.flat: list = []        # unrolled signatures of the open loop's body
+        self.flat_msgs: list = []
+        self.pos = 0
+        self.pending: list = []     # (sig, message) of the open loop's unfinished iteration
+
+    def feed(self, sig, msg: Message) -> None:
+        if self.loop is not None:
+            if sig == self.flat[self.pos]:
+                self.pending.append((sig, msg))
+                target = self.flat_msgs[self.pos]
+                if msg.value != target.value and msg.value not in target.examples and len(target.examples) < EXAMPLES:
+                    target.examples.append(msg.value)
+                self.pos += 1
+                if self.pos == len(self.flat):
+                    self.loop.count += 1
+                    self.pos, self.pending = 0, []
+                return
+            self._close()
+            again, self.pending = self.pending, []
+            for s, m in again:
+                self._append(s, m)
+        self._append(sig, msg)
+
+    def _close(self) -> None:
+        loop = self.loop
+        assert loop is not None
+        self.sigs[-1] = ("loop", tuple(self.flat), loop.count)
+        self.loop = None
+
+    def finish(self) -> None:
+        if self.loop is not None:
+            self._close()
+            pending, self.pending = self.pending, []
+            for s, m in pending:
+                self._append(s, m)
+
+    def _append(self, sig, msg: Message) -> None:
+        if len(self.items) >= self.cap:
+            self.elided += 1
+            return
+        self.items.append(msg)
+        self.sigs.append(sig)
+        self._detect()
+
+    def _detect(self) -> None:
+        sigs, n = self.sigs, len(self.sigs)
+        for p in range(1, min(MAX_PERIOD, n // 2) + 1):
+            if sigs[n - p:] == sigs[n - 2 * p:n - p]:
+                body = self.items[n - 2 * p:n - p]
+                flat: list = []
+                flat_msgs: list = []
+                for item, sig in zip(body, sigs[n - 2 * p:n - p]):
+                    if isinstance(item, Loop):
+                        flat += list(sig[1]) * item.count
+                        flat_msgs += list(_unroll([item]))
+                    else:
+                        flat.append(sig)
+                        flat_msgs.append(item)
+                if len(flat) > MAX_FLAT or len(flat) != len(flat_msgs):
+                    continue
+                second = self.items[n - p:]
+                loop = Loop(body=body, count=2)
+                del self.items[n - 2 * p:], self.sigs[n - 2 * p:]
+                self.items.append(loop)
+                self.sigs.append(("open",))
+                self.loop, self.flat, self.flat_msgs, self.pos, self.pending = loop, flat, flat_msgs, 0, []
+                for target, again in zip(flat_msgs, _unroll(second)):
+                    if again.value != target.value and again.value not in target.examples \
+                            and len(target.examples) < EXAMPLES:
+                        target.examples.append(again.value)
+                return
+
+
+def _unroll(items):
+    for item in items:
+        if isinstance(item, Loop):
+            for _ in range(item.count):
+                yield from _unroll(item.body)
+        else:
+            yield item
+
+
+class _Builder:
+    def __init__(self, stream: TraceStream, max_messages: int, fold: bool | None) -> None:
+        self.stream = stream
+        self.fold = fold
+        self.objects = stream.trace.objects
+        self.max_messages = max_messages
+        self.plain: list = []                 # every message while it fits
+        self.plain_full = False
+        self.total = 0
+        self.folder = _Folder(max_messages)
+        self.actors: dict = {}                # id -> Actor (actors of any message)
+        self.slots: dict = {}                 # function -> set of slots in use
+        self.slot_of: dict = {}               # object id -> slot
+        self.state: dict = {}                 # object id -> (state key, pending entry)
+        self.ended: dict = {}                 # object id -> "finished"/"closed"/"failed"
+        self.functions: dict = {}             # function key -> FunctionStates
+        self.flow_edges: dict = {}
+        self.flow_count: dict = {}            # function key -> instances (for flow aggregation)
+        self.synthetic = 0
+        self.appeared = 0
+
+    # actors
+    def actor(self, oid: int | None, e: dict) -> int:
+        if oid is None:
+            oid = -1
+            if oid not in self.actors:
+                self.appeared += 1
+                self.actors[oid] = Actor(-1, "?", "runtime", None, None, self.appeared)
+            return oid
+        if oid not in self.actors:
+            o = self.objects[oid]
+            kind = o["kind"]
+            function = None
+            if kind in RECORDED_KINDS:
+                function = (o.get("file"), o.get("qualname") or o.get("name"), o.get("line"))
+                thread = e.get("thread")
+            else:
+                thread = o.get("thread") or e.get("thread")
+            task = e.get("task") if kind in ("coroutine", "async_generator") else None
+            if task:
+                group = "task %s" % task
+            elif thread not in (None, "MainThread"):
+                group = "thread %s" % thread
+            else:
+                group = None
+            self.appeared += 1
+            self.actors[oid] = Actor(oid, o.get("label") or o.get("name") or str(oid), kind, group,
+                                     function, self.appeared)
+        return oid
+
+    def key(self, oid: int):
+        """An actor as the folder compares it: generator-like objects by
+        function and instance slot, everything else by identity."""
+        a = self.actors[oid]
+        if a.function is None:
+            return oid
+        return (a.function, self.slot_of.get(oid, 0))
+
+    def run(self) -> None:
+        for e in self.stream.events():
+            oid, ev = e["obj"], e["ev"]
+            peer = self.actor(e["by"], e)     # the sender first: it appears first
+            obj = self.actor(oid, e)
+            value = e["value"]
+            a = self.actors[obj]
+            if ev == "start" and a.function is not None:
+                used = self.slots.setdefault(a.function, set())
+                slot = 0
+                while slot in used:
+                    slot += 1
+                used.add(slot)
+                self.slot_of[obj] = slot
+                self.flow_count[a.function] = self.flow_count.get(a.function, 0) + 1
+            if ev in ENTRY_EVENTS:
+                verb = entry_verb(ev, e["via"], value)
+                shown = value if verb in ("send", "throw") or verb in ("yield from", "await", "for") \
+                    and value != "None" else None
+                msg = Message(e["seq"], peer, obj, ev, verb, shown, bool(e.get("synthetic")), e["line"])
+            else:
+                shown = None if ev == "return" and value in (None, "None") else value
+                msg = Message(e["seq"], obj, peer, ev, ev, shown, bool(e.get("synthetic")), e["line"])
+            self.message(msg)
+            self.transition(e, a, msg)
+            if ev in ("return", "raise") and a.function is not None:
+                self.slots[a.function].discard(self.slot_of.get(obj, 0))
+
+    def message(self, msg: Message) -> None:
+        self.total += 1
+        if not self.plain_full:
+            if len(self.plain) < self.max_messages:
+                self.plain.append(msg)
+            else:
+                self.plain_full = True
+                if self.fold is False:
+                    self.flow(msg)
+                    return
+        sig = (self.key(msg.src), self.key(msg.dst), msg.ev, msg.verb, msg.synthetic)
+        self.folder.feed(sig, msg)
+        self.flow(msg)
+
+    # states
+    def transition(self, e: dict, a: Actor, msg: Message) -> None:
+        if a.function is None:
+            return
+        fs = self.functions.get(a.function)
+        if fs is None:
+            o = self.objects[a.id]
+            fs = FunctionStates(a.function, a.function[1] or "?", a.kind, o.get("file"), o.get("line"))
+            fs.states["created"] = StateNode("created", "created", "initial")
+            self.functions[a.function] = fs
+        ev = e["ev"]
+        if ev == "start":
+            fs.instances += 1
+            self.state[a.id] = ("created", None)
+        current, entry = self.state.get(a.id, ("created", None))
+        if ev in ENTRY_EVENTS:
+            self.state[a.id] = (current, msg)
+            return
+        if entry is None:       # an exit without its entry (cut trace): nothing to draw
+            return
+        if ev == "yield":
+            line = e["line"]
+            dst = "L%s" % line if line is not None else "L?"
+            node = fs.states.get(dst)
+            if node is None:
+                node = fs.states[dst] = StateNode(dst, self._yield_label(line, a.id), "suspended", line)
+            if msg.value is not None and msg.value not in node.yielded and len(node.yielded) < EXAMPLES:
+                node.yielded.append(msg.value)
+        elif ev == "return":
+            dst = "closed" if entry.ev == "close" else "finished"
+            node = fs.states.get(dst) or fs.states.setdefault(dst, StateNode(dst, dst, "final"))
+        else:
+            dst = "failed"
+            node = fs.states.get(dst) or fs.states.setdefault(dst, StateNode(dst, dst, "failed"))
+            if msg.value is not None and msg.value not in node.yielded and len(node.yielded) < EXAMPLES:
+                node.yielded.append(msg.value)
+        node.visits += 1
+        action = entry.verb
+        key = (current, dst, action)
+        t = fs.transitions.get(key)
+        if t is None:
+            t = fs.transitions[key] = Transition(current, dst, action, 0, [], entry.seq)
+        t.count += 1
+        if entry.value is not None and entry.value not in t.values and len(t.values) < EXAMPLES:
+            t.values.append(entry.value)
+        self.state[a.id] = (dst, None)
+        if ev != "yield":
+            self.ended[a.id] = dst
+
+    def _yield_label(self, line, oid: int) -> str:
+        if line is None:
+            return "a yield"
+        text = source_line(self.objects[oid].get("file"), line, self.stream.name)
+        return "line %d: %s" % (line, text) if text else "line %d" % line
+
+    # flow
+    def flow_key(self, oid: int) -> str:
+        a = self.actors[oid]
+        if a.function is not None and self.flow_count.get(a.function, 0) > FLOW_AGGREGATE:
+            return "f:%s:%s:%s" % a.function
+        return "a:%d" % oid
+
+    def flow(self, msg: Message) -> None:
+        key = (self.flow_key(msg.src), self.flow_key(msg.dst))
+        edge = self.flow_edges.get(key)
+        if edge is None:
+            edge = self.flow_edges[key] = FlowEdge(key[0], key[1], {}, msg.seq)
+        slot = edge.verbs.get(msg.verb)
+        if slot is None:
+            slot = edge.verbs[msg.verb] = [0, []]
+        slot[0] += 1
+        if msg.value is not None and msg.value not in slot[1] and len(slot[1]) < EXAMPLES:
+            slot[1].append(msg.value)
+
+    # results
+    def sequence(self) -> SequenceModel:
+        self.folder.finish()
+        folded = self.total > FOLD_ABOVE if self.fold is None else self.fold
+        items = self.folder.items if folded else self.plain
+        if not folded:  # the folder lent later values to the messages both lists share
+            for m in self.plain:
+                m.examples = []
+        elided = self.folder.elided if folded else self.total - len(self.plain)
+        drawn: dict = {}
+        stack = list(items)
+        while stack:
+            item = stack.pop()
+            if isinstance(item, Loop):
+                stack.extend(item.body)
+            else:
+                drawn[item.src] = drawn[item.dst] = None
+        synthetic = sum(1 for m in _walk(items) if m.synthetic)
+        actors = _order([self.actors[i] for i in drawn])
+        footer = self.stream.trace.footer
+        if footer is not None:
+            suspended = [i for i in footer.get("suspended", []) if i in drawn]
+        else:
+            suspended = [i for i, (s, entry) in self.state.items() if i in drawn and entry is None
+                         and s.startswith("L")]
+        return SequenceModel(
+            actors=actors, items=items, folded=folded, total_messages=self.total, elided=elided,
+            max_messages=self.max_messages, suspended=sorted(suspended),
+            finished=sorted(i for i in self.ended if i in drawn),
+            dropped=(footer or {}).get("dropped", 0), lost=(footer or {}).get("lost", 0) or 0,
+            truncated=footer is None, synthetic=synthetic)
+
+    def states(self) -> StatesModel:
+        return StatesModel(functions=list(self.functions.values()))
+
+    def flow_model(self) -> FlowModel:
+        nodes: dict = {}
+        for oid, a in sorted(self.actors.items(), key=lambda kv: kv[1].first_seq):
+            key = self.flow_key(oid)
+            if key in nodes:
+                continue
+            if key.startswith("f:"):
+                count = self.flow_count.get(a.function, 0)
+                nodes[key] = FlowNode(key, "%s ×%d" % (a.function[1], count), a.kind, count)
+            else:
+                nodes[key] = FlowNode(key, a.label, a.kind)
+        edges = sorted(self.flow_edges.values(), key=lambda ed: ed.first_seq)
+        return FlowModel(nodes=list(nodes.values()), edges=edges)
+
+
+def _walk(items):
+    for item in items:
+        if isinstance(item, Loop):
+            yield from item.messages()
+        else:
+            yield item
+
+
+def _order(actors: list) -> list:
+    """Drawing order: groups in order of first appearance, actors within a
+    group likewise (the main thread's actors first)."""
+    first_of_group: dict = {}
+    for a in sorted(actors, key=lambda a: a.first_seq):
+        first_of_group.setdefault(a.group, a.first_seq)
+    first_of_group[None] = -1
+    return sorted(actors, key=lambda a: (first_of_group[a.group], a.first_seq, a.id))
+
+
+def source_line(file: str | None, line: int, trace_path: str = "") -> str:
+    """The stripped source text of ``file:line``; files recorded relative to
+    the working directory are also looked up beside the trace's directory."""
+    if not file or file.startswith("<"):
+        return ""
+    candidates = [file]
+    if not os.path.isabs(file) and trace_path:
+        base = os.path.dirname(os.path.dirname(os.path.abspath(trace_path)))
+        candidates.append(os.path.join(base, file))
+    for path in candidates:
+        text = linecache.getline(path, line)
+        if text:
+            return " ".join(_without_comment(text).split())
+    return ""
+
+
+def _without_comment(text: str) -> str:
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type == tokenize.COMMENT:
+                return text[:tok.start[1]]
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return text
+
+
+def build(path: str, max_messages: int = DEFAULT_MAX_MESSAGES, fold: bool | None = None) -> Models:
+    """Read the trace at ``path`` once and build every view's model.
+
+    ``fold``: None folds repeated runs of messages into loops when the
+    conversation is longer than FOLD_ABOVE messages; True/False force it.
+    """
+    stream = TraceStream(path)
+    builder = _Builder(stream, max_messages, fold)
+    builder.run()
+    trace = stream.trace
+    title = trace.header.get("target") or os.path.basename(path).split(".")[0]
+    return Models(title=title, sequence=builder.sequence(), states=builder.states(),
+                  flow=builder.flow_model(), warnings=list(trace.warnings))
