@@ -1,0 +1,1 @@
+"""Renderers: turn a recorded trace into diagrams (SVG, DOT, Mermaid, PlantUML, text)."""
