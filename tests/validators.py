@@ -201,4 +201,22 @@ def check_mermaid(texts: list[str]) -> list[str]:
     failures = [f"diagram {i}: {r['error']}\n--- source ---\n{_excerpt(texts[i])}"
                 for i, r in enumerate(results) if not r["ok"]]
     assert not failures, "mermaid rejected:\n" + "\n\n".join(failures)
+    for i, r in enumerate(results):
+        bad = _active_html(r["svg"])
+        assert not bad, f"diagram {i}: mermaid's SVG has active content {bad}" \
+            f"\n--- source ---\n{_excerpt(texts[i])}"
     return [r["svg"] for r in results]
+
+
+def _active_html(markup: str) -> list[str]:
+    """<script> elements and on* attributes in (HTML-serialized) markup."""
+    found: list[str] = []
+
+    class Scan(html.parser.HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list) -> None:
+            if tag == "script":
+                found.append("<script>")
+            found.extend(f"<{tag} {k}=...>" for k, _ in attrs if k.startswith("on"))
+
+    Scan().feed(markup)
+    return found
