@@ -8,14 +8,16 @@ import sys
 
 import click
 
-from . import __version__, textview, traceio
+from . import __version__, render, textview, traceio
+from .model import DEFAULT_MAX_MESSAGES
 from .runner import Target, TargetError
-from .session import RecordOptions, record
+from .session import RecordOptions, record, summary
 
 CONTEXT = {"allow_interspersed_args": False, "help_option_names": ["-h", "--help"]}
 
 # cotrace's options that take a value: needed to find where they end
-_VALUE_OPTIONS = frozenset({"-o", "--output-dir", "--include", "--exclude", "--max-events", "--repr-limit"})
+_VALUE_OPTIONS = frozenset({"-o", "--output-dir", "--include", "--exclude", "--max-events", "--repr-limit",
+                            "-f", "--format", "--max-messages"})
 
 
 def split_args(args: list) -> list:
@@ -57,10 +59,21 @@ def split_args(args: list) -> list:
 @click.option("--repr-limit", type=click.IntRange(min=8), default=200, show_default=True, metavar="N",
               help="Longest recorded value, in characters.")
 @click.option("--compress", is_flag=True, help="Write a gzip-compressed .trace.jsonl.gz.")
+@click.option("-f", "--format", "formats", multiple=True, metavar="FORMAT",
+              help="Diagram format, repeatable or comma-separated: svg (default), png, pdf, dot, mermaid, "
+                   "plantuml, txt.  See --list-formats.")
+@click.option("--list-formats", is_flag=True, help="List the diagram formats and what each needs, and exit.")
+@click.option("--max-messages", type=click.IntRange(min=1), default=DEFAULT_MAX_MESSAGES, show_default=True,
+              metavar="N", help="Draw at most N messages in a sequence diagram; the rest are counted.")
+@click.option("--fold/--no-fold", default=None,
+              help="Fold repeated runs of messages into loops (default: when there are more than 60).")
+@click.option("--events", "list_events", is_flag=True,
+              help="With a trace file: print its events, one per line, instead of drawing.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
 @click.version_option(__version__, prog_name="cotrace")
 @click.argument("target", nargs=-1, type=click.UNPROCESSED)
-def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit, compress, quiet, target):
+def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit, compress, formats, list_formats,
+        max_messages, fold, list_events, quiet, target):
     """Run SCRIPT (or -m MODULE) and record every generator and coroutine
     start, suspension and resumption, with the values passed, into
     OUTPUT_DIR/<name>.trace.jsonl.
@@ -69,32 +82,63 @@ def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit
     cotrace [OPTIONS] SCRIPT [ARGS]...
     cotrace [OPTIONS] -m MODULE [ARGS]...
 
+    Then draws OUTPUT_DIR/<name>.sequence.svg, .states.svg and .flow.svg
+    (or the formats given with -f).
+
+    \b
+    cotrace [-f FORMAT...] FILE.trace.jsonl   draws a recorded trace again
+    cotrace -f FORMAT                         draws the newest trace in OUTPUT_DIR
+    cotrace --events FILE.trace.jsonl         lists a trace, event by event
+
     Everything after SCRIPT or MODULE is passed to the program untouched.
     cotrace exits with the program's exit status.
-
-    cotrace FILE.trace.jsonl lists a recorded trace, event by event.
     """
+    if list_formats:
+        return show_formats()
+    try:
+        names = render.parse_formats(formats or ("svg",))
+    except render.RenderError as exc:
+        raise click.UsageError(str(exc)) from None
+    drawing = _Drawing(names, max_messages, fold, quiet)
     if module is None and not target:
-        raise click.UsageError("give a SCRIPT to run, or -m MODULE")
+        if not formats and not list_events:
+            raise click.UsageError("give a SCRIPT to run, -m MODULE, or a trace file to draw")
+        newest = newest_trace(output_dir)
+        if newest is None:
+            raise click.UsageError("no trace in %s to draw; run a program first" % output_dir)
+        target = (newest,)
     if module is None and len(target) == 1 and target[0].endswith(TRACE_SUFFIXES):
-        return show_trace(target[0])
+        if list_events:
+            return show_trace(target[0])
+        return draw_trace(target[0], drawing)
+    try:
+        render.check(names)
+    except render.RenderError as exc:
+        click.echo("cotrace: error: %s" % exc, err=True)
+        return 2
     if module is not None:
         tgt = Target(module=module, args=target)
     else:
         tgt = Target(script=target[0], args=target[1:])
     opts = RecordOptions(output_dir=output_dir, include=include, exclude=exclude, record_all=record_all,
-                         max_events=max_events, repr_limit=repr_limit, compress=compress, quiet=quiet)
+                         max_events=max_events, repr_limit=repr_limit, compress=compress, quiet=True)
     # recorded by main(), outside click's call stack: the program should see
     # as few of cotrace's frames below its own as possible
-    return _Plan(tgt, opts)
+    return _Plan(tgt, opts, drawing)
+
+
+class _Drawing:
+    def __init__(self, names: list, max_messages: int, fold, quiet: bool) -> None:
+        self.names, self.max_messages, self.fold, self.quiet = names, max_messages, fold, quiet
 
 
 class _Plan:
-    def __init__(self, target: Target, opts: RecordOptions) -> None:
-        self.target, self.opts = target, opts
+    def __init__(self, target: Target, opts: RecordOptions, drawing: _Drawing) -> None:
+        self.target, self.opts, self.drawing = target, opts, drawing
 
 
 def _record(plan: _Plan):
+    err = sys.stderr  # the program may replace or close its own
     try:
         recording = record(plan.target, plan.opts)
     except TargetError as exc:
@@ -103,9 +147,75 @@ def _record(plan: _Plan):
     except OSError as exc:
         click.echo("cotrace: cannot write the trace: %s" % exc, err=True)
         return 1
+    if recording.footer:  # not in a forked child of the program
+        # diagrams even when the program failed, exited or was interrupted
+        outputs = _render(recording.trace_path, plan.drawing, err)
+        if not plan.drawing.quiet:
+            line = summary(recording.trace_path, recording.footer)
+            if outputs:
+                line += "; diagrams: " + ", ".join(outputs)
+            _say(line, err)
     if recording.outcome.interrupted:
         return _INTERRUPTED
     return recording.outcome.exit_arg
+
+
+def _say(line: str, stream) -> None:
+    try:
+        stream.write(line + "\n")
+        stream.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _render(trace_path: str, drawing: _Drawing, err) -> list:
+    """Draw the trace; a failure is reported in one line and returns []."""
+    try:
+        result = render.render_trace(trace_path, drawing.names, max_messages=drawing.max_messages,
+                                     fold=drawing.fold)
+    except (traceio.TraceError, render.RenderError, render.gv.GraphvizError, OSError) as exc:
+        _say("cotrace: error: cannot draw %s: %s" % (trace_path, exc), err)
+        return []
+    for warning in result.warnings:
+        if not drawing.quiet:
+            _say("cotrace: warning: %s" % warning, err)
+    return result.outputs
+
+
+def draw_trace(path: str, drawing: _Drawing) -> int:
+    """Draw an existing trace without running anything."""
+    try:
+        render.check(drawing.names)
+        result = render.render_trace(path, drawing.names, max_messages=drawing.max_messages, fold=drawing.fold)
+    except (traceio.TraceError, render.RenderError, render.gv.GraphvizError) as exc:
+        click.echo("cotrace: error: %s" % exc, err=True)
+        return 2
+    except OSError as exc:
+        click.echo("cotrace: error: cannot write the diagrams of %s: %s" % (path, exc), err=True)
+        return 1
+    for warning in result.warnings:
+        click.echo("cotrace: warning: %s" % warning, err=True)
+    if not drawing.quiet:
+        click.echo("cotrace: %d messages%s -> %s" % (result.messages, " (folded)" if result.folded else "",
+                                                    ", ".join(result.outputs)), err=True)
+    return 0
+
+
+def newest_trace(directory: str) -> str | None:
+    try:
+        names = [n for n in os.listdir(directory) if n.endswith(TRACE_SUFFIXES)]
+    except OSError:
+        return None
+    paths = [os.path.join(directory, n) for n in names]
+    return max(paths, key=lambda p: (os.path.getmtime(p), p)) if paths else None
+
+
+def show_formats() -> int:
+    for name, fmt in render.FORMATS.items():
+        problem = fmt.problem()
+        click.echo("%-9s .%-5s %s" % (name, fmt.ext, fmt.what))
+        click.echo("%-16s needs: %s%s" % ("", fmt.needs, "" if problem is None else " -- NOT AVAILABLE here"))
+    return 0
 
 
 _INTERRUPTED = object()
@@ -122,7 +232,7 @@ def _die_of_sigint() -> None:
     sys.exit(130)
 
 
-TRACE_SUFFIXES = (".trace.jsonl", ".trace.jsonl.gz")
+TRACE_SUFFIXES = render.TRACE_SUFFIXES
 
 
 def show_trace(path: str) -> int:

@@ -90,12 +90,17 @@ def record(target: Target, opts: RecordOptions, stderr=None) -> Recording:
     if not writer.owned:  # a forked child of the program ends here, silently
         return Recording(path, outcome, {})
     if not opts.quiet:
-        dropped = ", %d dropped (--max-events)" % footer["dropped"] if footer["dropped"] else ""
-        if footer.get("recorder_error"):
-            dropped += ", incomplete: " + footer["recorder_error"]
-        _say(stderr, "cotrace: %d events, %d objects%s, %d still suspended -> %s\n"
-             % (footer["events"], footer["objects"], dropped, len(footer["suspended"]), path))
+        _say(stderr, summary(path, footer) + "\n")
     return Recording(path, outcome, footer)
+
+
+def summary(path: str, footer: dict) -> str:
+    """The one line said after a recording."""
+    dropped = ", %d dropped (--max-events)" % footer["dropped"] if footer["dropped"] else ""
+    if footer.get("recorder_error"):
+        dropped += ", incomplete: " + footer["recorder_error"]
+    return ("cotrace: %d events, %d objects%s, %d still suspended -> %s"
+            % (footer["events"], footer["objects"], dropped, len(footer["suspended"]), path))
 
 
 def _say(stream, text: str) -> None:

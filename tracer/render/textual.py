@@ -1,0 +1,262 @@
+"""Text formats of the three views: Mermaid, PlantUML and a terminal rendering.
+
+Each walks the same models (:mod:`tracer.model`) with the same labels
+(:mod:`tracer.render.scene`, :mod:`tracer.render.graphs`); every string
+from the trace goes through that format's escape in :mod:`escape`.
+"""
+from __future__ import annotations
+
+from .. import model as m
+from . import escape
+from .graphs import (flow_edge_lines, function_title, state_lines, states_in_order, transition_label,
+                     transitions_in_order)
+from .scene import GROUP_FILLS, HEADER_CELLS, _notes, label_of, loop_title, steps
+
+
+def _groups(seq: m.SequenceModel):
+    """Actors in runs of the same group: [(group or None, [actors])]."""
+    runs: list = []
+    for a in seq.actors:
+        if runs and runs[-1][0] == a.group:
+            runs[-1][1].append(a)
+        else:
+            runs.append((a.group, [a]))
+    return runs
+
+
+# -- Mermaid ------------------------------------------------------------------------------
+
+def mermaid_sequence(seq: m.SequenceModel, title: str) -> str:
+    t = escape.mermaid_text
+    pid = {a.id: "a%d" % i for i, a in enumerate(seq.actors)}
+    out = ["sequenceDiagram", "    title %s" % t(title)]
+    for k, (group, actors) in enumerate(_groups(seq)):
+        if group is not None:
+            out.append("    box %s %s" % (_rgb(GROUP_FILLS[k % len(GROUP_FILLS)]), t(group)))
+        for a in actors:
+            out.append("    participant %s as %s" % (pid[a.id], t(escape.shorten(a.label, HEADER_CELLS))))
+        if group is not None:
+            out.append("    end")
+    indent = 1
+    for step in steps(seq):
+        pad = "    " * indent
+        if step[0] == "loop":
+            out.append("%sloop %s" % (pad, t(loop_title(step[1]))))
+            indent += 1
+        elif step[0] == "end-loop":
+            indent -= 1
+            out.append("%send" % ("    " * indent))
+        elif step[0] == "ended":
+            out.append("%sNote over %s: finished" % (pad, pid[step[1]]))
+        else:
+            _, msg, activate, deactivate = step
+            arrow = ("-)" if msg.synthetic else "->>") if msg.entry else ("--)" if msg.synthetic else "-->>")
+            out.append("%s%s%s%s: %s" % (pad, pid[msg.src], arrow, pid[msg.dst], t(label_of(msg))))
+            if activate:
+                out.append("%sactivate %s" % (pad, pid[msg.dst]))
+            if deactivate:
+                out.append("%sdeactivate %s" % (pad, pid[msg.src]))
+    for a in seq.actors:
+        if a.id in seq.suspended:
+            out.append("    Note over %s: suspended at the end" % pid[a.id])
+    for note in _notes(seq):
+        if seq.actors:
+            out.append("    Note over %s: %s" % (pid[seq.actors[0].id], t(note)))
+    return "\n".join(out) + "\n"
+
+
+def _rgb(colour: str) -> str:
+    return "rgb(%d,%d,%d)" % tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+
+
+def mermaid_states(model: m.StatesModel, title: str) -> str:
+    t = escape.mermaid_text
+    out = ["---", "title: %s" % t(title + " — states"), "---", "stateDiagram-v2"]
+    if not model.functions:
+        out.append('    state "no generator or coroutine ran" as empty')
+    for i, f in enumerate(model.functions):
+        out.append('    state "%s" as f%d {' % (t(function_title(f)), i))
+        for s in states_in_order(f):
+            out.append('        state "%s" as f%d_%s' % (t(" — ".join(state_lines(s))), i, _sid(s.key)))
+        out.append("        [*] --> f%d_created" % i)
+        for tr in transitions_in_order(f):
+            out.append("        f%d_%s --> f%d_%s: %s" % (i, _sid(tr.src), i, _sid(tr.dst), t(transition_label(tr))))
+        for s in states_in_order(f):
+            if s.kind in ("final", "failed"):
+                out.append("        f%d_%s --> [*]" % (i, _sid(s.key)))
+        out.append("    }")
+    return "\n".join(out) + "\n"
+
+
+def _sid(key: str) -> str:
+    return key.replace("?", "x")
+
+
+def mermaid_flow(model: m.FlowModel, title: str) -> str:
+    t = escape.mermaid_text
+    ids = {n.key: "n%d" % i for i, n in enumerate(model.nodes)}
+    out = ["---", "title: %s" % t(title + " — who resumes whom"), "---", "flowchart LR"]
+    if not model.nodes:
+        out.append('    empty["no generator or coroutine ran"]')
+    for n in model.nodes:
+        shape = ('(["%s"])' if n.kind in m.RECORDED_KINDS else '["%s"]') % t(escape.shorten(n.label, 40))
+        out.append("    %s%s" % (ids[n.key], shape))
+    for e in model.edges:
+        out.append('    %s -->|"%s"| %s' % (ids[e.src], "<br>".join(t(x) for x in flow_edge_lines(e)), ids[e.dst]))
+    return "\n".join(out) + "\n"
+
+
+# -- PlantUML -----------------------------------------------------------------------------
+
+def plantuml_sequence(seq: m.SequenceModel, title: str) -> str:
+    t = escape.plantuml_text
+    pid = {a.id: "a%d" % i for i, a in enumerate(seq.actors)}
+    out = ["@startuml", "title %s" % t(title), "skinparam monochrome false", "hide footbox"]
+    for k, (group, actors) in enumerate(_groups(seq)):
+        if group is not None:
+            out.append('box "%s" %s' % (t(group), GROUP_FILLS[k % len(GROUP_FILLS)]))
+        for a in actors:
+            kind = "control" if a.kind in ("runtime", "event_loop") else "participant"
+            out.append('%s "%s" as %s' % (kind, t(escape.shorten(a.label, HEADER_CELLS)), pid[a.id]))
+        if group is not None:
+            out.append("end box")
+    indent = 0
+    for step in steps(seq):
+        pad = "  " * indent
+        if step[0] == "loop":
+            out.append("%sloop %s" % (pad, t(loop_title(step[1]))))
+            indent += 1
+        elif step[0] == "end-loop":
+            indent -= 1
+            out.append("%send" % ("  " * indent))
+        elif step[0] == "ended":
+            out.append("%sdestroy %s" % (pad, pid[step[1]]))
+        else:
+            _, msg, activate, deactivate = step
+            if msg.synthetic:
+                arrow = "-[#a05a00]>>" if msg.entry else "-[#a05a00]->>"
+            else:
+                arrow = "->" if msg.entry else "-->"
+            out.append("%s%s %s %s : %s" % (pad, pid[msg.src], arrow, pid[msg.dst], t(label_of(msg))))
+            if activate:
+                out.append("%sactivate %s" % (pad, pid[msg.dst]))
+            if deactivate:
+                out.append("%sdeactivate %s" % (pad, pid[msg.src]))
+    for a in seq.actors:
+        if a.id in seq.suspended:
+            out.append("hnote over %s : suspended at the end" % pid[a.id])
+    for note in _notes(seq):
+        out.append("note across : %s" % t(note))
+    out.append("@enduml")
+    return "\n".join(out) + "\n"
+
+
+def plantuml_states(model: m.StatesModel, title: str) -> str:
+    t = escape.plantuml_text
+    out = ["@startuml", "title %s" % t(title + " — states")]
+    if not model.functions:
+        out.append('state "no generator or coroutine ran" as empty')
+    for i, f in enumerate(model.functions):
+        out.append('state "%s" as f%d {' % (t(function_title(f)), i))
+        for s in states_in_order(f):
+            out.append('  state "%s" as f%d_%s' % (t(state_lines(s)[0]), i, _sid(s.key)))
+            for extra in state_lines(s)[1:]:
+                out.append("  f%d_%s : %s" % (i, _sid(s.key), t(extra)))
+        out.append("  [*] --> f%d_created" % i)
+        for tr in transitions_in_order(f):
+            out.append("  f%d_%s --> f%d_%s : %s" % (i, _sid(tr.src), i, _sid(tr.dst), t(transition_label(tr))))
+        for s in states_in_order(f):
+            if s.kind in ("final", "failed"):
+                out.append("  f%d_%s --> [*]" % (i, _sid(s.key)))
+        out.append("}")
+    out.append("@enduml")
+    return "\n".join(out) + "\n"
+
+
+def plantuml_flow(model: m.FlowModel, title: str) -> str:
+    t = escape.plantuml_text
+    ids = {n.key: "n%d" % i for i, n in enumerate(model.nodes)}
+    out = ["@startuml", "title %s" % t(title + " — who resumes whom"), "left to right direction"]
+    if not model.nodes:
+        out.append('rectangle "no generator or coroutine ran" as empty')
+    for n in model.nodes:
+        shape = "agent" if n.kind in m.RECORDED_KINDS else "rectangle"
+        out.append('%s "%s" as %s' % (shape, t(escape.shorten(n.label, 40)), ids[n.key]))
+    for e in model.edges:
+        out.append("%s --> %s : %s" % (ids[e.src], ids[e.dst], "\\n".join(t(x) for x in flow_edge_lines(e))))
+    out.append("@enduml")
+    return "\n".join(out) + "\n"
+
+
+# -- terminal -----------------------------------------------------------------------------
+
+TEXT_WIDTH = 100
+
+
+def text_sequence(seq: m.SequenceModel, title: str) -> str:
+    """An indented conversation: one numbered line per message, indented by
+    how deep the control stack is; loops framed; finished actors marked ✕."""
+    name = {a.id: escape.shorten(a.label, 24) for a in seq.actors}
+    out = ["%s — sequence (%d messages%s)" % (escape.shorten(title, 60), seq.total_messages,
+                                             ", folded" if seq.folded else "")]
+    depth = 0
+    frames = 0
+    n = 0
+    for step in steps(seq):
+        bars = "│ " * frames
+        if step[0] == "loop":
+            out.append("%6s  %s┌─ %s" % ("", bars, loop_title(step[1])))
+            frames += 1
+        elif step[0] == "end-loop":
+            frames -= 1
+            out.append("%6s  %s└─" % ("", "│ " * frames))
+        elif step[0] == "ended":
+            continue
+        else:
+            _, msg, activate, deactivate = step
+            n += 1
+            if not msg.entry:
+                depth = max(depth - 1, 0)
+            arrow = "─▶" if msg.entry else "╌▷"
+            line = "%s%s %s%s %s%s" % ("  " * min(depth, 12), name[msg.src], label_of(msg), arrow,
+                                      name[msg.dst], "  ✕" if msg.ends else "")
+            room = TEXT_WIDTH - 8 - 2 * frames
+            out.append("%6d  %s%s" % (n, bars, escape.shorten(line, room)))
+            if msg.entry:
+                depth += 1
+    if seq.suspended:
+        out.append("still suspended at the end: " + ", ".join(
+            name[i] for i in seq.suspended if i in name))
+    out.extend(_notes(seq))
+    return "\n".join(out) + "\n"
+
+
+def text_states(model: m.StatesModel, title: str) -> str:
+    out = ["%s — states" % escape.shorten(title, 60)]
+    if not model.functions:
+        out.append("no generator or coroutine ran")
+    for f in model.functions:
+        out.append("")
+        out.append(escape.shorten(function_title(f), TEXT_WIDTH))
+        label = {s.key: ("created" if s.kind == "initial" else s.key if s.kind == "suspended" else s.label)
+                 for s in f.states.values()}
+        for s in states_in_order(f):
+            if s.kind == "suspended":
+                out.append(escape.shorten("  %-6s %s" % (s.key, " — ".join(state_lines(s))), TEXT_WIDTH))
+        out.append("  %-10s %-10s %s" % ("from", "to", "how"))
+        for tr in transitions_in_order(f):
+            out.append(escape.shorten("  %-10s %-10s %s" % (label[tr.src], label[tr.dst], transition_label(tr)),
+                                      TEXT_WIDTH))
+    return "\n".join(out) + "\n"
+
+
+def text_flow(model: m.FlowModel, title: str) -> str:
+    label = {n.key: escape.shorten(n.label, 24) for n in model.nodes}
+    out = ["%s — who resumes whom" % escape.shorten(title, 60)]
+    for e in model.edges:
+        head = "%s → %s" % (label[e.src], label[e.dst])
+        for i, x in enumerate(flow_edge_lines(e)):
+            out.append(escape.shorten("  %-40s %s" % (head if i == 0 else "", x), TEXT_WIDTH))
+    if not model.edges:
+        out.append("no generator or coroutine ran")
+    return "\n".join(out) + "\n"
