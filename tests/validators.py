@@ -182,6 +182,9 @@ def check_plantuml(texts: list[str]) -> list[str]:
 
 # -- Mermaid ------------------------------------------------------------------
 
+_TOO_BIG = "Maximum text size in diagram exceeded"
+
+
 def check_mermaid(texts: list[str]) -> list[str]:
     """Parse and render each source with the real mermaid in headless
     chromium, one browser start for the batch; assert all succeed; return
@@ -198,6 +201,9 @@ def check_mermaid(texts: list[str]) -> list[str]:
     assert proc.returncode == 0, f"check_mermaid.mjs failed (exit {proc.returncode}): {err}"
     results = json.loads(proc.stdout)
     assert len(results) == len(texts), "check_mermaid.mjs answered for a different batch"
+    for i, r in enumerate(results):  # mermaid draws this instead of failing (maxTextSize, 50000)
+        if r["ok"] and _TOO_BIG in r["svg"]:
+            r.update(ok=False, error=f"{_TOO_BIG} ({len(texts[i])} chars)")
     failures = [f"diagram {i}: {r['error']}\n--- source ---\n{_excerpt(texts[i])}"
                 for i, r in enumerate(results) if not r["ok"]]
     assert not failures, "mermaid rejected:\n" + "\n\n".join(failures)
