@@ -90,7 +90,9 @@ def test_summary_line(cotrace):
     run = cotrace(ROOT / "samples" / "producer_consumer.py", quiet=False)
     line = run.stderr.strip().splitlines()[-1]
     assert line.startswith("cotrace: 18 events, 2 objects")
-    assert line.endswith(str(run.trace_path("producer_consumer")))
+    out = run.out_dir / "producer_consumer"
+    assert line.endswith(" -> %s.trace.jsonl; diagrams: %s.sequence.svg, %s.states.svg, %s.flow.svg"
+                         % (out, out, out, out))
 
 
 def test_usage_errors(cotrace):

@@ -112,7 +112,7 @@ def test_bad_input_gets_one_sentence_naming_file_and_line(tmp_path, name, record
     text = str(info.value)
     assert text.startswith(str(path) + ":") and message in text and "\n" not in text
     # and through the command: one line, exit 2, no traceback
-    proc = subprocess.run([sys.executable, "-m", "tracer", str(path)], capture_output=True, text=True, env=_env())
+    proc = subprocess.run([sys.executable, "-m", "tracer", "--events", str(path)], capture_output=True, text=True, env=_env())
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr and message in proc.stderr
 
@@ -145,7 +145,7 @@ def test_odd_but_valid_files_are_listed(tmp_path):
     path.write_bytes(("\ufeff" + "".join(json.dumps(r) + "\r\n" for r in records)).encode("utf-8"))
     trace = traceio.load(str(path))
     assert trace.events[1]["value"] == hostile and trace.header["argv"] == []
-    proc = subprocess.run([sys.executable, "-m", "tracer", str(path)], capture_output=True, env=_env())
+    proc = subprocess.run([sys.executable, "-m", "tracer", "--events", str(path)], capture_output=True, env=_env())
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout.decode("utf-8")  # valid UTF-8: surrogates and controls are escaped
     assert "\\ud800" in out and "\\u2028" in out and "\\u202e" in out and "\\u001b" in out
@@ -155,7 +155,7 @@ def test_odd_but_valid_files_are_listed(tmp_path):
 def test_listing_a_recorded_trace(cotrace):
     run = cotrace(ROOT / "samples" / "producer_consumer.py")
     path = run.trace_path("producer_consumer")
-    proc = subprocess.run([sys.executable, "-m", "tracer", str(path)], capture_output=True, text=True, env=_env())
+    proc = subprocess.run([sys.executable, "-m", "tracer", "--events", str(path)], capture_output=True, text=True, env=_env())
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[1].split() == ["1", "main", "->", "consumer#1", "start", "send"]

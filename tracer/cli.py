@@ -17,7 +17,7 @@ CONTEXT = {"allow_interspersed_args": False, "help_option_names": ["-h", "--help
 
 # cotrace's options that take a value: needed to find where they end
 _VALUE_OPTIONS = frozenset({"-o", "--output-dir", "--include", "--exclude", "--max-events", "--repr-limit",
-                            "-f", "--format", "--max-messages"})
+                            "-f", "--format", "--max-messages", "--after-recording"})
 
 
 def split_args(args: list) -> list:
@@ -67,13 +67,14 @@ def split_args(args: list) -> list:
               metavar="N", help="Draw at most N messages in a sequence diagram; the rest are counted.")
 @click.option("--fold/--no-fold", default=None,
               help="Fold repeated runs of messages into loops (default: when there are more than 60).")
+@click.option("--after-recording", hidden=True, default=None)
 @click.option("--events", "list_events", is_flag=True,
               help="With a trace file: print its events, one per line, instead of drawing.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
 @click.version_option(__version__, prog_name="cotrace")
 @click.argument("target", nargs=-1, type=click.UNPROCESSED)
 def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit, compress, formats, list_formats,
-        max_messages, fold, list_events, quiet, target):
+        max_messages, fold, after_recording, list_events, quiet, target):
     """Run SCRIPT (or -m MODULE) and record every generator and coroutine
     start, suspension and resumption, with the values passed, into
     OUTPUT_DIR/<name>.trace.jsonl.
@@ -110,7 +111,7 @@ def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit
     if module is None and len(target) == 1 and target[0].endswith(TRACE_SUFFIXES):
         if list_events:
             return show_trace(target[0])
-        return draw_trace(target[0], drawing)
+        return draw_trace(target[0], drawing, after_recording)
     try:
         render.check(names)
     except render.RenderError as exc:
@@ -139,6 +140,7 @@ class _Plan:
 
 def _record(plan: _Plan):
     err = sys.stderr  # the program may replace or close its own
+    drawer = _Drawer(plan.drawing)  # readied before the program can disturb this interpreter
     try:
         recording = record(plan.target, plan.opts)
     except TargetError as exc:
@@ -149,11 +151,8 @@ def _record(plan: _Plan):
         return 1
     if recording.footer:  # not in a forked child of the program
         # diagrams even when the program failed, exited or was interrupted
-        outputs = _render(recording.trace_path, plan.drawing, err)
-        if not plan.drawing.quiet:
-            line = summary(recording.trace_path, recording.footer)
-            if outputs:
-                line += "; diagrams: " + ", ".join(outputs)
+        line = summary(recording.trace_path, recording.footer)
+        if not drawer.draw(recording.trace_path, line) and not plan.drawing.quiet:
             _say(line, err)
     if recording.outcome.interrupted:
         return _INTERRUPTED
@@ -168,36 +167,71 @@ def _say(line: str, stream) -> None:
         pass
 
 
-def _render(trace_path: str, drawing: _Drawing, err) -> list:
-    """Draw the trace; a failure is reported in one line and returns []."""
-    try:
-        result = render.render_trace(trace_path, drawing.names, max_messages=drawing.max_messages,
-                                     fold=drawing.fold)
-    except (traceio.TraceError, render.RenderError, render.gv.GraphvizError, OSError) as exc:
-        _say("cotrace: error: cannot draw %s: %s" % (trace_path, exc), err)
-        return []
-    for warning in result.warnings:
-        if not drawing.quiet:
-            _say("cotrace: warning: %s" % warning, err)
-    return result.outputs
+class _Drawer:
+    """Draws a fresh trace in a new interpreter: the program just traced may
+    have left this one in any state (modules cleared, builtins patched,
+    signal handlers, threads).  Everything it needs is taken now, before the
+    program runs; the child says the summary line with the diagrams."""
+
+    def __init__(self, drawing: _Drawing) -> None:
+        self.spawn, self.waitpid = os.posix_spawn, os.waitpid
+        self.env = dict(os.environ)
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        self.env["PYTHONPATH"] = os.pathsep.join([root] + ([self.env["PYTHONPATH"]]
+                                                          if self.env.get("PYTHONPATH") else []))
+        self.env.pop("PYTHONSTARTUP", None)
+        self.argv = [sys.executable, "-m", "tracer", "--max-messages", str(drawing.max_messages)]
+        self.argv += ["-f", ",".join(drawing.names)]
+        if drawing.fold is not None:
+            self.argv.append("--fold" if drawing.fold else "--no-fold")
+        if drawing.quiet:
+            self.argv.append("--quiet")
+
+    def draw(self, trace_path: str, line: str) -> bool:
+        """True if the child ran (and said the summary line itself)."""
+        argv = self.argv + ["--after-recording", line, "--", trace_path]
+        try:
+            pid = self.spawn(argv[0], argv, self.env)
+            while True:
+                try:
+                    self.waitpid(pid, 0)
+                    return True
+                except InterruptedError:
+                    continue
+        except Exception:
+            return False
 
 
-def draw_trace(path: str, drawing: _Drawing) -> int:
-    """Draw an existing trace without running anything."""
+def _render(trace_path: str, drawing: _Drawing) -> tuple:
+    """Draw the trace: (outputs, one-line error or None)."""
     try:
         render.check(drawing.names)
-        result = render.render_trace(path, drawing.names, max_messages=drawing.max_messages, fold=drawing.fold)
+        result = render.render_trace(trace_path, drawing.names, max_messages=drawing.max_messages,
+                                     fold=drawing.fold)
     except (traceio.TraceError, render.RenderError, render.gv.GraphvizError) as exc:
-        click.echo("cotrace: error: %s" % exc, err=True)
-        return 2
+        return [], str(exc)
     except OSError as exc:
-        click.echo("cotrace: error: cannot write the diagrams of %s: %s" % (path, exc), err=True)
-        return 1
-    for warning in result.warnings:
-        click.echo("cotrace: warning: %s" % warning, err=True)
+        return [], "cannot write the diagrams of %s: %s" % (trace_path, exc)
+    except Exception as exc:  # a bug in cotrace must not hide the trace
+        return [], "internal error while drawing %s: %s: %s" % (trace_path, type(exc).__name__, exc)
+    return result.outputs, None
+
+
+def draw_trace(path: str, drawing: _Drawing, after: str | None = None) -> int:
+    """Draw an existing trace without running anything.  ``after``: the
+    recording's summary line, to be said with the diagrams."""
+    outputs, error = _render(path, drawing)
+    if after is not None:
+        if not drawing.quiet:
+            click.echo(after + ("; diagrams: " + ", ".join(outputs) if outputs else ""), err=True)
+        if error:
+            click.echo("cotrace: error: cannot draw the trace: %s" % error, err=True)
+        return 0
+    if error:
+        click.echo("cotrace: error: %s" % error, err=True)
+        return 2
     if not drawing.quiet:
-        click.echo("cotrace: %d messages%s -> %s" % (result.messages, " (folded)" if result.folded else "",
-                                                    ", ".join(result.outputs)), err=True)
+        click.echo("cotrace: diagrams -> %s" % ", ".join(outputs), err=True)
     return 0
 
 

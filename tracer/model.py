@@ -321,6 +321,7 @@ class _Builder:
         self.functions: dict = {}             # function key -> FunctionStates
         self.flow_edges: dict = {}
         self.flow_count: dict = {}            # function key -> instances (for flow aggregation)
+        self.aggregated: set = set()          # functions drawn as one flow node
         self.synthetic = 0
         self.appeared = 0
 
@@ -376,6 +377,8 @@ class _Builder:
                 used.add(slot)
                 self.slot_of[obj] = slot
                 self.flow_count[a.function] = self.flow_count.get(a.function, 0) + 1
+                if self.flow_count[a.function] == FLOW_AGGREGATE + 1:
+                    self.aggregate(a.function)
             if ev in ENTRY_EVENTS:
                 verb = entry_verb(ev, e["via"], value)
                 shown = value if verb in ("send", "throw") or verb in ("yield from", "await", "for") \
@@ -461,9 +464,31 @@ class _Builder:
     # flow
     def flow_key(self, oid: int) -> str:
         a = self.actors[oid]
-        if a.function is not None and self.flow_count.get(a.function, 0) > FLOW_AGGREGATE:
+        if a.function is not None and a.function in self.aggregated:
             return "f:%s:%s:%s" % a.function
         return "a:%d" % oid
+
+    def aggregate(self, function: tuple) -> None:
+        """Too many instances of one function: from now on the flow graph
+        has one node for all of them; merge the edges drawn so far."""
+        self.aggregated.add(function)
+        old, self.flow_edges = self.flow_edges, {}
+        for edge in old.values():
+            key = (self._rekey(edge.src), self._rekey(edge.dst))
+            into = self.flow_edges.get(key)
+            if into is None:
+                edge.src, edge.dst = key
+                self.flow_edges[key] = edge
+                continue
+            into.first_seq = min(into.first_seq, edge.first_seq)
+            for verb, (count, values) in edge.verbs.items():
+                slot = into.verbs.setdefault(verb, [0, []])
+                slot[0] += count
+                slot[1].extend(v for v in values if v not in slot[1])
+                del slot[1][EXAMPLES:]
+
+    def _rekey(self, key: str) -> str:
+        return self.flow_key(int(key[2:])) if key.startswith("a:") else key
 
     def flow(self, msg: Message) -> None:
         key = (self.flow_key(msg.src), self.flow_key(msg.dst))
@@ -474,8 +499,9 @@ class _Builder:
         if slot is None:
             slot = edge.verbs[msg.verb] = [0, []]
         slot[0] += 1
-        if msg.value is not None and msg.value not in slot[1] and len(slot[1]) < EXAMPLES:
-            slot[1].append(msg.value)
+        values: list = slot[1]
+        if msg.value is not None and msg.value not in values and len(values) < EXAMPLES:
+            values.append(msg.value)
 
     # results
     def sequence(self) -> SequenceModel:

@@ -74,18 +74,20 @@ def _table(chars: str, fmt: str) -> dict[int, str]:
     return {ord(c): fmt.format(ord(c)) for c in chars}
 
 
-_XML_TEXT = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;"}
-_XML_ATTR = {**_XML_TEXT, ord('"'): "&quot;", ord("'"): "&#39;"}
+# visible() already removed what XML 1.0 forbids (C0 controls, surrogates,
+# U+FFFE/U+FFFF); quotes are coded in text too, so one table serves both.
+_XML = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;", ord('"'): "&quot;",
+        ord("'"): "&#39;"}
 
 
 def xml_text(text: str) -> str:
     """Content of an XML/SVG text node."""
-    return visible(text).translate(_XML_ATTR)
+    return visible(text).translate(_XML)
 
 
 def xml_attr(text: str) -> str:
     """Content of a double- (or single-) quoted XML attribute value."""
-    return visible(text).translate(_XML_ATTR)
+    return visible(text).translate(_XML)
 
 
 # Graphviz decodes HTML entities in every label (&amp; is drawn "&"), and
