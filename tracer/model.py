@@ -495,9 +495,9 @@ class _Builder:
         edge = self.flow_edges.get(key)
         if edge is None:
             edge = self.flow_edges[key] = FlowEdge(key[0], key[1], {}, msg.seq)
-        slot = edge.verbs.get(msg.verb)
-        if slot is None:
-            slot = edge.verbs[msg.verb] = [0, []]
+        if msg.verb not in edge.verbs:
+            edge.verbs[msg.verb] = [0, []]
+        slot: list = edge.verbs[msg.verb]
         slot[0] += 1
         values: list = slot[1]
         if msg.value is not None and msg.value not in values and len(values) < EXAMPLES:
