@@ -62,6 +62,7 @@ def split_args(args: list) -> list:
 @click.option("-f", "--format", "formats", multiple=True, metavar="FORMAT",
               help="Diagram format, repeatable or comma-separated: svg (default), png, pdf, dot, mermaid, "
                    "plantuml, txt.  See --list-formats.")
+@click.option("--no-diagrams", is_flag=True, help="Only record the trace; draw it later with cotrace TRACE.")
 @click.option("--list-formats", is_flag=True, help="List the diagram formats and what each needs, and exit.")
 @click.option("--max-messages", type=click.IntRange(min=1), default=DEFAULT_MAX_MESSAGES, show_default=True,
               metavar="N", help="Draw at most N messages in a sequence diagram; the rest are counted.")
@@ -73,7 +74,8 @@ def split_args(args: list) -> list:
 @click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
 @click.version_option(__version__, prog_name="cotrace")
 @click.argument("target", nargs=-1, type=click.UNPROCESSED)
-def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit, compress, formats, list_formats,
+def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit, compress, formats, no_diagrams,
+        list_formats,
         max_messages, fold, after_recording, list_events, quiet, target):
     """Run SCRIPT (or -m MODULE) and record every generator and coroutine
     start, suspension and resumption, with the values passed, into
@@ -100,7 +102,7 @@ def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit
         names = render.parse_formats(formats or ("svg",))
     except render.RenderError as exc:
         raise click.UsageError(str(exc)) from None
-    drawing = _Drawing(names, max_messages, fold, quiet)
+    drawing = _Drawing([] if no_diagrams else names, max_messages, fold, quiet)
     if module is None and not target:
         if not formats and not list_events:
             raise click.UsageError("give a SCRIPT to run, -m MODULE, or a trace file to draw")
@@ -182,6 +184,7 @@ class _Drawer:
         self.env.pop("PYTHONSTARTUP", None)
         self.argv = [sys.executable, "-m", "tracer", "--max-messages", str(drawing.max_messages)]
         self.argv += ["-f", ",".join(drawing.names)]
+        self.names = drawing.names
         if drawing.fold is not None:
             self.argv.append("--fold" if drawing.fold else "--no-fold")
         if drawing.quiet:
@@ -189,6 +192,8 @@ class _Drawer:
 
     def draw(self, trace_path: str, line: str) -> bool:
         """True if the child ran (and said the summary line itself)."""
+        if not self.names:
+            return False
         argv = self.argv + ["--after-recording", line, "--", trace_path]
         try:
             pid = self.spawn(argv[0], argv, self.env)
