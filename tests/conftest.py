@@ -135,3 +135,8 @@ def pytest_sessionfinish(session, exitstatus):
             for line in bad:
                 reporter.write_line("INVARIANT VIOLATION " + line, red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-gold", action="store_true",
+                     help="re-record tests/gold/traces and rewrite tests/gold/expected (review the diff)")

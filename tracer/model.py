@@ -27,7 +27,7 @@ RECORDED_KINDS = ("generator", "coroutine", "async_generator")
 DEFAULT_MAX_MESSAGES = 400
 FOLD_ABOVE = 60         # conversations longer than this are folded (unless fold is False)
 EXAMPLES = 3            # distinct example values kept per message / transition
-MAX_PERIOD = 24         # longest repeating run of messages looked for
+MAX_PERIOD = 128        # longest repeating run of messages looked for
 MAX_FLAT = 256          # longest unrolled loop body compared message by message
 FLOW_AGGREGATE = 8      # more instances of one function than this: one flow node
 
@@ -267,8 +267,9 @@ class _Folder:
 
     def _detect(self) -> None:
         sigs, n = self.sigs, len(self.sigs)
+        last = sigs[-1]
         for p in range(1, min(MAX_PERIOD, n // 2) + 1):
-            if sigs[n - p:] == sigs[n - 2 * p:n - p]:
+            if sigs[n - 1 - p] == last and sigs[n - p:] == sigs[n - 2 * p:n - p]:
                 body = self.items[n - 2 * p:n - p]
                 flat: list = []
                 flat_msgs: list = []

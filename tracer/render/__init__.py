@@ -196,6 +196,7 @@ def render_trace(trace_path: str, names: list, out_dir: str | None = None,
     """Render every view of the trace in each format, beside the trace."""
     models = m.build(trace_path, max_messages=max_messages, fold=fold)
     out_dir = out_dir or os.path.dirname(trace_path) or "."
+    os.makedirs(out_dir, exist_ok=True)
     stem = stem_of(trace_path)
     outputs = []
     for name in names:

@@ -1,0 +1,396 @@
+"""Diagrams: gold files per sample and format, validity by the real tools,
+and every renderer over hand-made edge cases.
+
+Gold workflow: ``python -m pytest tests/test_render.py --update-gold``
+re-records the samples into tests/gold/traces/ with the running Python and
+rewrites tests/gold/expected/; review the diff before committing it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from tracer import model, render
+from tracer.render import textual
+
+from conftest import ROOT, SAMPLES
+from validators import check_dot, check_mermaid, check_plantuml, check_svg, svg_text
+
+GOLD = ROOT / "tests" / "gold"
+SAMPLE_NAMES = ("producer_consumer", "fib", "throw_close", "pipeline", "async_producer_consumer")
+# formats whose output is cotrace's own text, compared byte for byte
+GOLD_FORMATS = ("svg", "dot", "mermaid", "plantuml", "txt")
+TEXT_FORMATS = ("dot", "mermaid", "plantuml", "txt")
+
+
+@pytest.fixture(scope="session")
+def gold_traces(request):
+    traces = GOLD / "traces"
+    if request.config.getoption("--update-gold"):
+        traces.mkdir(parents=True, exist_ok=True)
+        for name in SAMPLE_NAMES:
+            subprocess.run([sys.executable, "-m", "tracer", "-q", "--no-diagrams", "-o", str(traces),
+                            "samples/%s.py" % name], cwd=ROOT, check=True, capture_output=True)
+    return traces
+
+
+def _render_into(trace: Path, out: Path, names) -> list:
+    out.mkdir(parents=True, exist_ok=True)
+    here = os.getcwd()
+    os.chdir(ROOT)  # source lines of the samples are found relative to the repository
+    try:
+        return render.render_trace(str(trace), list(names), out_dir=str(out)).outputs
+    finally:
+        os.chdir(here)
+
+
+def _expected_name(path: str) -> str:
+    name = os.path.basename(path)
+    return name
+
+
+@pytest.mark.parametrize("sample", SAMPLE_NAMES)
+def test_gold(sample, gold_traces, tmp_path, request):
+    """Rendering a committed trace gives exactly the committed pictures
+    (the graph SVGs come from Graphviz and are checked for validity only)."""
+    outputs = _render_into(gold_traces / ("%s.trace.jsonl" % sample), tmp_path, GOLD_FORMATS)
+    expected_dir = GOLD / "expected"
+    compared = 0
+    for path in outputs:
+        name = os.path.basename(path)
+        if name.endswith((".states.svg", ".flow.svg")):
+            check_svg(Path(path).read_text(encoding="utf-8"))
+            continue
+        expected = expected_dir / name
+        if request.config.getoption("--update-gold"):
+            expected_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, expected)
+        assert expected.exists(), "no gold file %s: run pytest --update-gold" % expected
+        got = Path(path).read_bytes()
+        assert got == expected.read_bytes(), (
+            "%s differs from its gold file; if the change is intended run "
+            "python -m pytest tests/test_render.py --update-gold and review the diff" % name)
+        compared += 1
+    assert compared == len(GOLD_FORMATS) * 3 - 2
+
+
+def test_producer_consumer_reads_like_the_textbook(gold_traces):
+    m = model.build(str(gold_traces / "producer_consumer.trace.jsonl"))
+    label = {a.id: a.label for a in m.sequence.actors}
+    said = [(label[x.src], label[x.dst], x.ev, model.message_text(x.verb, x.values()))
+            for x in m.sequence.items]
+    assert said[:8] == [
+        ("main", "consumer#1", "start", "send(None)"),
+        ("consumer#1", "main", "yield", "yield True"),
+        ("main", "producer#1", "start", "for"),
+        ("producer#1", "consumer#1", "resume", "send(5)"),
+        ("consumer#1", "producer#1", "yield", "yield True"),
+        ("producer#1", "main", "yield", "yield True"),
+        ("main", "producer#1", "resume", "for"),
+        ("producer#1", "consumer#1", "resume", "send(4)"),
+    ]
+    assert said[12:14] == [("consumer#1", "producer#1", "yield", "yield False"),
+                           ("producer#1", "main", "yield", "yield False")]
+    assert [a.label for a in m.sequence.actors] == ["main", "consumer#1", "producer#1", "<gc>"]
+    consumer = m.states.functions[0]
+    assert consumer.name == "consumer" and consumer.instances == 1
+    assert consumer.states["L22"].label == "line 22: n = yield bool(wanted)"
+    moves = {(t.src, t.dst): (t.action, t.count, t.values) for t in consumer.transitions.values()}
+    assert moves[("L22", "L22")] == ("send", 2, ["5", "4"])
+    assert moves[("L22", "L28")] == ("send", 1, ["3"])
+    assert moves[("L28", "closed")] == ("close()", 1, [])
+
+
+@pytest.mark.parametrize("sample", SAMPLE_NAMES)
+def test_every_format_is_valid(sample, gold_traces, tmp_path):
+    """What the real tools say: Graphviz compiles every DOT file and draws
+    PNG and PDF; every SVG parses and holds no script; PlantUML and Mermaid
+    accept their files (one batch each)."""
+    outputs = _render_into(gold_traces / ("%s.trace.jsonl" % sample), tmp_path, list(render.FORMATS))
+    by_ext: dict = {}
+    for path in outputs:
+        by_ext.setdefault(path.rsplit(".", 1)[1], []).append(Path(path))
+    for p in by_ext["svg"]:
+        check_svg(p.read_text(encoding="utf-8"))
+    for p in by_ext["dot"]:
+        check_dot(p.read_text(encoding="utf-8"))
+    for p in by_ext["png"]:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for p in by_ext["pdf"]:
+        assert p.read_bytes()[:5] == b"%PDF-" and b"%%EOF" in p.read_bytes()[-1024:]
+    for p in by_ext["txt"]:
+        assert max(len(line) for line in p.read_text(encoding="utf-8").splitlines()) <= 100
+    check_plantuml([p.read_text(encoding="utf-8") for p in by_ext["puml"]])
+    check_mermaid([p.read_text(encoding="utf-8") for p in by_ext["mmd"]])
+
+
+# -- hand-made edge cases -------------------------------------------------------------------
+
+HEADER = {"type": "header", "format": "cotrace", "version": 1, "python": "3.12.1", "backend": "settrace",
+          "argv": ["edge.py"], "target": "edge"}
+HOSTILE = ['"quoted" <b>&amp;</b> ]] --> ;; #59; %% \\l \\N',
+           "<script>alert(1)</script>", "line\nbreak\x00nul\u202eevil\u200b", "\udc80 \ufffe",
+           "@enduml }{ | ` ${x}", "x" * 3000, "漢字" * 40]
+
+
+def _obj(i, label, kind="generator", **kw):
+    rec = {"type": "object", "id": i, "kind": kind, "name": label.split("#")[0], "qualname": label.split("#")[0],
+           "file": "edge.py", "line": 10 + i, "label": label}  # one function per object unless line= says
+    rec.update(kw)
+    return rec
+
+
+class Events:
+    def __init__(self):
+        self.seq = 0
+        self.rows: list = []
+
+    def __call__(self, ev, obj, by, via=None, value=None, line=None, **kw):
+        self.seq += 1
+        row = {"type": "event", "seq": self.seq, "ev": ev, "obj": obj, "by": by, "via": via, "value": value,
+               "line": line, "thread": "MainThread", "task": None}
+        row.update(kw)
+        self.rows.append(row)
+
+
+def _write(path: Path, records, footer=True) -> Path:
+    lines = [json.dumps(HEADER)] + [json.dumps(r) for r in records]
+    if footer:
+        lines.append(json.dumps({"type": "footer", "events": sum(r["type"] == "event" for r in records),
+                                 "dropped": 0, "objects": 1, "suspended": [], "running": [], "exit": 0}))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _edge_cases(tmp: Path) -> dict:
+    cases = {}
+    cases["empty"] = _write(tmp / "empty.trace.jsonl", [])
+    cases["plain"] = _write(tmp / "plain.trace.jsonl", [_obj(1, "main", "function")])
+    e = Events()
+    e("start", 2, 1, "next")
+    cases["one"] = _write(tmp / "one.trace.jsonl", [_obj(1, "main", "function"), _obj(2, "g#1")] + e.rows)
+    # 50 generators delegating with yield from, a value up and a send down
+    e = Events()
+    objs = [_obj(1, "main", "function")] + [_obj(i, "level%d#1" % i) for i in range(2, 52)]
+    e("start", 2, 1, "next")
+    for i in range(3, 52):
+        e("start", i, i - 1, "yield from")
+    for i in range(51, 1, -1):
+        e("yield", i, i - 1 if i > 2 else 1, value="'deep'", line=20)
+    for round_ in range(3):
+        e("resume", 2, 1, "send", value=str(round_))
+        for i in range(3, 52):
+            e("resume", i, i - 1, "yield from", value=str(round_))
+        for i in range(51, 1, -1):
+            e("yield", i, i - 1 if i > 2 else 1, value="'deep'", line=20)
+    cases["deep"] = _write(tmp / "deep.trace.jsonl", objs + e.rows)
+    # hostile labels and values everywhere, threads and tasks, synthetic events, a cut-off end
+    e = Events()
+    objs = [_obj(1, HOSTILE[0], "function"), _obj(2, HOSTILE[1] + "#1"), _obj(3, HOSTILE[6] + "#1", "coroutine"),
+            _obj(4, "w [t\u202e]", "function", thread="t\u202e")]
+    for i, text in enumerate(HOSTILE):
+        if i == 0:
+            e("start", 2, 1, "send", line=11)
+        else:
+            e("resume", 2, 1, "send", value=text)
+        e("yield", 2, 1, value=text, line=12 + i)
+    e("start", 3, 4, "await", thread="t\u202e", task=HOSTILE[2])
+    e("throw", 3, 4, "throw", value="ValueError(%r)" % HOSTILE[0], synthetic=True, thread="t\u202e",
+      task=HOSTILE[2])
+    e("raise", 3, 4, value="ValueError(%r)" % HOSTILE[0], thread="t\u202e", task=HOSTILE[2])
+    cases["hostile"] = _write(tmp / "hostile.trace.jsonl", objs + e.rows)
+    # the process was killed: no footer, a cut last line
+    path = _write(tmp / "cut.trace.jsonl", [_obj(1, "main", "function"), _obj(2, "g#1")] + Events().rows,
+                  footer=False)
+    e = Events()
+    e("start", 2, 1, "next")
+    e("yield", 2, 1, value="1", line=3)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write("\n".join(json.dumps(r) for r in e.rows) + '\n{"type": "event", "seq": 3, "ev": "res')
+    cases["cut"] = path
+    return cases
+
+
+def test_every_renderer_survives_the_edge_cases(tmp_path):
+    cases = _edge_cases(tmp_path)
+    puml, mmd = [], []
+    for name, trace in cases.items():
+        outputs = render.render_trace(str(trace), list(render.FORMATS), out_dir=str(tmp_path / name)).outputs
+        assert len(outputs) == 3 * len(render.FORMATS), name
+        for path in outputs:
+            data = Path(path).read_bytes()
+            assert data, path
+            if path.endswith(".svg"):
+                text = data.decode("utf-8")
+                check_svg(text)
+                for hostile in ("<script", "\u202e", "\x00", "\ufffe"):
+                    assert hostile not in text, (path, hostile)
+            elif path.endswith(".dot"):
+                check_dot(data.decode("utf-8"))
+            elif path.endswith(".puml"):
+                puml.append(data.decode("utf-8"))
+            elif path.endswith(".mmd"):
+                mmd.append(data.decode("utf-8"))
+            elif path.endswith(".txt"):
+                text = data.decode("utf-8")
+                assert all(len(line) <= 100 for line in text.splitlines()), path
+                assert "\u202e" not in text and "\x00" not in text
+    check_plantuml(puml)
+    check_mermaid(mmd)
+
+
+def test_hostile_values_are_drawn_literally(tmp_path):
+    trace = _edge_cases(tmp_path)["hostile"]
+    outputs = render.render_trace(str(trace), ["svg"], out_dir=str(tmp_path / "out")).outputs
+    drawn = svg_text(Path(outputs[0]).read_text(encoding="utf-8"))
+    assert "send(<script>alert(1)</script>)" in drawn
+    assert "yield \"quoted\" <b>&amp;</b> ]] --> ;; #59; %% \\l \\N" in drawn
+    assert "line\\nbreak\\u0000nul\\u202eevil\\u200b" in drawn
+
+
+def test_deep_delegation_and_folding(tmp_path):
+    trace = _edge_cases(tmp_path)["deep"]
+    folded = model.build(str(trace), fold=True)
+    seq = folded.sequence
+    assert len(seq.actors) == 51
+    loops = [i for i in seq.items if isinstance(i, model.Loop)]
+    assert loops and loops[0].count == 3 and len(list(loops[0].messages())) == 100
+    assert seq.items[0].verb == "next()" and seq.total_messages == 4 * 100
+    text = textual.text_sequence(seq, "deep")
+    assert "loop ×3" in text
+    plain = model.build(str(trace), fold=False, max_messages=120).sequence
+    assert len(plain.items) == 120 and plain.elided == 280
+    assert "280 more messages not drawn (--max-messages 120)" in textual.text_sequence(plain, "deep")
+
+
+def test_cut_trace_is_drawn_with_a_note(tmp_path):
+    trace = _edge_cases(tmp_path)["cut"]
+    m = model.build(str(trace))
+    assert m.sequence.truncated and [x.ev for x in m.sequence.items] == ["start", "yield"]
+    assert any("truncated last line" in w for w in m.warnings)
+    assert m.sequence.suspended == [2]
+    assert "did not finish cleanly" in textual.text_sequence(m.sequence, "cut")
+
+
+def test_a_fresh_generator_per_iteration_folds(tmp_path):
+    """for i in range(N): list(g()) folds into one loop, though each g is a new object."""
+    e = Events()
+    objs = [_obj(1, "main", "function")]
+    for i in range(2, 40):
+        objs.append(_obj(i, "g#%d" % (i - 1), line=3))
+        e("start", i, 1, "other")
+        e("yield", i, 1, value=str(i), line=3)
+        e("resume", i, 1, "other", value="None")
+        e("return", i, 1)
+    trace = _write(tmp_path / "fresh.trace.jsonl", [objs[0]] + _interleave(objs[1:], e.rows))
+    seq = model.build(str(trace)).sequence
+    assert len(seq.items) == 1 and seq.items[0].count == 38
+    assert [a.label for a in seq.actors] == ["main", "g#1"]
+    assert seq.items[0].body[1].values() == ["2", "3", "4"]
+
+
+def _interleave(objs, rows):
+    """Each object record right before its first event."""
+    out, pending = [], {o["id"]: o for o in objs}
+    for r in rows:
+        if r["obj"] in pending:
+            out.append(pending.pop(r["obj"]))
+        out.append(r)
+    return out
+
+
+def test_round_robin_instances_are_not_folded_together(tmp_path):
+    """Two live consumers served in turn stay two lifelines."""
+    e = Events()
+    objs = [_obj(1, "main", "function"), _obj(2, "c#1", line=4), _obj(3, "c#2", line=4)]
+    e("start", 2, 1, "send")
+    e("yield", 2, 1, line=5)
+    e("start", 3, 1, "send")
+    e("yield", 3, 1, line=5)
+    for n in range(40):
+        for c in (2, 3):
+            e("resume", c, 1, "send", value=str(n))
+            e("yield", c, 1, value="True", line=5)
+    trace = _write(tmp_path / "rr.trace.jsonl", objs + e.rows)
+    seq = model.build(str(trace)).sequence
+    assert [a.label for a in seq.actors] == ["main", "c#1", "c#2"]
+    loop = next(i for i in seq.items if isinstance(i, model.Loop))
+    assert {m.dst for m in loop.messages() if m.entry} == {2, 3} and loop.count == 40
+
+
+def test_svg_needs_no_system_graphviz(tmp_path, cotrace):
+    """With no dot on PATH, svg still works (WebAssembly Graphviz); png
+    fails before running anything, saying how to install Graphviz."""
+    bindir = Path(sys.executable).parent
+    env = {"PATH": str(bindir)}
+    assert shutil.which("dot", path=env["PATH"]) is None
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "tracer", "-o", str(out), str(SAMPLES / "producer_consumer.py")],
+                          capture_output=True, text=True, env=dict(os.environ, **env), cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    for view in ("sequence", "states", "flow"):
+        svg = (out / ("producer_consumer.%s.svg" % view)).read_text(encoding="utf-8")
+        check_svg(svg)
+        root = ET.fromstring(svg)
+        assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    assert "line 22: n = yield bool(wanted)" in svg_text((out / "producer_consumer.states.svg").read_text())
+    proc = subprocess.run([sys.executable, "-m", "tracer", "-f", "png", "-o", str(out),
+                           str(SAMPLES / "producer_consumer.py")],
+                          capture_output=True, text=True, env=dict(os.environ, **env), cwd=ROOT, timeout=300)
+    assert proc.returncode == 2 and "apt-get install graphviz" in proc.stderr
+    assert proc.stdout == "" and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_redraw_newest_trace_and_errors(cotrace, tmp_path):
+    run = cotrace(SAMPLES / "fib.py")
+    out = run.out_dir
+    assert (out / "fib.sequence.svg").exists()
+    proc = subprocess.run([sys.executable, "-m", "tracer", "-o", str(out), "-f", "txt,mermaid"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "fib.sequence.txt").read_text().startswith("fib — sequence")
+    assert (out / "fib.states.mmd").exists()
+    proc = subprocess.run([sys.executable, "-m", "tracer", "-f", "gif", str(out / "fib.trace.jsonl")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "valid formats: svg, png, pdf, dot, mermaid, plantuml, txt" in proc.stderr
+    bad = tmp_path / "bad.trace.jsonl"
+    bad.write_text('{"type": "header", "format": "cotrace", "version": 1}\n{"type": "event", "seq": 1}\n')
+    proc = subprocess.run([sys.executable, "-m", "tracer", str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == "cotrace: error: %s:2: event without 'ev'" % bad
+    assert not list(tmp_path.glob("bad.*.svg")) and not list(tmp_path.glob(".bad*"))
+    proc = subprocess.run([sys.executable, "-m", "tracer", "--list-formats"], capture_output=True, text=True)
+    assert proc.returncode == 0 and all(name in proc.stdout for name in render.FORMATS)
+
+
+def test_a_failed_program_still_gets_diagrams(cotrace, tmp_path):
+    script = tmp_path / "boom.py"
+    script.write_text("def g():\n    yield 1\n    raise KeyError('x')\n\nfor _ in g():\n    pass\n")
+    run = cotrace(script, quiet=False)
+    assert run.returncode == 1 and "KeyError" in run.stderr
+    assert "diagrams:" in run.stderr.strip().splitlines()[-1]
+    svg = (run.out_dir / "boom.sequence.svg").read_text(encoding="utf-8")
+    assert "raise KeyError(&#39;x&#39;)" in svg or "raise KeyError('x')" in svg_text(svg)
+
+
+def test_writes_are_atomic(tmp_path, monkeypatch):
+    target = tmp_path / "x.svg"
+    target.write_bytes(b"old")
+
+    class Boom(Exception):
+        pass
+
+    def fail(*a, **k):
+        raise Boom()
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(Boom):
+        render.write_atomic(str(target), b"new")
+    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["x.svg"]
