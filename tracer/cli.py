@@ -103,6 +103,8 @@ def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit
     except render.RenderError as exc:
         raise click.UsageError(str(exc)) from None
     drawing = _Drawing([] if no_diagrams else names, max_messages, fold, quiet)
+    if click.get_current_context().get_parameter_source("output_dir") == click.core.ParameterSource.COMMANDLINE:
+        drawing.out_dir = output_dir  # a trace drawn again goes beside itself unless -o says otherwise
     if module is None and not target:
         if not formats and not list_events:
             raise click.UsageError("give a SCRIPT to run, -m MODULE, or a trace file to draw")
@@ -133,6 +135,7 @@ def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit
 class _Drawing:
     def __init__(self, names: list, max_messages: int, fold, quiet: bool) -> None:
         self.names, self.max_messages, self.fold, self.quiet = names, max_messages, fold, quiet
+        self.out_dir: str | None = None
 
 
 class _Plan:
@@ -211,8 +214,8 @@ def _render(trace_path: str, drawing: _Drawing) -> tuple:
     """Draw the trace: (outputs, one-line error or None)."""
     try:
         render.check(drawing.names)
-        result = render.render_trace(trace_path, drawing.names, max_messages=drawing.max_messages,
-                                     fold=drawing.fold)
+        result = render.render_trace(trace_path, drawing.names, out_dir=drawing.out_dir,
+                                     max_messages=drawing.max_messages, fold=drawing.fold)
     except (traceio.TraceError, render.RenderError, render.gv.GraphvizError) as exc:
         return [], str(exc)
     except OSError as exc:

@@ -84,6 +84,8 @@ def to_dot(scene: Scene) -> str:
         if isinstance(s, Rect):
             stroke, fill, dash, _ = STYLE.get(s.role, ("#c8d0dc", None, None, None))
             fill = s.fill or fill
+            if s.role == "group" and fill:
+                fill += "60"  # Graphviz draws nodes over edges: let lifelines and arrows show through
             style = ",".join(x for x in ("filled" if fill else "", "dashed" if dash else "") if x) or "solid"
             lines.append('  s%d [shape=box, label="", pos="%s,%s", width=%s, height=%s, style="%s", '
                          'color="%s", fillcolor="%s"%s];' % (

@@ -116,6 +116,10 @@ def sequence(seq: m.SequenceModel, title: str) -> Scene:
     col = {a.id: i for i, a in enumerate(actors)}
     names = [escape.shorten(a.label, HEADER_CELLS) for a in actors]
     hw = [max(text_width(n) + 20, 70.0) for n in names]
+    for i, a in enumerate(actors):  # an actor alone in its group: room for the group's name
+        alone = a.group is not None and all(b.group != a.group for b in actors[:i] + actors[i + 1:])
+        if alone:
+            hw[i] = max(hw[i], min(text_width(a.group or ""), HEADER_CELLS * CHAR_W) + 8)
     depth = _loop_depth(seq.items)
     margin = 16.0 + 12.0 * depth
 
