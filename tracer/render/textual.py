@@ -217,9 +217,8 @@ def text_sequence(seq: m.SequenceModel, title: str) -> str:
             n += 1
             if not msg.entry:
                 depth = max(depth - 1, 0)
-            arrow = "─▶" if msg.entry else "╌▷"
-            line = "%s%s %s%s %s%s" % ("  " * min(depth, 12), name[msg.src], label_of(msg), arrow,
-                                      name[msg.dst], "  ✕" if msg.ends else "")
+            line = ("%s%s ─%s─▶ %s%s" if msg.entry else "%s%s ╌%s╌▷ %s%s") % (
+                "  " * min(depth, 12), name[msg.src], label_of(msg), name[msg.dst], "  ✕" if msg.ends else "")
             room = TEXT_WIDTH - 8 - 2 * frames
             out.append("%6d  %s%s" % (n, bars, escape.shorten(line, room)))
             if msg.entry:
