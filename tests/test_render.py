@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from tracer import model, render
-from tracer.render import textual
+from tracer.render import draw, scene, textual
 
 from conftest import ROOT, SAMPLES
-from validators import check_dot, check_mermaid, check_plantuml, check_svg, svg_text
+from validators import check_dot, check_mermaid, check_plantuml, check_svg, measure_svg, svg_text
 
 GOLD = ROOT / "tests" / "gold"
 SAMPLE_NAMES = ("producer_consumer", "fib", "throw_close", "pipeline", "async_producer_consumer")
@@ -202,6 +202,7 @@ def _edge_cases(tmp: Path) -> dict:
             e("resume", 2, 1, "send", value=text)
         e("yield", 2, 1, value=text, line=12 + i)
     e("start", 3, 4, "await", thread="t\u202e", task=HOSTILE[2])
+    e("yield", 3, 4, value="<Future pending>", line=30, thread="t\u202e", task=HOSTILE[2])
     e("throw", 3, 4, "throw", value="ValueError(%r)" % HOSTILE[0], synthetic=True, thread="t\u202e",
       task=HOSTILE[2])
     e("raise", 3, 4, value="ValueError(%r)" % HOSTILE[0], thread="t\u202e", task=HOSTILE[2])
@@ -394,3 +395,54 @@ def test_writes_are_atomic(tmp_path, monkeypatch):
     with pytest.raises(Boom):
         render.write_atomic(str(target), b"new")
     assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["x.svg"]
+
+
+def _overlap(a, b) -> bool:
+    return a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"] and a["y"] < b["y"] + b["h"] \
+        and b["y"] < a["y"] + a["h"]
+
+
+def test_sequence_text_fits_as_a_browser_draws_it(gold_traces, tmp_path):
+    """The layout measures text by character cells; chromium, with the
+    font the SVG asks for, must agree: every text inside the picture, no
+    two texts overlapping, no text wider than the layout planned."""
+    traces = [gold_traces / ("%s.trace.jsonl" % s) for s in SAMPLE_NAMES]
+    cases = _edge_cases(tmp_path)
+    traces += [cases["hostile"], cases["deep"], cases["cut"]]
+    svgs, planned = [], []
+    for trace in traces:
+        models = model.build(str(trace), fold=True)
+        sc = scene.sequence(models.sequence, models.title)
+        svgs.append(draw.to_svg(sc))
+        planned.append({t.text: t.width for t in sc.shapes if isinstance(t, scene.Text)})
+    for trace, measured, widths in zip(traces, measure_svg(svgs), planned):
+        name = trace.name
+        texts = [t for t in measured["texts"] if t["w"] > 0]
+        assert len(texts) >= 3, name
+        for t in texts:
+            assert t["x"] >= 0 and t["x"] + t["w"] <= measured["width"] + 0.5, (name, t)
+            assert t["y"] >= 0 and t["y"] + t["h"] <= measured["height"] + 0.5, (name, t)
+            if not any(ord(c) > 0x2e7f for c in t["text"]):  # no CJK font here: fallback glyphs differ
+                assert t["w"] <= widths[t["text"]] + 1.0, (name, t["text"], t["w"], widths[t["text"]])
+        texts.sort(key=lambda t: t["y"])
+        for i, a in enumerate(texts):
+            for b in texts[i + 1:]:
+                if b["y"] >= a["y"] + a["h"]:
+                    break
+                assert not _overlap(a, b), (name, a, b)
+
+
+def test_mermaid_stays_under_its_size_limit(tmp_path):
+    """Mermaid refuses sources over 50,000 characters: long conversations of
+    punctuation-heavy values are cut, with a note saying so."""
+    e = Events()
+    objs = [_obj(1, "main", "function"), _obj(2, "g#1")]
+    e("start", 2, 1, "send")
+    for i in range(600):
+        e("yield", 2, 1, value="'%s%d'" % ("<&>;" * 12, i), line=5)
+        e("resume", 2, 1, "send", value="[%d, {'a': (1, 2)}]" % i)
+    e("yield", 2, 1, value="1", line=5)
+    trace = _write(tmp_path / "big.trace.jsonl", objs + e.rows)
+    text = textual.mermaid_sequence(model.build(str(trace), fold=False).sequence, "big")
+    assert len(text) < 50000 and "more messages not drawn #40;Mermaid#39;s 50,000" in text
+    check_mermaid([text])

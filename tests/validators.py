@@ -226,3 +226,21 @@ def _active_html(markup: str) -> list[str]:
 
     Scan().feed(markup)
     return found
+
+
+# -- text as a browser lays it out ---------------------------------------------
+
+
+def measure_svg(texts: list[str]) -> list[dict]:
+    """Each SVG's text boxes as headless chromium lays them out (one browser
+    start for the batch): [{width, height, texts: [{text, x, y, w, h}]}]."""
+    require("mermaid")  # the same node, chromium and tests/js packages
+    if not texts:
+        return []
+    with tempfile.TemporaryDirectory(prefix="cotrace-svg-") as tmp:
+        src = Path(tmp) / "sources.json"
+        src.write_text(json.dumps(texts), encoding="utf-8")
+        proc = subprocess.run(["node", str(JS_DIR / "measure_svg.mjs"), str(src)],
+                              capture_output=True, timeout=TIMEOUT)
+    assert proc.returncode == 0, "measure_svg.mjs failed: " + proc.stderr.decode("utf-8", "replace")
+    return json.loads(proc.stdout)

@@ -26,6 +26,9 @@ def _groups(seq: m.SequenceModel):
 
 # -- Mermaid ------------------------------------------------------------------------------
 
+MERMAID_MAX_CHARS = 45000  # mermaid refuses diagrams over 50,000 characters (maxTextSize)
+
+
 def mermaid_sequence(seq: m.SequenceModel, title: str) -> str:
     t = escape.mermaid_text
     pid = {a.id: "a%d" % i for i, a in enumerate(seq.actors)}
@@ -38,8 +41,18 @@ def mermaid_sequence(seq: m.SequenceModel, title: str) -> str:
         if group is not None:
             out.append("    end")
     indent = 1
+    size, mark = 0, 0
+    left_out = 0
     for step in steps(seq):
         pad = "    " * indent
+        size += sum(len(x) + 1 for x in out[mark:])
+        mark = len(out)
+        if size > MERMAID_MAX_CHARS:
+            left_out += step[0] == "msg"
+            if step[0] == "end-loop":
+                indent -= 1
+                out.append("%send" % ("    " * indent))
+            continue
         if step[0] == "loop":
             out.append("%sloop %s" % (pad, t(loop_title(step[1]))))
             indent += 1
@@ -59,7 +72,10 @@ def mermaid_sequence(seq: m.SequenceModel, title: str) -> str:
     for a in seq.actors:
         if a.id in seq.suspended:
             out.append("    Note over %s: suspended at the end" % pid[a.id])
-    for note in _notes(seq):
+    notes = _notes(seq)
+    if left_out:
+        notes.insert(0, "… %d more messages not drawn (Mermaid's 50,000-character limit)" % left_out)
+    for note in notes:
         if seq.actors:
             out.append("    Note over %s: %s" % (pid[seq.actors[0].id], t(note)))
     return "\n".join(out) + "\n"
