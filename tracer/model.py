@@ -230,12 +230,10 @@ class _Folder:
         if self.loop is not None:
             if sig == self.flat[self.pos]:
                 self.pending.append((sig, msg))
-                target = self.flat_msgs[self.pos]
-                if msg.value != target.value and msg.value not in target.examples and len(target.examples) < EXAMPLES:
-                    target.examples.append(msg.value)
                 self.pos += 1
-                if self.pos == len(self.flat):
+                if self.pos == len(self.flat):  # a whole iteration: it counts, its values are examples
                     self.loop.count += 1
+                    _lend(self.flat_msgs, (m for _, m in self.pending))
                     self.pos, self.pending = 0, []
                 return
             self._close()
@@ -288,11 +286,16 @@ class _Folder:
                 self.items.append(loop)
                 self.sigs.append(("open",))
                 self.loop, self.flat, self.flat_msgs, self.pos, self.pending = loop, flat, flat_msgs, 0, []
-                for target, again in zip(flat_msgs, _unroll(second)):
-                    if again.value != target.value and again.value not in target.examples \
-                            and len(target.examples) < EXAMPLES:
-                        target.examples.append(again.value)
+                _lend(flat_msgs, _unroll(second))
                 return
+
+
+def _lend(targets: list, messages) -> None:
+    """Values of a later iteration become examples on the drawn messages."""
+    for target, again in zip(targets, messages):
+        value = again.value
+        if value != target.value and value not in target.examples and len(target.examples) < EXAMPLES:
+            target.examples.append(value)
 
 
 def _unroll(items):
