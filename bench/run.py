@@ -7,6 +7,11 @@ child's own maximum resident set (``os.wait4``), events and bytes come from
 the trace footer and file.  Results are printed and written to
 bench/RESULTS.md.  Nothing here asserts a threshold: numbers are reported,
 judged by people.
+
+The same command then runs the render benchmark (bench/render.py: every
+format drawn from a 1M-event trace); ``--only render`` runs only that,
+``--only overhead`` only the recording overhead, ``--only WORKLOAD`` one
+overhead workload (not written to RESULTS.md).
 """
 from __future__ import annotations
 
@@ -57,17 +62,24 @@ def _footer(path: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", "--runs", type=int, default=5, help="runs per variant (default 5)")
-    parser.add_argument("--only", action="append", help="run only this workload (repeatable)")
+    parser.add_argument("--render-runs", type=int, default=3, help="runs per render case (default 3)")
+    parser.add_argument("--only", action="append",
+                        choices=["overhead", "render"] + list(WORKLOADS),
+                        help="run only this part (overhead, render) or overhead workload (repeatable)")
     parser.add_argument("--no-write", action="store_true", help="do not rewrite bench/RESULTS.md")
     args = parser.parse_args()
+    only = set(args.only or ["overhead", "render"])
+    if "overhead" in only:
+        only |= set(WORKLOADS)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, (what, size) in WORKLOADS.items():
-            if args.only and name not in args.only:
+            if name not in only:
                 continue
             script = str(HERE / "workloads" / (name + ".py"))
             plain_cmd = [sys.executable, script, size]
-            traced_cmd = [sys.executable, "-m", "tracer", "-q", "-o", tmp, script, size]
+            # --no-diagrams: cotrace SCRIPT also draws after recording; measure recording only
+            traced_cmd = [sys.executable, "-m", "tracer", "-q", "--no-diagrams", "-o", tmp, script, size]
             plain, traced = [], []
             for _ in range(args.runs):
                 plain.append(run_once(plain_cmd))
@@ -87,26 +99,35 @@ def main() -> None:
             print("%-14s untraced %6.3fs  traced %7.3fs  ratio %6.2fx  rss %5.1f/%5.1f MiB  %8d events  %5.0f B/event"
                   % (name, p, t, r["ratio"], r["plain_rss_mib"], r["traced_rss_mib"], r["events"],
                      r["bytes_per_event"]), flush=True)
-    if not args.no_write and not args.only:
-        write_results(rows, args.runs)
+    render_lines = None
+    if "render" in only:
+        import render
+
+        render_lines = render.section(render.bench(args.render_runs))
+    full_overhead = set(WORKLOADS) <= only
+    if not args.no_write and (full_overhead or render_lines):
+        write_results(rows if full_overhead else None, args.runs, render=render_lines)
 
 
-def write_results(rows, runs) -> None:
-    """Replace this Python version's section of bench/RESULTS.md."""
+def write_results(rows, runs, render=None) -> None:
+    """Replace this Python version's section of bench/RESULTS.md: its
+    overhead table when ``rows`` is given, its render subsection (the lines
+    from bench/render.py, heading first) when ``render`` is; the other part
+    is kept as it was."""
     version = platform.python_version()
     section = [
         "## Python %s" % version,
         "",
         "- Machine: %s, %d CPUs, %s" % (platform.machine(), os.cpu_count() or 0, platform.platform()),
         "- Interpreter: %s" % sys.executable,
-        "- Date: %s; %d interleaved runs per variant, medians" % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "- Date: %s; %s interleaved runs per variant, medians" % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                                                                 runs),
         "- Backend: settrace",
         "",
         "| workload | what | untraced s | traced s | ratio | peak RSS untraced / traced MiB | events | bytes/event |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for r in rows:
+    for r in rows or []:
         section.append("| %s | %s | %.3f | %.3f | %.2fx | %.1f / %.1f | %d | %.0f |" % (
             r["workload"], r["what"], r["plain_s"], r["traced_s"], r["ratio"], r["plain_rss_mib"],
             r["traced_rss_mib"], r["events"], r["bytes_per_event"]))
@@ -120,13 +141,23 @@ def write_results(rows, runs) -> None:
                 sections[current] = []
             elif current is not None:
                 sections[current].append(line)
-    sections[version] = section[1:]
+    overhead, old_render = _split_render(sections.get(version, []))
+    if rows is not None:
+        overhead = section[1:]
+    elif not overhead:
+        overhead = section[1:4]  # machine and interpreter lines, no overhead table yet
+    if render is None:
+        render = old_render
+    while overhead and overhead[-1] == "":
+        overhead = overhead[:-1]
+    sections[version] = overhead + ([""] + render if render else [])
     head = [
         "# cotrace benchmark results",
         "",
         "Written by `python bench/run.py` (run it with each interpreter to fill its section).  The ratio is"
         " traced / untraced, both measured in the same session with interleaved runs, so that machine load"
-        " affects both alike.  Peak RSS is the child process's own maximum resident set.",
+        " affects both alike.  Peak RSS is the child process's own maximum resident set.  The render"
+        " subsections time `cotrace -q -f FORMATS TRACE` re-drawing a recorded 1M-event trace.",
         "",
     ]
     body = []
@@ -135,6 +166,14 @@ def write_results(rows, runs) -> None:
         if body[-1] != "":
             body.append("")
     path.write_text("\n".join(head + body))
+
+
+def _split_render(lines: list) -> tuple:
+    """A version section's lines: (overhead part, render subsection or [])."""
+    for i, line in enumerate(lines):
+        if line.startswith("### Rendering"):
+            return lines[:i], lines[i:]
+    return lines, []
 
 
 if __name__ == "__main__":

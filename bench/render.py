@@ -1,0 +1,183 @@
+"""Rendering a 1M-event trace, measured: ``python bench/render.py`` (or
+``python bench/run.py --only render``).
+
+Records two traces of about 1,000,000 events once (the pingpong and the
+pipeline workloads, ``cotrace --no-diagrams``), checks their footers' event
+counts, then times ``cotrace -q -f FORMAT TRACE`` for every format alone and
+for all formats together, plus all formats on a gzip-compressed copy of each
+trace.  Runs are interleaved (round after round over every case), medians are
+reported, with the child's peak RSS (``os.wait4``; Linux folds in the waited-for
+descendants, so a Graphviz ``dot`` child counts too) and the sizes of the files
+drawn.  Nothing here asserts a threshold: the targets (< 30 s, < 500 MiB) are
+reported beside the numbers, judged by people.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import platform
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from run import _footer, run_once  # noqa: E402  (bench/run.py, the overhead benchmark)
+
+FORMATS = ("svg", "png", "pdf", "dot", "mermaid", "plantuml", "txt")
+ALL = ",".join(FORMATS)
+MIN_EVENTS = 1_000_000
+TARGET_S, TARGET_MIB = 30.0, 500.0
+# workload -> (description, size argument): pingpong records 2 events per
+# iteration, the pipeline 7 per item.
+TRACES = {
+    "pingpong": ("send/yield ping-pong", "500000"),
+    "pipeline": ("5-stage pipeline, yield from, send() sink", "143000"),
+}
+VIEWS = ("sequence", "states", "flow")
+HEADING = "### Rendering a 1M-event trace"
+
+
+def record(tmp: Path, name: str, size: str) -> tuple[Path, int]:
+    """Record workload ``name`` once, without drawing; its path and event count."""
+    script = str(HERE / "workloads" / (name + ".py"))
+    out = tmp / "record"
+    run_once([sys.executable, "-m", "tracer", "-q", "--no-diagrams", "-o", str(out), script, size])
+    trace = out / (name + ".trace.jsonl")
+    events = _footer(trace)["events"]
+    if events < MIN_EVENTS:
+        raise SystemExit("%s %s recorded only %d events (< %d): raise its size" % (name, size, events, MIN_EVENTS))
+    return trace, events
+
+
+def _gzip_copy(src: Path, dst: Path) -> None:
+    """Stream-compress (the parent stays small: its peak RSS would leak into
+    the children's, which Linux carries across fork and exec)."""
+    with open(src, "rb") as fin, gzip.open(dst, "wb", compresslevel=6) as fout:
+        shutil.copyfileobj(fin, fout, 1 << 20)
+
+
+def _case_dir(tmp: Path, trace: Path, label: str, compressed: bool) -> Path:
+    """A directory of its own for one case, holding a link to the trace (the
+    diagrams are written beside the trace), so the sizes are of this case's
+    files only."""
+    d = tmp / ("%s-%s" % (trace.name.split(".")[0], label))
+    d.mkdir()
+    if compressed:
+        _gzip_copy(trace, d / (trace.name + ".gz"))
+    else:
+        os.link(trace, d / trace.name)
+    return d
+
+
+def _outputs(d: Path) -> dict:
+    """view -> total bytes of the diagram files in d."""
+    sizes = dict.fromkeys(VIEWS, 0)
+    for p in d.iterdir():
+        parts = p.name.split(".")
+        if len(parts) >= 3 and parts[1] in sizes:
+            sizes[parts[1]] += p.stat().st_size
+    return sizes
+
+
+def bench(runs: int = 3, only: list | None = None) -> dict:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="cotrace-render-") as t:
+        tmp = Path(t)
+        cases = []  # (workload, label, dir, trace file, formats)
+        traces = {}
+        for name, (what, size) in TRACES.items():
+            if only and name not in only:
+                continue
+            start = time.perf_counter()
+            trace, events = record(tmp, name, size)
+            traces[name] = {"what": what, "size": size, "events": events, "bytes": trace.stat().st_size}
+            print("recorded %-9s N=%s: %d events, %.1f MB, %.1fs"
+                  % (name, size, events, trace.stat().st_size / 1e6, time.perf_counter() - start), flush=True)
+            for fmt in FORMATS + ("all",):
+                d = _case_dir(tmp, trace, fmt, False)
+                cases.append((name, fmt, d, d / trace.name, ALL if fmt == "all" else fmt))
+            d = _case_dir(tmp, trace, "all-gz", True)
+            traces[name]["gz_bytes"] = (d / (trace.name + ".gz")).stat().st_size
+            cases.append((name, "all, .gz", d, d / (trace.name + ".gz"), ALL))
+        times: dict = {}
+        loads = []
+        for r in range(runs):
+            for name, label, d, path, fmts in cases:
+                loads.append(os.getloadavg()[0])
+                elapsed, rss = run_once([sys.executable, "-m", "tracer", "-q", "-f", fmts, str(path)])
+                times.setdefault((name, label), []).append((elapsed, rss))
+                print("run %d/%d %-9s %-9s %7.2fs %7.1f MiB" % (r + 1, runs, name, label, elapsed, rss / 1024),
+                      flush=True)
+        rows = []
+        for name, label, d, path, fmts in cases:
+            ts = times[(name, label)]
+            rows.append({
+                "workload": name, "formats": label, "median_s": statistics.median(t for t, _ in ts),
+                "min_s": min(t for t, _ in ts), "max_s": max(t for t, _ in ts),
+                "rss_mib": max(r for _, r in ts) / 1024, "outputs": _outputs(d),
+            })
+    return {"runs": runs, "traces": traces, "rows": rows, "load": (min(loads), max(loads)) if loads else (0, 0)}
+
+
+def _size(n: int) -> str:
+    if n < 10_000:
+        return "%d B" % n
+    if n < 10_000_000:
+        return "%.0f KB" % (n / 1e3)
+    return "%.1f MB" % (n / 1e6)
+
+
+def section(result: dict) -> list:
+    """The lines of this Python version's render subsection (heading first)."""
+    lines = [
+        HEADING,
+        "",
+        "- Machine: %s, %d CPUs, %s" % (platform.machine(), os.cpu_count() or 0, platform.platform()),
+        "- Interpreter: %s" % sys.executable,
+        "- Date: %s; %d interleaved runs per case, medians (min-max); peak RSS is the largest of the runs,"
+        " Graphviz children included" % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), result["runs"]),
+        "- Machine load (1-minute load average before each run): %.1f to %.1f; other work on the machine slows"
+        " the runs it overlaps, so min is the better guide to the code's own speed" % result["load"],
+        "- Command: `cotrace -q -f FORMATS TRACE`, a fresh process per run; \"all\" is `-f %s`" % ALL,
+        "- Targets (perf issue): all formats of a 1M-event trace in < %.0f s and < %.0f MiB peak RSS"
+        % (TARGET_S, TARGET_MIB),
+    ]
+    for name, t in result["traces"].items():
+        lines.append("- Trace `%s` (%s, N=%s): %d events, %s; gzip-compressed copy %s"
+                     % (name, t["what"], t["size"], t["events"], _size(t["bytes"]), _size(t.get("gz_bytes", 0))))
+    lines += [
+        "",
+        "| trace | formats | median s | min-max s | peak RSS MiB | output sequence / states / flow | within target |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        o = r["outputs"]
+        ok = r["median_s"] < TARGET_S and r["rss_mib"] < TARGET_MIB
+        lines.append("| %s | %s | %.2f | %.2f-%.2f | %.1f | %s / %s / %s | %s |" % (
+            r["workload"], r["formats"], r["median_s"], r["min_s"], r["max_s"], r["rss_mib"],
+            _size(o["sequence"]), _size(o["states"]), _size(o["flow"]), "yes" if ok else "**no**"))
+    return lines
+
+
+def main(argv=None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-n", "--runs", type=int, default=3, help="runs per case (default 3)")
+    parser.add_argument("--trace", action="append", choices=sorted(TRACES), help="only this trace (repeatable)")
+    parser.add_argument("--no-write", action="store_true", help="do not rewrite bench/RESULTS.md")
+    args = parser.parse_args(argv)
+    result = bench(args.runs, args.trace)
+    if not args.no_write and not args.trace:
+        from run import write_results
+        write_results(None, None, render=section(result))
+
+
+if __name__ == "__main__":
+    main()
