@@ -370,7 +370,8 @@ def test_redraw_newest_trace_and_errors(cotrace, tmp_path):
     assert (out / "fib.states.mmd").exists()
     proc = subprocess.run([sys.executable, "-m", "tracer", "-f", "gif", str(out / "fib.trace.jsonl")],
                           capture_output=True, text=True)
-    assert proc.returncode == 2 and "valid formats: svg, png, pdf, dot, mermaid, plantuml, txt" in proc.stderr
+    assert proc.returncode == 2 and proc.stderr == (
+        "cotrace: error: unknown format 'gif'; valid formats: svg, png, pdf, dot, mermaid, plantuml, txt\n")
     bad = tmp_path / "bad.trace.jsonl"
     bad.write_text('{"type": "header", "format": "cotrace", "version": 1}\n{"type": "event", "seq": 1}\n')
     proc = subprocess.run([sys.executable, "-m", "tracer", str(bad)], capture_output=True, text=True)

@@ -101,7 +101,8 @@ def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit
     try:
         names = render.parse_formats(formats or ("svg",))
     except render.RenderError as exc:
-        raise click.UsageError(str(exc)) from None
+        click.echo("cotrace: error: %s" % exc, err=True)
+        return 2
     drawing = _Drawing([] if no_diagrams else names, max_messages, fold, quiet)
     if click.get_current_context().get_parameter_source("output_dir") == click.core.ParameterSource.COMMANDLINE:
         drawing.out_dir = output_dir  # a trace drawn again goes beside itself unless -o says otherwise
