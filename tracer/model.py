@@ -225,6 +225,7 @@ class _Folder:
         self.flat_msgs: list = []
         self.pos = 0
         self.pending: list = []     # (sig, message) of the open loop's unfinished iteration
+        self.lending = False        # some drawn message of the open loop still takes examples
 
     def feed(self, sig, msg: Message) -> None:
         if self.loop is not None:
@@ -233,7 +234,8 @@ class _Folder:
                 self.pos += 1
                 if self.pos == len(self.flat):  # a whole iteration: it counts, its values are examples
                     self.loop.count += 1
-                    _lend(self.flat_msgs, (m for _, m in self.pending))
+                    if self.lending:
+                        self.lending = _lend(self.flat_msgs, (m for _, m in self.pending))
                     self.pos, self.pending = 0, []
                 return
             self._close()
@@ -286,16 +288,22 @@ class _Folder:
                 self.items.append(loop)
                 self.sigs.append(("open",))
                 self.loop, self.flat, self.flat_msgs, self.pos, self.pending = loop, flat, flat_msgs, 0, []
-                _lend(flat_msgs, _unroll(second))
+                self.lending = _lend(flat_msgs, _unroll(second))
                 return
 
 
-def _lend(targets: list, messages) -> None:
-    """Values of a later iteration become examples on the drawn messages."""
+def _lend(targets: list, messages) -> bool:
+    """Values of a later iteration become examples on the drawn messages;
+    False once every drawn message has all the examples it keeps."""
+    room = False
     for target, again in zip(targets, messages):
-        value = again.value
-        if value != target.value and value not in target.examples and len(target.examples) < EXAMPLES:
-            target.examples.append(value)
+        examples = target.examples
+        if len(examples) < EXAMPLES:
+            value = again.value
+            if value != target.value and value not in examples:
+                examples.append(value)
+            room = room or len(examples) < EXAMPLES
+    return room
 
 
 def _unroll(items):
@@ -320,6 +328,8 @@ class _Builder:
         self.actors: dict = {}                # id -> Actor (actors of any message)
         self.slots: dict = {}                 # function -> set of slots in use
         self.slot_of: dict = {}               # object id -> slot
+        self.slot_key: dict = {}              # object id -> (function, slot)
+        self.flow_keys: dict = {}             # object id -> flow node key
         self.state: dict = {}                 # object id -> (state key, pending entry)
         self.ended: dict = {}                 # object id -> "finished"/"closed"/"failed"
         self.functions: dict = {}             # function key -> FunctionStates
@@ -360,11 +370,9 @@ class _Builder:
 
     def key(self, oid: int):
         """An actor as the folder compares it: generator-like objects by
-        function and instance slot, everything else by identity."""
-        a = self.actors[oid]
-        if a.function is None:
-            return oid
-        return (a.function, self.slot_of.get(oid, 0))
+        function and instance slot (from their start), everything else by
+        identity."""
+        return self.slot_key.get(oid, oid)
 
     def run(self) -> None:
         for e in self.stream.events():
@@ -380,6 +388,7 @@ class _Builder:
                     slot += 1
                 used.add(slot)
                 self.slot_of[obj] = slot
+                self.slot_key[obj] = (a.function, slot)
                 self.flow_count[a.function] = self.flow_count.get(a.function, 0) + 1
                 if self.flow_count[a.function] == FLOW_AGGREGATE + 1:
                     self.aggregate(a.function)
@@ -467,15 +476,21 @@ class _Builder:
 
     # flow
     def flow_key(self, oid: int) -> str:
-        a = self.actors[oid]
-        if a.function is not None and a.function in self.aggregated:
-            return "f:%s:%s:%s" % a.function
-        return "a:%d" % oid
+        key = self.flow_keys.get(oid)
+        if key is None:
+            a = self.actors[oid]
+            if a.function is not None and a.function in self.aggregated:
+                key = "f:%s:%s:%s" % a.function
+            else:
+                key = "a:%d" % oid
+            self.flow_keys[oid] = key
+        return key
 
     def aggregate(self, function: tuple) -> None:
         """Too many instances of one function: from now on the flow graph
         has one node for all of them; merge the edges drawn so far."""
         self.aggregated.add(function)
+        self.flow_keys = {}
         old, self.flow_edges = self.flow_edges, {}
         for edge in old.values():
             key = (self._rekey(edge.src), self._rekey(edge.dst))

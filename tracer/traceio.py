@@ -229,7 +229,9 @@ class TraceStream:
                     return None
                 continue
             try:
-                rec = json.loads(line)
+                rec, end = _raw_decode(line)  # the lines cotrace writes start with "{"
+                if end != len(line) and line[end:].strip():
+                    raise ValueError("extra data")
             except RecursionError:
                 raise TraceError("%s:%d: JSON nested too deeply" % (name, lineno)) from None
             except ValueError:
@@ -263,6 +265,15 @@ class TraceStream:
             trace.footer["events"] = count
         if trace.footer is None:
             trace.warnings.append("%s: no footer; the traced process did not finish cleanly" % name)
+
+
+def _raw_decode(line: str):
+    if line[:1] != "{":
+        return json.loads(line), len(line)
+    return _DECODER.raw_decode(line)
+
+
+_DECODER = json.JSONDecoder()
 
 
 def _lines(fh):
@@ -303,6 +314,10 @@ _EVENT_FIELDS = {"seq": _INT, "ev": _STR, "obj": _INT, "by": _INT + _NULL, "via"
                  "task": _STR + _NULL, "synthetic": _BOOL + _NULL}
 _FOOTER_FIELDS = {"events": _INT, "dropped": _INT, "lost": _INT, "objects": _INT, "suspended": _LIST,
                   "running": _LIST, "exit": _INT + _NULL, "error": _STR + _NULL, "recorder_error": _STR + _NULL}
+_EVENT_OPTIONAL = ("by", "value", "via", "thread", "task", "line", "t", "synthetic")
+_EVENT_SHAPES: dict = {}   # (keys, value types) -> the optional fields it lacks
+_EVENT_KIND_SET = frozenset(EVENT_KINDS)
+_VIA_SET = frozenset(VIAS)
 _REQUIRED = {"object": ("id", "kind"), "event": ("seq", "ev", "obj"), "footer": (), "header": ()}
 
 
@@ -320,18 +335,26 @@ def _record(trace: Trace, rec: dict, name: str, lineno: int) -> bool:
     """Check one record after the header; True if it is an event."""
     kind = rec.get("type")
     if kind == "event":
-        _check(rec, _EVENT_FIELDS, "event", name, lineno)
-        if rec["ev"] not in EVENT_KINDS:
+        # the checks for a shape of fields and types seen before are done:
+        # a trace has a handful of shapes, and millions of events
+        shape = (tuple(rec), tuple(map(type, rec.values())))
+        missing = _EVENT_SHAPES.get(shape)
+        if missing is None:
+            _check(rec, _EVENT_FIELDS, "event", name, lineno)
+            missing = _EVENT_SHAPES[shape] = tuple(key for key in _EVENT_OPTIONAL if key not in rec)
+        if rec["ev"] not in _EVENT_KIND_SET:
             raise TraceError("%s:%d: unknown event kind %r" % (name, lineno, rec["ev"]))
-        if rec.get("via") is not None and rec["via"] not in VIAS:
-            raise TraceError("%s:%d: unknown via %r" % (name, lineno, rec["via"]))
-        if rec["obj"] not in trace.objects:
+        via = rec.get("via")
+        if via is not None and via not in _VIA_SET:
+            raise TraceError("%s:%d: unknown via %r" % (name, lineno, via))
+        objects = trace.objects
+        if rec["obj"] not in objects:
             raise TraceError("%s:%d: event refers to object %d before its definition" % (name, lineno, rec["obj"]))
         by = rec.get("by")
-        if by is not None and by not in trace.objects:
+        if by is not None and by not in objects:
             raise TraceError("%s:%d: event refers to actor %r before its definition" % (name, lineno, by))
-        for key in ("by", "value", "via", "thread", "task", "line", "t", "synthetic"):
-            rec.setdefault(key, None)
+        for key in missing:
+            rec[key] = None
         return True
     elif kind == "object":
         _check(rec, _OBJECT_FIELDS, "object", name, lineno)
