@@ -1,31 +1,17 @@
 """A plain-text listing of a trace: one line per event, in order.
 
-What ``cotrace TRACE.trace.jsonl`` prints.  The diagram renderers of a later
-version build on the same :class:`tracer.traceio.Trace`.
+What ``cotrace --events TRACE.trace.jsonl`` prints.
 """
 from __future__ import annotations
 
-import unicodedata
-
+from .render import escape
 from .traceio import ENTRY_EVENTS, Trace
 
 
 def _clean(text) -> str:
-    """One printable line: newlines, control and format characters (bidi
-    overrides, zero-width ones), separators and lone surrogates escaped."""
-    if text is None:
-        return ""
-    out = []
-    for ch in str(text):
-        if ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp"):
-            out.append("\\u%04x" % ord(ch) if ord(ch) <= 0xFFFF else "\\U%08x" % ord(ch))
-        else:
-            out.append(ch)
-    return "".join(out)
+    """One printable line (newlines, controls, bidi characters, lone
+    surrogates spelt out)."""
+    return "" if text is None else escape.visible(str(text))
 
 
 def render(trace: Trace) -> str:
