@@ -142,6 +142,9 @@ def test_ctrl_c_ends_like_python_after_writing_the_trace(tmp_path):
     last = trace.events[-1]
     assert trace.footer["suspended"] == [last["obj"]] or (last["ev"], last["value"]) == ("raise", "KeyboardInterrupt()")
     assert len(trace.events) > 100
+    # and the diagrams were drawn before the process died
+    for view in ("sequence", "states", "flow"):
+        assert (out / ("forever.%s.svg" % view)).stat().st_size > 500
 
 
 def test_killed_target_leaves_a_readable_trace(tmp_path):
