@@ -51,11 +51,6 @@ def _render_into(trace: Path, out: Path, names) -> list:
         os.chdir(here)
 
 
-def _expected_name(path: str) -> str:
-    name = os.path.basename(path)
-    return name
-
-
 @pytest.mark.parametrize("sample", SAMPLE_NAMES)
 def test_gold(sample, gold_traces, tmp_path, request):
     """Rendering a committed trace gives exactly the committed pictures

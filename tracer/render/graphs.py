@@ -56,9 +56,10 @@ def transitions_in_order(f: m.FunctionStates) -> list:
 
 # -- DOT --------------------------------------------------------------------------------
 
-def _dot_lines(lines: list, just: str = "\\n") -> str:
-    """Several label lines as one DOT string; each line escaped on its own."""
-    return '"%s%s"' % (just.join(escape.dot_string(x) for x in lines), just if just != "\\n" else "")
+def _dot_lines(lines: list) -> str:
+    """Several label lines as one DOT string, each escaped on its own and
+    joined by DOT's centred line break."""
+    return '"%s"' % "\\n".join(escape.dot_string(x) for x in lines)
 
 
 _STATE_STYLE = {
