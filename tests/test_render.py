@@ -451,6 +451,22 @@ def test_mermaid_stays_under_its_size_limit(tmp_path):
     trace = _write(tmp_path / "big.trace.jsonl", objs + e.rows)
     text = textual.mermaid_sequence(model.build(str(trace), fold=False).sequence, "big")
     assert len(text) < 50000 and "more messages not drawn #40;Mermaid#39;s 50,000" in text
+    # cut before a loop: no stray "end"; many suspended objects: their notes fit too
+    e = Events()
+    objs = [_obj(1, "<module>", "function")] + [_obj(i, "g#%d" % (i - 1), line=3) for i in range(2, 182)]
+    for i in range(2, 182):
+        e("start", i, 1, "next")
+        e("yield", i, 1, value="'%s%d'" % ("<[{(" * 20, i), line=3)
+    for _ in range(5):
+        e("resume", 2, 1, "next", value="None")
+        e("yield", 2, 1, value="'%s2'" % ("<[{(" * 20), line=3)
+    footer = {"type": "footer", "events": len(e.rows), "dropped": 0, "objects": 180,
+              "suspended": list(range(2, 182)), "running": [], "exit": 0}
+    trace = _write(tmp_path / "cut-loop.trace.jsonl", objs + e.rows + [footer], footer=False)
+    text = textual.mermaid_sequence(model.build(str(trace)).sequence, "cut")
+    lines = [x.strip() for x in text.splitlines()]
+    assert len(text) < 50000 and lines.count("end") == sum(x.startswith("loop ×") for x in lines) == 0
+    assert sum(x.endswith(": suspended at the end") for x in lines) == 180
     check_mermaid([text])
 
 
@@ -467,3 +483,105 @@ def test_fresh_recordings_draw_the_gold_pictures(sample, cotrace):
             got = got.replace(" (synthetic)", "").replace(
                 "(synthetic): a transfer CPython reported no event for, recorded by cotrace\n", "")
         assert got == (GOLD / "expected" / name).read_text(encoding="utf-8"), name
+
+
+def _unrolled(items):
+    for item in items:
+        if isinstance(item, model.Loop):
+            for _ in range(item.count):
+                yield from _unrolled(item.body)
+        else:
+            yield item
+
+
+def test_folding_never_reorders_drops_or_mixes_messages():
+    """Random conversations over a few kinds of message: the folded items,
+    unrolled, are the conversation again (up to the cap, the rest counted);
+    a drawn message only borrows values from messages of its own kind; at
+    most the cap of messages is drawn."""
+    import random
+    for trial in range(3000):
+        rnd = random.Random(trial)
+        kinds, n, cap = rnd.randint(1, 4), rnd.randint(0, 90), rnd.choice([5, 17, 1000])
+        seq = [rnd.randrange(kinds) for _ in range(n)]
+        folder = model._Folder(cap)
+        for i, k in enumerate(seq):
+            # the value says the kind and (in the examples) nothing else
+            folder.feed(("kind", k), model.Message(i, 1, 2, "resume", "send", "%d.%d" % (k, i % 3)))
+        folder.finish()
+        got = list(_unrolled(folder.items))
+        assert [int(m.value.split(".")[0]) for m in got] == seq[:len(got)], (trial, seq)
+        assert len(got) + folder.elided == n, (trial, seq)
+        drawn = list(scene._messages(folder.items))
+        assert len(drawn) <= cap
+        for m in drawn:
+            assert all(v.split(".")[0] == m.value.split(".")[0] for v in m.values()), (trial, seq, m)
+
+
+def test_none_values_in_folded_iterations(tmp_path):
+    e = Events()
+    objs = [_obj(1, "main", "function")]
+    for i in range(2, 40):
+        objs.append(_obj(i, "g#%d" % (i - 1), line=3))
+        e("start", i, 1, "for")
+        e("yield", i, 1, value=str(i), line=3)
+        e("resume", i, 1, "for", value="None")
+        e("return", i, 1, value="5" if i == 2 else None)
+    trace = _write(tmp_path / "nones.trace.jsonl", [objs[0]] + _interleave(objs[1:], e.rows))
+    seq = model.build(str(trace)).sequence
+    ret = list(seq.items[0].messages())[-1]
+    assert model.message_text(ret.verb, ret.values()) == "return 5 | None"
+    e = Events()
+    objs = [_obj(1, "main", "function")]
+    for i in range(2, 40):
+        objs.append(_obj(i, "g#%d" % (i - 1), line=3))
+        e("start", i, 1, "for")
+        e("return", i, 1, value=None if i == 2 else "5")
+    trace = _write(tmp_path / "nones2.trace.jsonl", [objs[0]] + _interleave(objs[1:], e.rows))
+    seq = model.build(str(trace)).sequence
+    ret = list(seq.items[0].messages())[-1]
+    assert model.message_text(ret.verb, ret.values()) == "return None | 5"
+    render.render_trace(str(trace), list(render.FORMATS), out_dir=str(tmp_path / "out"))
+
+
+def test_odd_but_valid_traces(tmp_path):
+    """An object first seen resuming (no start), negative line numbers, a
+    null sender, a self-message: every format still draws and validates."""
+    e = Events()
+    objs = [_obj(1, "main", "function"), _obj(2, "g#1", line=1), _obj(3, "g#2", line=1)]
+    e("start", 3, 1, "next")
+    e("yield", 3, 1, value="0", line=-1)
+    e("resume", 2, 1, "send", value="7")
+    e("yield", 2, None, value="1", line=-1)
+    e("close", 2, 2, "close")
+    e("return", 2, 1)
+    e("resume", 3, 1, "next", value="None")
+    e("yield", 3, 1, value="2", line=-1)
+    trace = _write(tmp_path / "odd.trace.jsonl", objs + e.rows)
+    models = model.build(str(trace))
+    g = models.states.functions[0]
+    assert g.instances == 2
+    outputs = render.render_trace(str(trace), list(render.FORMATS), out_dir=str(tmp_path / "out")).outputs
+    for path in outputs:
+        if path.endswith(".dot"):
+            svg = check_dot(Path(path).read_text(encoding="utf-8"))
+            if ".states." in path:
+                assert "line -1" in svg_text(svg)
+    check_plantuml([Path(p).read_text(encoding="utf-8") for p in outputs if p.endswith(".puml")])
+    check_mermaid([Path(p).read_text(encoding="utf-8") for p in outputs if p.endswith(".mmd")])
+
+
+def test_a_program_that_changes_directory_still_gets_diagrams(cotrace, tmp_path):
+    script = tmp_path / "chd.py"
+    script.write_text("import os, sys\ndef g():\n    yield 1\nfor _ in g(): pass\nos.chdir('/')\nsys.exit(3)\n")
+    run = cotrace("-f", "txt", script, cwd=tmp_path, out="rel-out")
+    assert run.returncode == 3, run.stderr
+    assert (tmp_path / "rel-out" / "chd.sequence.txt").read_text(encoding="utf-8").startswith("chd — sequence")
+
+
+def test_redrawing_a_cut_trace_warns(tmp_path):
+    trace = _edge_cases(tmp_path)["cut"]
+    proc = subprocess.run([sys.executable, "-m", "tracer", "-f", "txt", str(trace)], capture_output=True, text=True)
+    assert proc.returncode == 0
+    assert "warning: %s:6: truncated last line ignored" % trace in proc.stderr
+    assert "warning: %s: no footer" % trace in proc.stderr

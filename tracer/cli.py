@@ -17,7 +17,7 @@ CONTEXT = {"allow_interspersed_args": False, "help_option_names": ["-h", "--help
 
 # cotrace's options that take a value: needed to find where they end
 _VALUE_OPTIONS = frozenset({"-o", "--output-dir", "--include", "--exclude", "--max-events", "--repr-limit",
-                            "-f", "--format", "--max-messages", "--after-recording"})
+                            "-f", "--format", "--max-messages", "--after-recording", "--in-dir"})
 
 
 def split_args(args: list) -> list:
@@ -47,7 +47,8 @@ def split_args(args: list) -> list:
 @click.option("-m", "--module", "module", metavar="MODULE",
               help="Run library module MODULE as a script, like python -m.")
 @click.option("-o", "--output-dir", default="output", show_default=True, type=click.Path(file_okay=False),
-              help="Directory for the trace (created if missing).")
+              help="Directory for the trace and diagrams (created if missing); a trace drawn again is drawn beside "
+                   "itself unless -o is given.")
 @click.option("--include", multiple=True, metavar="GLOB",
               help="Record generators only from source files matching GLOB (repeatable).")
 @click.option("--exclude", multiple=True, metavar="GLOB",
@@ -69,6 +70,7 @@ def split_args(args: list) -> list:
 @click.option("--fold/--no-fold", default=None,
               help="Fold repeated runs of messages into loops (default: when there are more than 60).")
 @click.option("--after-recording", hidden=True, default=None)
+@click.option("--in-dir", hidden=True, default=None)
 @click.option("--events", "list_events", is_flag=True,
               help="With a trace file: print its events, one per line, instead of drawing.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
@@ -76,7 +78,7 @@ def split_args(args: list) -> list:
 @click.argument("target", nargs=-1, type=click.UNPROCESSED)
 def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit, compress, formats, no_diagrams,
         list_formats,
-        max_messages, fold, after_recording, list_events, quiet, target):
+        max_messages, fold, after_recording, in_dir, list_events, quiet, target):
     """Run SCRIPT (or -m MODULE) and record every generator and coroutine
     start, suspension and resumption, with the values passed, into
     OUTPUT_DIR/<name>.trace.jsonl.
@@ -98,6 +100,8 @@ def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit
     """
     if list_formats:
         return show_formats()
+    if in_dir is not None:
+        os.chdir(in_dir)
     try:
         names = render.parse_formats(formats or ("svg",))
     except render.RenderError as exc:
@@ -186,7 +190,9 @@ class _Drawer:
         self.env["PYTHONPATH"] = os.pathsep.join([root] + ([self.env["PYTHONPATH"]]
                                                           if self.env.get("PYTHONPATH") else []))
         self.env.pop("PYTHONSTARTUP", None)
-        self.argv = [sys.executable, "-m", "tracer", "--max-messages", str(drawing.max_messages)]
+        # -P: the program's directory (or one it moved to) must not shadow modules
+        self.argv = [sys.executable, "-P", "-m", "tracer", "--max-messages", str(drawing.max_messages)]
+        self.argv += ["--in-dir", os.getcwd()]  # the program may change directory
         self.argv += ["-f", ",".join(drawing.names)]
         self.names = drawing.names
         if drawing.fold is not None:
@@ -212,24 +218,26 @@ class _Drawer:
 
 
 def _render(trace_path: str, drawing: _Drawing) -> tuple:
-    """Draw the trace: (outputs, one-line error or None)."""
+    """Draw the trace: (outputs, one-line error or None, warnings)."""
     try:
         render.check(drawing.names)
         result = render.render_trace(trace_path, drawing.names, out_dir=drawing.out_dir,
                                      max_messages=drawing.max_messages, fold=drawing.fold)
     except (traceio.TraceError, render.RenderError, render.gv.GraphvizError) as exc:
-        return [], str(exc)
+        return [], str(exc), []
     except OSError as exc:
-        return [], "cannot write the diagrams of %s: %s" % (trace_path, exc)
+        return [], "cannot write the diagrams of %s: %s" % (trace_path, exc), []
     except Exception as exc:  # a bug in cotrace must not hide the trace
-        return [], "internal error while drawing %s: %s: %s" % (trace_path, type(exc).__name__, exc)
-    return result.outputs, None
+        return [], "internal error while drawing %s: %s: %s" % (trace_path, type(exc).__name__, exc), []
+    return result.outputs, None, result.warnings
 
 
 def draw_trace(path: str, drawing: _Drawing, after: str | None = None) -> int:
     """Draw an existing trace without running anything.  ``after``: the
     recording's summary line, to be said with the diagrams."""
-    outputs, error = _render(path, drawing)
+    outputs, error, warnings = _render(path, drawing)
+    for warning in warnings if after is None else ():
+        click.echo("cotrace: warning: %s" % warning, err=True)
     if after is not None:
         if not drawing.quiet:
             click.echo(after + ("; diagrams: " + ", ".join(outputs) if outputs else ""), err=True)

@@ -65,7 +65,10 @@ class Message:
 
     def values(self) -> list:
         """The value of the drawn message, then other values seen in folded iterations."""
-        out = [] if self.value is None else [self.value]
+        if self.value is None:
+            out = ["None"] if self.examples else []
+        else:
+            out = [self.value]
         out += [v for v in self.examples if v not in out]
         return out[:EXAMPLES]
 
@@ -219,6 +222,7 @@ class _Folder:
         self.items: list = []
         self.sigs: list = []
         self.cap = cap
+        self.drawn = 0              # messages in items, loop bodies included
         self.elided = 0
         self.loop: Loop | None = None
         self.flat: list = []        # unrolled signatures of the open loop's body
@@ -228,8 +232,12 @@ class _Folder:
         self.lending = False        # some drawn message of the open loop still takes examples
 
     def feed(self, sig, msg: Message) -> None:
-        if self.loop is not None:
-            if sig == self.flat[self.pos]:
+        queue = [(sig, msg)]
+        while queue:
+            sig, msg = queue.pop()
+            if self.loop is None:
+                self._append(sig, msg)
+            elif sig == self.flat[self.pos]:
                 self.pending.append((sig, msg))
                 self.pos += 1
                 if self.pos == len(self.flat):  # a whole iteration: it counts, its values are examples
@@ -237,12 +245,14 @@ class _Folder:
                     if self.lending:
                         self.lending = _lend(self.flat_msgs, (m for _, m in self.pending))
                     self.pos, self.pending = 0, []
-                return
-            self._close()
-            again, self.pending = self.pending, []
-            for s, m in again:
-                self._append(s, m)
-        self._append(sig, msg)
+            else:
+                # the repetition broke off: what came of the unfinished
+                # iteration, then this message, go through again (in order;
+                # they may start a loop of their own)
+                self._close()
+                queue.append((sig, msg))
+                queue.extend(reversed(self.pending))
+                self.pending = []
 
     def _close(self) -> None:
         loop = self.loop
@@ -251,18 +261,19 @@ class _Folder:
         self.loop = None
 
     def finish(self) -> None:
-        if self.loop is not None:
+        while self.loop is not None:
             self._close()
             pending, self.pending = self.pending, []
             for s, m in pending:
-                self._append(s, m)
+                self.feed(s, m)
 
     def _append(self, sig, msg: Message) -> None:
-        if len(self.items) >= self.cap:
+        if self.drawn >= self.cap:
             self.elided += 1
             return
         self.items.append(msg)
         self.sigs.append(sig)
+        self.drawn += 1
         self._detect()
 
     def _detect(self) -> None:
@@ -283,6 +294,7 @@ class _Folder:
                 if len(flat) > MAX_FLAT or len(flat) != len(flat_msgs):
                     continue
                 second = self.items[n - p:]
+                self.drawn -= sum(1 for _ in _walk(second))
                 loop = Loop(body=body, count=2)
                 del self.items[n - 2 * p:], self.sigs[n - 2 * p:]
                 self.items.append(loop)
@@ -299,7 +311,7 @@ def _lend(targets: list, messages) -> bool:
     for target, again in zip(targets, messages):
         examples = target.examples
         if len(examples) < EXAMPLES:
-            value = again.value
+            value = "None" if again.value is None else again.value
             if value != target.value and value not in examples:
                 examples.append(value)
             room = room or len(examples) < EXAMPLES
@@ -402,8 +414,8 @@ class _Builder:
                 msg = Message(e["seq"], obj, peer, ev, ev, shown, bool(e.get("synthetic")), e["line"])
             self.message(msg)
             self.transition(e, a, msg)
-            if ev in ("return", "raise") and a.function is not None:
-                self.slots[a.function].discard(self.slot_of.get(obj, 0))
+            if ev in ("return", "raise") and obj in self.slot_of:
+                self.slots[a.function].discard(self.slot_of.pop(obj))
 
     def message(self, msg: Message) -> None:
         self.total += 1
@@ -430,7 +442,7 @@ class _Builder:
             fs.states["created"] = StateNode("created", "created", "initial")
             self.functions[a.function] = fs
         ev = e["ev"]
-        if ev == "start":
+        if a.id not in self.state:  # first seen (with its start, unless the trace is odd)
             fs.instances += 1
             self.state[a.id] = ("created", None)
         current, entry = self.state.get(a.id, ("created", None))

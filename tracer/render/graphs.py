@@ -50,6 +50,12 @@ def states_in_order(f: m.FunctionStates) -> list:
     return sorted(f.states.values(), key=lambda s: (order[s.kind], s.line or 0, s.key))
 
 
+def state_ids(f: m.FunctionStates, prefix: str) -> dict:
+    """State key -> an identifier every format accepts (keys hold line
+    numbers, which a hand-made trace may make negative)."""
+    return {s.key: "%s_s%d" % (prefix, i) for i, s in enumerate(states_in_order(f))}
+
+
 def transitions_in_order(f: m.FunctionStates) -> list:
     return sorted(f.transitions.values(), key=lambda t: t.first_seq)
 
@@ -81,13 +87,11 @@ def states_dot(model: m.StatesModel, title: str) -> str:
     for i, f in enumerate(model.functions):
         out.append("  subgraph cluster_%d {" % i)
         out.append("    label=%s; style=rounded; color=\"#9aa8b8\";" % escape.dot_id(function_title(f)))
+        sid = state_ids(f, "f%d" % i)
         for s in states_in_order(f):
-            out.append("    f%d_%s [label=%s, %s];" % (i, s.key.replace("?", "x"), _dot_lines(state_lines(s)),
-                                                       _STATE_STYLE[s.kind]))
+            out.append("    %s [label=%s, %s];" % (sid[s.key], _dot_lines(state_lines(s)), _STATE_STYLE[s.kind]))
         for t in transitions_in_order(f):
-            out.append("    f%d_%s -> f%d_%s [label=%s];" % (i, t.src.replace("?", "x"), i,
-                                                              t.dst.replace("?", "x"),
-                                                              escape.dot_id(transition_label(t))))
+            out.append("    %s -> %s [label=%s];" % (sid[t.src], sid[t.dst], escape.dot_id(transition_label(t))))
         out.append("  }")
     out.append("}")
     return "\n".join(out) + "\n"

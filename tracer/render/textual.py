@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from .. import model as m
 from . import escape
-from .graphs import (flow_edge_lines, function_title, state_lines, states_in_order, transition_label,
-                     transitions_in_order)
+from .graphs import (flow_edge_lines, function_title, state_ids, state_lines, states_in_order,
+                     transition_label, transitions_in_order)
 from .scene import GROUP_FILLS, HEADER_CELLS, _notes, label_of, loop_title, steps
 
 
@@ -40,25 +40,29 @@ def mermaid_sequence(seq: m.SequenceModel, title: str) -> str:
             out.append("    participant %s as %s" % (pid[a.id], t(escape.shorten(a.label, HEADER_CELLS))))
         if group is not None:
             out.append("    end")
+    tail = ["    Note over %s: suspended at the end" % pid[a.id] for a in seq.actors if a.id in seq.suspended]
+    notes = [t(note) for note in _notes(seq)]
+    budget = MERMAID_MAX_CHARS - sum(len(x) + 1 for x in tail) - sum(len(x) + 30 for x in notes) - 200
     indent = 1
     size, mark = 0, 0
     left_out = 0
+    drawn_loops: list = []       # per open loop: was its "loop" line written?
     for step in steps(seq):
         pad = "    " * indent
         size += sum(len(x) + 1 for x in out[mark:])
         mark = len(out)
-        if size > MERMAID_MAX_CHARS:
-            left_out += step[0] == "msg"
-            if step[0] == "end-loop":
+        if step[0] == "end-loop":
+            if drawn_loops.pop():
                 indent -= 1
                 out.append("%send" % ("    " * indent))
-            continue
-        if step[0] == "loop":
+        elif size > budget:
+            left_out += step[0] == "msg"
+            if step[0] == "loop":
+                drawn_loops.append(False)
+        elif step[0] == "loop":
             out.append("%sloop %s" % (pad, t(loop_title(step[1]))))
+            drawn_loops.append(True)
             indent += 1
-        elif step[0] == "end-loop":
-            indent -= 1
-            out.append("%send" % ("    " * indent))
         elif step[0] == "ended":
             out.append("%sNote over %s: finished" % (pad, pid[step[1]]))
         else:
@@ -69,15 +73,12 @@ def mermaid_sequence(seq: m.SequenceModel, title: str) -> str:
                 out.append("%sactivate %s" % (pad, pid[msg.dst]))
             if deactivate:
                 out.append("%sdeactivate %s" % (pad, pid[msg.src]))
-    for a in seq.actors:
-        if a.id in seq.suspended:
-            out.append("    Note over %s: suspended at the end" % pid[a.id])
-    notes = _notes(seq)
+    out += tail
     if left_out:
-        notes.insert(0, "… %d more messages not drawn (Mermaid's 50,000-character limit)" % left_out)
+        notes.insert(0, t("… %d more messages not drawn (Mermaid's 50,000-character limit)" % left_out))
     for note in notes:
         if seq.actors:
-            out.append("    Note over %s: %s" % (pid[seq.actors[0].id], t(note)))
+            out.append("    Note over %s: %s" % (pid[seq.actors[0].id], note))
     return "\n".join(out) + "\n"
 
 
@@ -87,31 +88,28 @@ def _rgb(colour: str) -> str:
 
 def mermaid_states(model: m.StatesModel, title: str) -> str:
     t = escape.mermaid_text
-    out = ["---", "title: %s" % t(title + " — states"), "---", "stateDiagram-v2"]
+    out = ["---", 'title: "%s"' % t(title + " — states"), "---", "stateDiagram-v2"]
     if not model.functions:
         out.append('    state "no generator or coroutine ran" as empty')
     for i, f in enumerate(model.functions):
         out.append('    state "%s" as f%d {' % (t(function_title(f)), i))
+        sid = state_ids(f, "f%d" % i)
         for s in states_in_order(f):
-            out.append('        state "%s" as f%d_%s' % (t(" — ".join(state_lines(s))), i, _sid(s.key)))
-        out.append("        [*] --> f%d_created" % i)
+            out.append('        state "%s" as %s' % (t(" — ".join(state_lines(s))), sid[s.key]))
+        out.append("        [*] --> %s" % sid["created"])
         for tr in transitions_in_order(f):
-            out.append("        f%d_%s --> f%d_%s: %s" % (i, _sid(tr.src), i, _sid(tr.dst), t(transition_label(tr))))
+            out.append("        %s --> %s: %s" % (sid[tr.src], sid[tr.dst], t(transition_label(tr))))
         for s in states_in_order(f):
             if s.kind in ("final", "failed"):
-                out.append("        f%d_%s --> [*]" % (i, _sid(s.key)))
+                out.append("        %s --> [*]" % sid[s.key])
         out.append("    }")
     return "\n".join(out) + "\n"
-
-
-def _sid(key: str) -> str:
-    return key.replace("?", "x")
 
 
 def mermaid_flow(model: m.FlowModel, title: str) -> str:
     t = escape.mermaid_text
     ids = {n.key: "n%d" % i for i, n in enumerate(model.nodes)}
-    out = ["---", "title: %s" % t(title + " — who resumes whom"), "---", "flowchart LR"]
+    out = ["---", 'title: "%s"' % t(title + " — who resumes whom"), "---", "flowchart LR"]
     if not model.nodes:
         out.append('    empty["no generator or coroutine ran"]')
     for n in model.nodes:
@@ -174,16 +172,17 @@ def plantuml_states(model: m.StatesModel, title: str) -> str:
         out.append('state "no generator or coroutine ran" as empty')
     for i, f in enumerate(model.functions):
         out.append('state "%s" as f%d {' % (t(function_title(f)), i))
+        sid = state_ids(f, "f%d" % i)
         for s in states_in_order(f):
-            out.append('  state "%s" as f%d_%s' % (t(state_lines(s)[0]), i, _sid(s.key)))
+            out.append('  state "%s" as %s' % (t(state_lines(s)[0]), sid[s.key]))
             for extra in state_lines(s)[1:]:
-                out.append("  f%d_%s : %s" % (i, _sid(s.key), t(extra)))
-        out.append("  [*] --> f%d_created" % i)
+                out.append("  %s : %s" % (sid[s.key], t(extra)))
+        out.append("  [*] --> %s" % sid["created"])
         for tr in transitions_in_order(f):
-            out.append("  f%d_%s --> f%d_%s : %s" % (i, _sid(tr.src), i, _sid(tr.dst), t(transition_label(tr))))
+            out.append("  %s --> %s : %s" % (sid[tr.src], sid[tr.dst], t(transition_label(tr))))
         for s in states_in_order(f):
             if s.kind in ("final", "failed"):
-                out.append("  f%d_%s --> [*]" % (i, _sid(s.key)))
+                out.append("  %s --> [*]" % sid[s.key])
         out.append("}")
     out.append("@enduml")
     return "\n".join(out) + "\n"
