@@ -373,6 +373,12 @@ def test_redraw_newest_trace_and_errors(cotrace, tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == "cotrace: error: %s:2: event without 'ev'" % bad
     assert not list(tmp_path.glob("bad.*.svg")) and not list(tmp_path.glob(".bad*"))
+    gz = cotrace("--compress", "--no-diagrams", SAMPLES / "fib.py", out=tmp_path / "gz")
+    assert not list((tmp_path / "gz").glob("*.svg"))
+    proc = subprocess.run([sys.executable, "-m", "tracer", "-f", "txt", str(gz.out_dir / "fib.trace.jsonl.gz")],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "gz" / "fib.sequence.txt").read_text() == (out / "fib.sequence.txt").read_text()
     proc = subprocess.run([sys.executable, "-m", "tracer", "--list-formats"], capture_output=True, text=True)
     assert proc.returncode == 0 and all(name in proc.stdout for name in render.FORMATS)
 
