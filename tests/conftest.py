@@ -7,6 +7,7 @@ session; a violation fails the run.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -15,6 +16,13 @@ from pathlib import Path
 import pytest
 
 from tracer import invariant, traceio
+
+# A suite started in the background (nohup, "cmd &" in a script) inherits
+# SIGINT ignored, and so would every program it starts: the Ctrl-C tests
+# need Python's usual handling.  A handled signal is reset to the default
+# in a child at exec, an ignored one stays ignored.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS = ROOT / "tests" / "programs"
