@@ -563,7 +563,7 @@ def test_odd_but_valid_traces(tmp_path):
     e("return", 2, 1)
     e("resume", 3, 1, "next", value="None")
     e("yield", 3, 1, value="2", line=-1)
-    trace = _write(tmp_path / "odd.trace.jsonl", objs + e.rows)
+    trace = _write(tmp_path / "bad-odd.trace.jsonl", objs + e.rows)  # bad-: breaks the alternation on purpose
     models = model.build(str(trace))
     g = models.states.functions[0]
     assert g.instances == 2
