@@ -333,8 +333,7 @@ class _Builder:
         self.fold = fold
         self.objects = stream.trace.objects
         self.max_messages = max_messages
-        self.plain: list = []                 # every message while it fits
-        self.plain_full = False
+        self.plain: list = []                 # the first max_messages messages, unfolded
         self.total = 0
         self.folder = _Folder(max_messages)
         self.actors: dict = {}                # id -> Actor (actors of any message)
@@ -348,7 +347,6 @@ class _Builder:
         self.flow_edges: dict = {}
         self.flow_count: dict = {}            # function key -> instances (for flow aggregation)
         self.aggregated: set = set()          # functions drawn as one flow node
-        self.synthetic = 0
         self.appeared = 0
 
     # actors
@@ -419,17 +417,12 @@ class _Builder:
 
     def message(self, msg: Message) -> None:
         self.total += 1
-        if not self.plain_full:
-            if len(self.plain) < self.max_messages:
-                self.plain.append(msg)
-            else:
-                self.plain_full = True
-                if self.fold is False:
-                    self.flow(msg)
-                    return
-        sig = (self.key(msg.src), self.key(msg.dst), msg.ev, msg.verb, msg.synthetic)
-        self.folder.feed(sig, msg)
         self.flow(msg)
+        if len(self.plain) < self.max_messages:
+            self.plain.append(msg)
+        if self.fold is not False:  # the folded conversation may be the one drawn
+            sig = (self.key(msg.src), self.key(msg.dst), msg.ev, msg.verb, msg.synthetic)
+            self.folder.feed(sig, msg)
 
     # states
     def transition(self, e: dict, a: Actor, msg: Message) -> None:
