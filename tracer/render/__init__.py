@@ -54,9 +54,8 @@ def _seq_scene(models: m.Models) -> scene.Scene:
 
 
 def _graph_dot(models: m.Models, view: str) -> str:
-    if view == "states":
-        return graphs.states_dot(models.states, models.title)
-    return graphs.flow_dot(models.flow, models.title)
+    write = graphs.states_dot if view == "states" else graphs.flow_dot
+    return write(getattr(models, view), models.title)
 
 
 @register
@@ -106,49 +105,35 @@ class Dot(Format):
         return _graph_dot(models, view).encode("utf-8")
 
 
+class _Text(Format):
+    """A format whose three views are texts, one writer per view."""
+    writers: dict = {}
+
+    def render(self, models, view):
+        return self.writers[view](getattr(models, view), models.title).encode("utf-8")
+
+
 @register
-class Mermaid(Format):
+class Mermaid(_Text):
     name, ext = "mermaid", "mmd"
     what = "Mermaid sources (sequenceDiagram, stateDiagram-v2, flowchart) for GitHub markdown"
-
-    def render(self, models, view):
-        if view == "sequence":
-            text = textual.mermaid_sequence(models.sequence, models.title)
-        elif view == "states":
-            text = textual.mermaid_states(models.states, models.title)
-        else:
-            text = textual.mermaid_flow(models.flow, models.title)
-        return text.encode("utf-8")
+    writers = {"sequence": textual.mermaid_sequence, "states": textual.mermaid_states,
+               "flow": textual.mermaid_flow}
 
 
 @register
-class PlantUml(Format):
+class PlantUml(_Text):
     name, ext = "plantuml", "puml"
     what = "PlantUML sources (sequence, state and component diagrams)"
-
-    def render(self, models, view):
-        if view == "sequence":
-            text = textual.plantuml_sequence(models.sequence, models.title)
-        elif view == "states":
-            text = textual.plantuml_states(models.states, models.title)
-        else:
-            text = textual.plantuml_flow(models.flow, models.title)
-        return text.encode("utf-8")
+    writers = {"sequence": textual.plantuml_sequence, "states": textual.plantuml_states,
+               "flow": textual.plantuml_flow}
 
 
 @register
-class Txt(Format):
+class Txt(_Text):
     name, ext = "txt", "txt"
     what = "plain text for a terminal: numbered conversation, state tables, flow list"
-
-    def render(self, models, view):
-        if view == "sequence":
-            text = textual.text_sequence(models.sequence, models.title)
-        elif view == "states":
-            text = textual.text_states(models.states, models.title)
-        else:
-            text = textual.text_flow(models.flow, models.title)
-        return text.encode("utf-8")
+    writers = {"sequence": textual.text_sequence, "states": textual.text_states, "flow": textual.text_flow}
 
 
 def parse_formats(values) -> list:

@@ -62,6 +62,21 @@ def transitions_in_order(f: m.FunctionStates) -> list:
 
 # -- DOT --------------------------------------------------------------------------------
 
+NOTHING_RAN = "no generator or coroutine ran"   # what every format draws for an empty view
+
+
+def _dot_head(name: str, rankdir: str, spacing: str, label: str, node_shape: str, empty: bool) -> list:
+    """The opening lines of a graph's DOT source (and its one node if it is empty)."""
+    out = ["digraph %s {" % name,
+           "  graph [rankdir=%s, fontname=\"DejaVu Sans\", fontsize=12, labelloc=t, label=%s, %s];"
+           % (rankdir, escape.dot_id(label), spacing),
+           "  node [%sfontname=\"DejaVu Sans Mono\", fontsize=11];" % node_shape,
+           "  edge [fontname=\"DejaVu Sans Mono\", fontsize=10, color=\"#445566\"];"]
+    if empty:
+        out.append("  empty [shape=plaintext, label=%s];" % escape.dot_id(NOTHING_RAN))
+    return out
+
+
 def _dot_lines(lines: list) -> str:
     """Several label lines as one DOT string, each escaped on its own and
     joined by DOT's centred line break."""
@@ -77,13 +92,7 @@ _STATE_STYLE = {
 
 
 def states_dot(model: m.StatesModel, title: str) -> str:
-    out = ["digraph states {",
-           "  graph [rankdir=TB, fontname=\"DejaVu Sans\", fontsize=12, labelloc=t, label=%s, "
-           "nodesep=0.4, ranksep=0.5];" % escape.dot_id(title + " — states"),
-           "  node [fontname=\"DejaVu Sans Mono\", fontsize=11];",
-           "  edge [fontname=\"DejaVu Sans Mono\", fontsize=10, color=\"#445566\"];"]
-    if not model.functions:
-        out.append("  empty [shape=plaintext, label=\"no generator or coroutine ran\"];")
+    out = _dot_head("states", "TB", "nodesep=0.4, ranksep=0.5", title + " — states", "", not model.functions)
     for i, f in enumerate(model.functions):
         out.append("  subgraph cluster_%d {" % i)
         out.append("    label=%s; style=rounded; color=\"#9aa8b8\";" % escape.dot_id(function_title(f)))
@@ -109,13 +118,8 @@ _NODE_STYLE = {
 
 def flow_dot(model: m.FlowModel, title: str) -> str:
     ids = {n.key: "n%d" % i for i, n in enumerate(model.nodes)}
-    out = ["digraph flow {",
-           "  graph [rankdir=LR, fontname=\"DejaVu Sans\", fontsize=12, labelloc=t, label=%s, "
-           "nodesep=0.5, ranksep=0.9];" % escape.dot_id(title + " — who resumes whom"),
-           "  node [shape=box, fontname=\"DejaVu Sans Mono\", fontsize=11];",
-           "  edge [fontname=\"DejaVu Sans Mono\", fontsize=10, color=\"#445566\"];"]
-    if not model.nodes:
-        out.append("  empty [shape=plaintext, label=\"no generator or coroutine ran\"];")
+    out = _dot_head("flow", "LR", "nodesep=0.5, ranksep=0.9", title + " — who resumes whom", "shape=box, ",
+                    not model.nodes)
     for n in model.nodes:
         out.append("  %s [label=%s, %s];" % (ids[n.key], escape.dot_id(escape.shorten(n.label, 40)),
                                              _NODE_STYLE.get(n.kind, "")))

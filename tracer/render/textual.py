@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .. import model as m
 from . import escape
-from .graphs import (flow_edge_lines, function_title, state_ids, state_lines, states_in_order,
+from .graphs import (NOTHING_RAN, flow_edge_lines, function_title, state_ids, state_lines, states_in_order,
                      transition_label, transitions_in_order)
 from .scene import GROUP_FILLS, HEADER_CELLS, _notes, label_of, loop_title, steps
 
@@ -90,7 +90,7 @@ def mermaid_states(model: m.StatesModel, title: str) -> str:
     t = escape.mermaid_text
     out = ["---", 'title: "%s"' % t(title + " — states"), "---", "stateDiagram-v2"]
     if not model.functions:
-        out.append('    state "no generator or coroutine ran" as empty')
+        out.append('    state "%s" as empty' % NOTHING_RAN)
     for i, f in enumerate(model.functions):
         out.append('    state "%s" as f%d {' % (t(function_title(f)), i))
         sid = state_ids(f, "f%d" % i)
@@ -111,7 +111,7 @@ def mermaid_flow(model: m.FlowModel, title: str) -> str:
     ids = {n.key: "n%d" % i for i, n in enumerate(model.nodes)}
     out = ["---", 'title: "%s"' % t(title + " — who resumes whom"), "---", "flowchart LR"]
     if not model.nodes:
-        out.append('    empty["no generator or coroutine ran"]')
+        out.append('    empty["%s"]' % NOTHING_RAN)
     for n in model.nodes:
         shape = ('(["%s"])' if n.kind in m.RECORDED_KINDS else '["%s"]') % t(escape.shorten(n.label, 40))
         out.append("    %s%s" % (ids[n.key], shape))
@@ -169,7 +169,7 @@ def plantuml_states(model: m.StatesModel, title: str) -> str:
     t = escape.plantuml_text
     out = ["@startuml", "title %s" % t(title + " — states")]
     if not model.functions:
-        out.append('state "no generator or coroutine ran" as empty')
+        out.append('state "%s" as empty' % NOTHING_RAN)
     for i, f in enumerate(model.functions):
         out.append('state "%s" as f%d {' % (t(function_title(f)), i))
         sid = state_ids(f, "f%d" % i)
@@ -193,7 +193,7 @@ def plantuml_flow(model: m.FlowModel, title: str) -> str:
     ids = {n.key: "n%d" % i for i, n in enumerate(model.nodes)}
     out = ["@startuml", "title %s" % t(title + " — who resumes whom"), "left to right direction"]
     if not model.nodes:
-        out.append('rectangle "no generator or coroutine ran" as empty')
+        out.append('rectangle "%s" as empty' % NOTHING_RAN)
     for n in model.nodes:
         shape = "agent" if n.kind in m.RECORDED_KINDS else "rectangle"
         out.append('%s "%s" as %s' % (shape, t(escape.shorten(n.label, 40)), ids[n.key]))
@@ -248,7 +248,7 @@ def text_sequence(seq: m.SequenceModel, title: str) -> str:
 def text_states(model: m.StatesModel, title: str) -> str:
     out = ["%s — states" % escape.shorten(title, 60)]
     if not model.functions:
-        out.append("no generator or coroutine ran")
+        out.append(NOTHING_RAN)
     for f in model.functions:
         out.append("")
         out.append(escape.shorten(function_title(f), TEXT_WIDTH))
@@ -272,5 +272,5 @@ def text_flow(model: m.FlowModel, title: str) -> str:
         for i, x in enumerate(flow_edge_lines(e)):
             out.append(escape.shorten("  %-40s %s" % (head if i == 0 else "", x), TEXT_WIDTH))
     if not model.edges:
-        out.append("no generator or coroutine ran")
+        out.append(NOTHING_RAN)
     return "\n".join(out) + "\n"
