@@ -189,18 +189,10 @@ def check_mermaid(texts: list[str]) -> list[str]:
     """Parse and render each source with the real mermaid in headless
     chromium, one browser start for the batch; assert all succeed; return
     the SVGs (HTML-serialized, as mermaid.render gives them)."""
-    require("mermaid")
     if not texts:
+        require("mermaid")
         return []
-    with tempfile.TemporaryDirectory(prefix="cotrace-mmd-") as tmp:
-        src = Path(tmp) / "sources.json"
-        src.write_text(json.dumps(texts), encoding="utf-8")
-        proc = subprocess.run(["node", str(JS_DIR / "check_mermaid.mjs"), str(src)],
-                              capture_output=True, timeout=TIMEOUT)
-    err = proc.stderr.decode("utf-8", "replace")
-    assert proc.returncode == 0, f"check_mermaid.mjs failed (exit {proc.returncode}): {err}"
-    results = json.loads(proc.stdout)
-    assert len(results) == len(texts), "check_mermaid.mjs answered for a different batch"
+    results = _in_browser("check_mermaid.mjs", texts)
     for i, r in enumerate(results):  # mermaid draws this instead of failing (maxTextSize, 50000)
         if r["ok"] and _TOO_BIG in r["svg"]:
             r.update(ok=False, error=f"{_TOO_BIG} ({len(texts[i])} chars)")
@@ -234,13 +226,22 @@ def _active_html(markup: str) -> list[str]:
 def measure_svg(texts: list[str]) -> list[dict]:
     """Each SVG's text boxes as headless chromium lays them out (one browser
     start for the batch): [{width, height, texts: [{text, x, y, w, h}]}]."""
-    require("mermaid")  # the same node, chromium and tests/js packages
     if not texts:
+        require("mermaid")
         return []
-    with tempfile.TemporaryDirectory(prefix="cotrace-svg-") as tmp:
+    return _in_browser("measure_svg.mjs", texts)
+
+
+def _in_browser(script: str, texts: list[str]) -> list:
+    """Run a tests/js checker over a batch (one browser start): its answer
+    per text.  It needs what check_mermaid needs (node, chromium, tests/js)."""
+    require("mermaid")
+    with tempfile.TemporaryDirectory(prefix="cotrace-js-") as tmp:
         src = Path(tmp) / "sources.json"
         src.write_text(json.dumps(texts), encoding="utf-8")
-        proc = subprocess.run(["node", str(JS_DIR / "measure_svg.mjs"), str(src)],
-                              capture_output=True, timeout=TIMEOUT)
-    assert proc.returncode == 0, "measure_svg.mjs failed: " + proc.stderr.decode("utf-8", "replace")
-    return json.loads(proc.stdout)
+        proc = subprocess.run(["node", str(JS_DIR / script), str(src)], capture_output=True, timeout=TIMEOUT)
+    err = proc.stderr.decode("utf-8", "replace")
+    assert proc.returncode == 0, f"{script} failed (exit {proc.returncode}): {err}"
+    results = json.loads(proc.stdout)
+    assert len(results) == len(texts), f"{script} answered for a different batch"
+    return results
