@@ -285,17 +285,25 @@ def test_cut_trace_is_drawn_with_a_note(tmp_path):
     assert "did not finish cleanly" in textual.text_sequence(m.sequence, "cut")
 
 
-def test_a_fresh_generator_per_iteration_folds(tmp_path):
-    """for i in range(N): list(g()) folds into one loop, though each g is a new object."""
+def _generator_per_iteration(path: Path, events_of) -> Path:
+    """main runs 38 fresh generators of one function in turn (objects 2..39);
+    ``events_of(events, i)`` records what object i does."""
     e = Events()
     objs = [_obj(1, "main", "function")]
     for i in range(2, 40):
         objs.append(_obj(i, "g#%d" % (i - 1), line=3))
+        events_of(e, i)
+    return _write(path, [objs[0]] + _interleave(objs[1:], e.rows))
+
+
+def test_a_fresh_generator_per_iteration_folds(tmp_path):
+    """for i in range(N): list(g()) folds into one loop, though each g is a new object."""
+    def run(e, i):
         e("start", i, 1, "other")
         e("yield", i, 1, value=str(i), line=3)
         e("resume", i, 1, "other", value="None")
         e("return", i, 1)
-    trace = _write(tmp_path / "fresh.trace.jsonl", [objs[0]] + _interleave(objs[1:], e.rows))
+    trace = _generator_per_iteration(tmp_path / "fresh.trace.jsonl", run)
     seq = model.build(str(trace)).sequence
     assert len(seq.items) == 1 and seq.items[0].count == 38
     assert [a.label for a in seq.actors] == ["main", "g#1"]
@@ -491,15 +499,6 @@ def test_fresh_recordings_draw_the_gold_pictures(sample, cotrace):
         assert got == (GOLD / "expected" / name).read_text(encoding="utf-8"), name
 
 
-def _unrolled(items):
-    for item in items:
-        if isinstance(item, model.Loop):
-            for _ in range(item.count):
-                yield from _unrolled(item.body)
-        else:
-            yield item
-
-
 def test_folding_never_reorders_drops_or_mixes_messages():
     """Random conversations over a few kinds of message: the folded items,
     unrolled, are the conversation again (up to the cap, the rest counted);
@@ -515,35 +514,30 @@ def test_folding_never_reorders_drops_or_mixes_messages():
             # the value says the kind and (in the examples) nothing else
             folder.feed(("kind", k), model.Message(i, 1, 2, "resume", "send", "%d.%d" % (k, i % 3)))
         folder.finish()
-        got = list(_unrolled(folder.items))
+        got = list(model.unrolled(folder.items))
         assert [int(m.value.split(".")[0]) for m in got] == seq[:len(got)], (trial, seq)
         assert len(got) + folder.elided == n, (trial, seq)
-        drawn = list(scene._messages(folder.items))
+        drawn = list(model.drawn_messages(folder.items))
         assert len(drawn) <= cap
         for m in drawn:
             assert all(v.split(".")[0] == m.value.split(".")[0] for v in m.values()), (trial, seq, m)
 
 
 def test_none_values_in_folded_iterations(tmp_path):
-    e = Events()
-    objs = [_obj(1, "main", "function")]
-    for i in range(2, 40):
-        objs.append(_obj(i, "g#%d" % (i - 1), line=3))
+    def first_returns_5(e, i):
         e("start", i, 1, "for")
         e("yield", i, 1, value=str(i), line=3)
         e("resume", i, 1, "for", value="None")
         e("return", i, 1, value="5" if i == 2 else None)
-    trace = _write(tmp_path / "nones.trace.jsonl", [objs[0]] + _interleave(objs[1:], e.rows))
+    trace = _generator_per_iteration(tmp_path / "nones.trace.jsonl", first_returns_5)
     seq = model.build(str(trace)).sequence
     ret = list(seq.items[0].messages())[-1]
     assert model.message_text(ret.verb, ret.values()) == "return 5 | None"
-    e = Events()
-    objs = [_obj(1, "main", "function")]
-    for i in range(2, 40):
-        objs.append(_obj(i, "g#%d" % (i - 1), line=3))
+
+    def first_returns_none(e, i):
         e("start", i, 1, "for")
         e("return", i, 1, value=None if i == 2 else "5")
-    trace = _write(tmp_path / "nones2.trace.jsonl", [objs[0]] + _interleave(objs[1:], e.rows))
+    trace = _generator_per_iteration(tmp_path / "nones2.trace.jsonl", first_returns_none)
     seq = model.build(str(trace)).sequence
     ret = list(seq.items[0].messages())[-1]
     assert model.message_text(ret.verb, ret.values()) == "return None | 5"

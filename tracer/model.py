@@ -79,11 +79,7 @@ class Loop:
     count: int
 
     def messages(self):
-        for item in self.body:
-            if isinstance(item, Loop):
-                yield from item.messages()
-            else:
-                yield item
+        return drawn_messages(self.body)
 
 
 @dataclass
@@ -287,20 +283,20 @@ class _Folder:
                 for item, sig in zip(body, sigs[n - 2 * p:n - p]):
                     if isinstance(item, Loop):
                         flat += list(sig[1]) * item.count
-                        flat_msgs += list(_unroll([item]))
+                        flat_msgs += list(unrolled([item]))
                     else:
                         flat.append(sig)
                         flat_msgs.append(item)
                 if len(flat) > MAX_FLAT or len(flat) != len(flat_msgs):
                     continue
                 second = self.items[n - p:]
-                self.drawn -= sum(1 for _ in _walk(second))
+                self.drawn -= sum(1 for _ in drawn_messages(second))
                 loop = Loop(body=body, count=2)
                 del self.items[n - 2 * p:], self.sigs[n - 2 * p:]
                 self.items.append(loop)
                 self.sigs.append(("open",))
                 self.loop, self.flat, self.flat_msgs, self.pos, self.pending = loop, flat, flat_msgs, 0, []
-                self.lending = _lend(flat_msgs, _unroll(second))
+                self.lending = _lend(flat_msgs, unrolled(second))
                 return
 
 
@@ -318,11 +314,22 @@ def _lend(targets: list, messages) -> bool:
     return room
 
 
-def _unroll(items):
+def drawn_messages(items):
+    """The messages of a (folded) conversation as drawn: each loop's body once."""
+    for item in items:
+        if isinstance(item, Loop):
+            yield from drawn_messages(item.body)
+        else:
+            yield item
+
+
+def unrolled(items):
+    """The messages of a (folded) conversation as they happened: each loop's
+    body as often as it repeated (the drawn messages stand for the others)."""
     for item in items:
         if isinstance(item, Loop):
             for _ in range(item.count):
-                yield from _unroll(item.body)
+                yield from unrolled(item.body)
         else:
             yield item
 
@@ -536,15 +543,9 @@ class _Builder:
             for m in self.plain:
                 m.examples = []
         elided = self.folder.elided if folded else self.total - len(self.plain)
-        drawn: dict = {}
-        stack = list(items)
-        while stack:
-            item = stack.pop()
-            if isinstance(item, Loop):
-                stack.extend(item.body)
-            else:
-                drawn[item.src] = drawn[item.dst] = None
-        synthetic = sum(1 for m in _walk(items) if m.synthetic)
+        messages = list(drawn_messages(items))
+        drawn = {i for msg in messages for i in (msg.src, msg.dst)}
+        synthetic = sum(1 for msg in messages if msg.synthetic)
         actors = _order([self.actors[i] for i in drawn])
         footer = self.stream.trace.footer
         if footer is not None:
@@ -575,14 +576,6 @@ class _Builder:
                 nodes[key] = FlowNode(key, a.label, a.kind)
         edges = sorted(self.flow_edges.values(), key=lambda ed: ed.first_seq)
         return FlowModel(nodes=list(nodes.values()), edges=edges)
-
-
-def _walk(items):
-    for item in items:
-        if isinstance(item, Loop):
-            yield from item.messages()
-        else:
-            yield item
 
 
 def _order(actors: list) -> list:

@@ -126,7 +126,7 @@ def sequence(seq: m.SequenceModel, title: str) -> Scene:
     # horizontal: gaps between neighbouring lifelines grow to fit every label
     gaps = [(hw[i] + hw[i + 1]) / 2 + 24 for i in range(len(actors) - 1)]
     spans = []
-    for msg in _messages(seq.items):
+    for msg in m.drawn_messages(seq.items):
         a, b = sorted((col[msg.src], col[msg.dst]))
         if a != b:
             spans.append((b - a, a, b, text_width(label_of(msg)) + 2 * BAR + 24))
@@ -273,14 +273,6 @@ def _loop_depth(items: list) -> int:
         if isinstance(item, m.Loop):
             best = max(best, 1 + _loop_depth(item.body))
     return best
-
-
-def _messages(items: list):
-    for item in items:
-        if isinstance(item, m.Loop):
-            yield from _messages(item.body)
-        else:
-            yield item
 
 
 def _notes(seq: m.SequenceModel) -> list:
