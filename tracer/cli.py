@@ -77,8 +77,7 @@ def split_args(args: list) -> list:
 @click.version_option(__version__, prog_name="cotrace")
 @click.argument("target", nargs=-1, type=click.UNPROCESSED)
 def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit, compress, formats, no_diagrams,
-        list_formats,
-        max_messages, fold, after_recording, in_dir, list_events, quiet, target):
+        list_formats, max_messages, fold, after_recording, in_dir, list_events, quiet, target):
     """Run SCRIPT (or -m MODULE) and record every generator and coroutine
     start, suspension and resumption, with the values passed, into
     OUTPUT_DIR/<name>.trace.jsonl.

@@ -345,8 +345,7 @@ class _Builder:
         self.folder = _Folder(max_messages)
         self.actors: dict = {}                # id -> Actor (actors of any message)
         self.slots: dict = {}                 # function -> set of slots in use
-        self.slot_of: dict = {}               # object id -> slot
-        self.slot_key: dict = {}              # object id -> (function, slot)
+        self.slot_key: dict = {}              # object id -> (function, slot), from its start
         self.flow_keys: dict = {}             # object id -> flow node key
         self.state: dict = {}                 # object id -> (state key, pending entry)
         self.ended: dict = {}                 # object id -> "finished"/"closed"/"failed"
@@ -404,7 +403,6 @@ class _Builder:
                 while slot in used:
                     slot += 1
                 used.add(slot)
-                self.slot_of[obj] = slot
                 self.slot_key[obj] = (a.function, slot)
                 self.flow_count[a.function] = self.flow_count.get(a.function, 0) + 1
                 if self.flow_count[a.function] == FLOW_AGGREGATE + 1:
@@ -419,8 +417,8 @@ class _Builder:
                 msg = Message(e["seq"], obj, peer, ev, ev, shown, bool(e.get("synthetic")), e["line"])
             self.message(msg)
             self.transition(e, a, msg)
-            if ev in ("return", "raise") and obj in self.slot_of:
-                self.slots[a.function].discard(self.slot_of.pop(obj))
+            if ev in ("return", "raise") and obj in self.slot_key:  # its slot is free again
+                self.slots[a.function].discard(self.slot_key[obj][1])
 
     def message(self, msg: Message) -> None:
         self.total += 1

@@ -159,49 +159,51 @@ def sequence(seq: m.SequenceModel, title: str) -> Scene:
             return x + BAR / 2 if toward > x else x - BAR / 2
         return x
 
-    def draw(items: list, level: int) -> tuple:
-        nonlocal y
-        lo, hi = float("inf"), float("-inf")
-        for item in items:
-            if isinstance(item, m.Loop):
-                y += 6
-                start = y
-                y += 26
-                ilo, ihi = draw(item.body, level + 1)
-                y += 8
-                pad = 14.0 + 10.0 * _loop_depth(item.body)
-                x1, x2 = ilo - pad, ihi + pad
-                tab = loop_title(item)
-                loops.append((level, Rect(x1, start, x2 - x1, y - start, "loop", tip=tab)))
-                tw = text_width(tab) + 14
-                front.append(Rect(x1, start, tw, 18, "loop-tab"))
-                front.append(Text(x1 + 7, start + 13, tab, "loop", "start", bold=True))
-                lo, hi = min(lo, x1), max(hi, x2)
-                y += 6
-                continue
-            msg = item
-            y += ROW
-            ay = y - 10
-            sx, dx = xs[col[msg.src]], xs[col[msg.dst]]
-            if msg.entry and msg.dst not in active and _active_kind(actors[col[msg.dst]]):
-                active[msg.dst] = ay
-            x1, x2 = bar_edge(msg.src, dx), bar_edge(msg.dst, sx)
-            role = "synthetic" if msg.synthetic else ("call" if msg.entry else "return")
-            front.append(Line(x1, ay, x2, ay, role, arrow=True))
-            label = label_of(msg)
-            front.append(Text((x1 + x2) / 2, ay - 6, label, role, tip=tip_of(msg)))
-            if not msg.entry and msg.src in active:
-                start = active.pop(msg.src)
-                bars.append(Rect(sx - BAR / 2, start, BAR, max(ay - start, 2.0), "activation"))
-            if msg.ends:
-                ended[msg.src] = ay + 8
-                front.append(Line(sx - 6, ay + 2, sx + 6, ay + 14, "end"))
-                front.append(Line(sx - 6, ay + 14, sx + 6, ay + 2, "end"))
-            lo = min(lo, sx, dx)
-            hi = max(hi, sx, dx)
-        return lo, hi
+    open_loops: list = []        # per loop being drawn: [y of its top, leftmost x, rightmost x]
+    for step in steps(seq):
+        if step[0] == "loop":
+            y += 6
+            open_loops.append([y, float("inf"), float("-inf")])
+            y += 26
+            continue
+        if step[0] == "end-loop":
+            loop = step[1]
+            start, lo, hi = open_loops.pop()
+            y += 8
+            pad = 14.0 + 10.0 * _loop_depth(loop.body)
+            x1, x2 = lo - pad, hi + pad
+            tab = loop_title(loop)
+            loops.append((len(open_loops), Rect(x1, start, x2 - x1, y - start, "loop", tip=tab)))
+            front.append(Rect(x1, start, text_width(tab) + 14, 18, "loop-tab"))
+            front.append(Text(x1 + 7, start + 13, tab, "loop", "start", bold=True))
+            if open_loops:
+                outer = open_loops[-1]
+                outer[1], outer[2] = min(outer[1], x1), max(outer[2], x2)
+            y += 6
+            continue
+        if step[0] == "ended":
+            sx = xs[col[step[1]]]
+            ended[step[1]] = y - 2
+            front.append(Line(sx - 6, y - 8, sx + 6, y + 4, "end"))
+            front.append(Line(sx - 6, y + 4, sx + 6, y - 8, "end"))
+            continue
+        _, msg, activate, deactivate = step
+        y += ROW
+        ay = y - 10
+        sx, dx = xs[col[msg.src]], xs[col[msg.dst]]
+        if activate:
+            active[msg.dst] = ay
+        x1, x2 = bar_edge(msg.src, dx), bar_edge(msg.dst, sx)
+        role = "synthetic" if msg.synthetic else ("call" if msg.entry else "return")
+        front.append(Line(x1, ay, x2, ay, role, arrow=True))
+        front.append(Text((x1 + x2) / 2, ay - 6, label_of(msg), role, tip=tip_of(msg)))
+        if deactivate:
+            start = active.pop(msg.src)
+            bars.append(Rect(sx - BAR / 2, start, BAR, max(ay - start, 2.0), "activation"))
+        if open_loops:
+            inner = open_loops[-1]
+            inner[1], inner[2] = min(inner[1], sx, dx), max(inner[2], sx, dx)
 
-    draw(seq.items, 0)
     y += 24
     for actor, start in sorted(active.items()):   # still running when the trace ends
         bars.append(Rect(xs[col[actor]] - BAR / 2, start, BAR, y - start, "activation"))
