@@ -76,7 +76,7 @@ class Text:
 
     @property
     def width(self) -> float:
-        return escape.width(self.text) * CHAR_W
+        return text_width(self.text)
 
 
 @dataclass
