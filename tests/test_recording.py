@@ -202,15 +202,15 @@ def test_async_generator_values_are_unwrapped(cotrace):
     trace = run.trace("agen")
     assert simple(trace) == [
         ("main#1", "start", "<event loop>", "await", None),
-        ("ticks#1", "start", "main#1", "await", None),
+        ("ticks#1", "start", "main#1", "async for", None),
         ("ticks#1", "yield", "main#1", None, "0"),          # not <async_generator_wrapped_value ...>
-        ("ticks#1", "resume", "main#1", "await", "None"),
+        ("ticks#1", "resume", "main#1", "async for", "None"),
         ("ticks#1", "yield", "main#1", None, "1"),
-        ("ticks#1", "resume", "main#1", "await", "None"),
+        ("ticks#1", "resume", "main#1", "async for", "None"),
         ("ticks#1", "return", "main#1", None, "None"),
-        ("ticks#2", "start", "main#1", "await", None),
+        ("ticks#2", "start", "main#1", "anext", None),       # __anext__()
         ("ticks#2", "yield", "main#1", None, "0"),
-        ("ticks#2", "resume", "main#1", "await", "'hello'"),  # asend("hello")
+        ("ticks#2", "resume", "main#1", "asend", "'hello'"),  # asend("hello")
         ("ticks#2", "yield", "main#1", None, "1"),
         ("ticks#2", "close", "main#1", "close", None),        # aclose()
         ("ticks#2", "return", "main#1", None, None),

@@ -69,6 +69,8 @@ def split_args(args: list) -> list:
               metavar="N", help="Draw at most N messages in a sequence diagram; the rest are counted.")
 @click.option("--fold/--no-fold", default=None,
               help="Fold repeated runs of messages into loops (default: when there are more than 60).")
+@click.option("--hide-loop", is_flag=True,
+              help="asyncio: no event loop lifeline; each task resumes its own coroutines.")
 @click.option("--after-recording", hidden=True, default=None)
 @click.option("--in-dir", hidden=True, default=None)
 @click.option("--events", "list_events", is_flag=True,
@@ -77,7 +79,7 @@ def split_args(args: list) -> list:
 @click.version_option(__version__, prog_name="cotrace")
 @click.argument("target", nargs=-1, type=click.UNPROCESSED)
 def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit, compress, formats, no_diagrams,
-        list_formats, max_messages, fold, after_recording, in_dir, list_events, quiet, target):
+        list_formats, max_messages, fold, hide_loop, after_recording, in_dir, list_events, quiet, target):
     """Run SCRIPT (or -m MODULE) and record every generator and coroutine
     start, suspension and resumption, with the values passed, into
     OUTPUT_DIR/<name>.trace.jsonl.
@@ -106,7 +108,7 @@ def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit
     except render.RenderError as exc:
         click.echo("cotrace: error: %s" % exc, err=True)
         return 2
-    drawing = _Drawing([] if no_diagrams else names, max_messages, fold, quiet)
+    drawing = _Drawing([] if no_diagrams else names, max_messages, fold, quiet, hide_loop)
     if click.get_current_context().get_parameter_source("output_dir") == click.core.ParameterSource.COMMANDLINE:
         drawing.out_dir = output_dir  # a trace drawn again goes beside itself unless -o says otherwise
     if module is None and not target:
@@ -137,8 +139,9 @@ def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit
 
 
 class _Drawing:
-    def __init__(self, names: list, max_messages: int, fold, quiet: bool) -> None:
+    def __init__(self, names: list, max_messages: int, fold, quiet: bool, hide_loop: bool = False) -> None:
         self.names, self.max_messages, self.fold, self.quiet = names, max_messages, fold, quiet
+        self.hide_loop = hide_loop
         self.out_dir: str | None = None
 
 
@@ -198,6 +201,8 @@ class _Drawer:
             self.argv.append("--fold" if drawing.fold else "--no-fold")
         if drawing.quiet:
             self.argv.append("--quiet")
+        if drawing.hide_loop:
+            self.argv.append("--hide-loop")
 
     def draw(self, trace_path: str, line: str) -> bool:
         """True if the child ran (and said the summary line itself)."""
@@ -221,7 +226,8 @@ def _render(trace_path: str, drawing: _Drawing) -> tuple:
     try:
         render.check(drawing.names)
         result = render.render_trace(trace_path, drawing.names, out_dir=drawing.out_dir,
-                                     max_messages=drawing.max_messages, fold=drawing.fold)
+                                     max_messages=drawing.max_messages, fold=drawing.fold,
+                                     hide_loop=drawing.hide_loop)
     except (traceio.TraceError, render.RenderError, render.gv.GraphvizError) as exc:
         return [], str(exc), []
     except OSError as exc:

@@ -137,12 +137,45 @@ def resumer_via(code, lasti: int) -> str:
     op = x.opcode
     if op == compat.SEND or (not compat.LASTI_IS_YIELD and op == compat.RESUME) or op == compat.YIELD_VALUE:
         # the resumer is itself suspended in a yield-from/await loop
-        return "await" if code.co_flags & (compat.CO_COROUTINE | compat.CO_ASYNC_GENERATOR) else "yield from"
+        if code.co_flags & (compat.CO_COROUTINE | compat.CO_ASYNC_GENERATOR):
+            return _awaiting(code, lasti)
+        return "yield from"
     if op == compat.FOR_ITER:
         return "for"
     if op in compat.CALL_OPS:
         return _CALLEE_VIA.get(_callee_name(code, x) or "", "other")
     return "other"
+
+
+_GET_ANEXT = dis.opmap["GET_ANEXT"]
+_GET_AWAITABLE = dis.opmap["GET_AWAITABLE"]
+# what an ``await`` on an async generator's awaitable says it does
+_AWAIT_VIA = {"asend": "asend", "anext": "anext", "__anext__": "anext"}
+
+
+@_per_location
+def _awaiting(code, lasti: int) -> str:
+    """``async for`` (GET_ANEXT feeds the await loop), ``asend`` / ``anext``
+    (``await agen.asend(v)``, ``await anext(agen)``) or plain ``await``.
+
+    An await loop is ``<awaitable>; LOAD_CONST None; SEND; YIELD_VALUE;
+    RESUME`` on 3.11-3.13; ``lasti`` is in the SEND..RESUME part."""
+    ins = _instructions(code)
+    i = _offset_index(code).get(lasti)
+    if i is None:
+        return "await"
+    while i > 0 and ins[i].opcode != compat.SEND:
+        if i < 3 or ins[i].opcode not in (compat.YIELD_VALUE, compat.RESUME):
+            return "await"
+        i -= 1
+    if i < 2:
+        return "await"
+    feed = ins[i - 2]
+    if feed.opcode == _GET_ANEXT:
+        return "async for"
+    if feed.opcode == _GET_AWAITABLE and i >= 3 and ins[i - 3].opcode in compat.CALL_OPS:
+        return _AWAIT_VIA.get(_callee_name(code, ins[i - 3]) or "", "await")
+    return "await"
 
 
 _UNCONDITIONAL = frozenset(

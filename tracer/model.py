@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from .traceio import ENTRY_EVENTS, TraceStream
 
 RECORDED_KINDS = ("generator", "coroutine", "async_generator")
+LOOP_KINDS = ("event_loop", "task")  # who drives the coroutines of asyncio tasks (task: --hide-loop)
 DEFAULT_MAX_MESSAGES = 400
 FOLD_ABOVE = 60         # conversations longer than this are folded (unless fold is False)
 EXAMPLES = 3            # distinct example values kept per message / transition
@@ -114,7 +115,8 @@ class StateNode:
     label: str                    # "created", "line 23: n = yield bool(wanted)", ...
     kind: str                     # "initial", "suspended", "final", "failed"
     line: int | None = None
-    yielded: list = field(default_factory=list)  # example values yielded there
+    yielded: list = field(default_factory=list)  # example values yielded there (or what it awaits)
+    awaits: bool = False          # suspended in an await there: ``yielded`` names what it waits on
     visits: int = 0
 
 
@@ -172,19 +174,26 @@ class Models:
 
 # -- labels ---------------------------------------------------------------------------
 
-def entry_verb(ev: str, via: str | None, value: str | None) -> str:
+def entry_verb(ev: str, via: str | None, value: str | None, from_loop: bool = False,
+               kind: str | None = None) -> str:
     """How control went into a generator, without the value: ``send``,
-    ``next()``, ``for``, ``throw``, ``close()``, ``yield from``, ``await``."""
+    ``next()``, ``for``, ``throw``, ``close()``, ``yield from``, ``await``;
+    ``async for``, ``asend``, ``anext()``, ``athrow``, ``aclose()`` for an
+    async generator; the event loop (or the task standing for it)
+    ``start``s and ``resume``s the coroutines of its tasks."""
+    agen = kind == "async_generator"
     if ev == "throw" or via == "throw" and ev == "start" and value is not None:
-        return "throw"
-    if ev == "close":
-        return "close()"
-    if via == "send":
-        return "send"
-    if via in ("for", "yield from", "await"):
+        return "athrow" if agen else "throw"
+    if ev == "close" or via == "gc":
+        return "aclose()" if agen and via != "gc" else "close()"
+    if from_loop and via == "await":
+        return "start" if ev == "start" else "resume"
+    if via in ("send", "asend"):
         return via
-    if via == "gc":
-        return "close()"
+    if via in ("for", "yield from", "await", "async for"):
+        return via
+    if via == "anext":
+        return "anext()"
     if via == "other" and value not in (None, "None"):
         return "send"
     return "next()"
@@ -194,13 +203,18 @@ def message_text(verb: str, values: list) -> str:
     """The label of an arrow: ``send(5)``, ``yield True``, ``return``,
     ``send(5 | 4 | 3)`` when a folded loop carried several values."""
     shown = " | ".join(values)
-    if verb in ("send", "throw"):
+    if verb in _CALL_VERBS:
         return "%s(%s)" % (verb, shown if values else "None")
-    if verb in ("yield from", "await", "for"):
+    if verb in _VALUE_VERBS:
         return verb if not values or values == ["None"] else "%s %s" % (verb, shown)
-    if verb in ("next()", "close()"):
+    if verb in _BARE_VERBS:
         return verb
     return "%s %s" % (verb, shown) if values else verb
+
+
+_CALL_VERBS = frozenset({"send", "throw", "asend", "athrow"})           # verb(value)
+_VALUE_VERBS = frozenset({"yield from", "await", "for", "resume", "async for"})  # verb value, unless None
+_BARE_VERBS = frozenset({"next()", "close()", "anext()", "aclose()"})
 
 
 # -- the one pass -----------------------------------------------------------------------
@@ -335,9 +349,12 @@ def unrolled(items):
 
 
 class _Builder:
-    def __init__(self, stream: TraceStream, max_messages: int, fold: bool | None) -> None:
+    def __init__(self, stream: TraceStream, max_messages: int, fold: bool | None,
+                 hide_loop: bool = False) -> None:
         self.stream = stream
         self.fold = fold
+        self.hide_loop = hide_loop
+        self.task_actors: dict = {}           # task name -> actor id standing for it (hide_loop)
         self.objects = stream.trace.objects
         self.max_messages = max_messages
         self.plain: list = []                 # the first max_messages messages, unfolded
@@ -384,6 +401,19 @@ class _Builder:
                                      function, self.appeared)
         return oid
 
+    def stand_in(self, by: int | None, e: dict) -> int | None:
+        """With the event loop hidden, control that comes from the loop (or
+        goes back to it) comes from (goes to) the task it runs."""
+        task = e.get("task")
+        if by is None or not task or self.objects[by].get("kind") != "event_loop":
+            return by
+        aid = self.task_actors.get(task)
+        if aid is None:
+            aid = self.task_actors[task] = -2 - len(self.task_actors)
+            self.appeared += 1
+            self.actors[aid] = Actor(aid, task, "task", "task %s" % task, None, self.appeared)
+        return aid
+
     def key(self, oid: int):
         """An actor as the folder compares it: generator-like objects by
         function and instance slot (from their start), everything else by
@@ -393,10 +423,12 @@ class _Builder:
     def run(self) -> None:
         for e in self.stream.events():
             oid, ev = e["obj"], e["ev"]
-            peer = self.actor(e["by"], e)     # the sender first: it appears first
+            by = self.stand_in(e["by"], e) if self.hide_loop else e["by"]
+            peer = self.actor(by, e)          # the sender first: it appears first
             obj = self.actor(oid, e)
             value = e["value"]
             a = self.actors[obj]
+            from_loop = self.actors[peer].kind in LOOP_KINDS
             if ev == "start" and a.function is not None:
                 used = self.slots.setdefault(a.function, set())
                 slot = 0
@@ -408,10 +440,13 @@ class _Builder:
                 if self.flow_count[a.function] == FLOW_AGGREGATE + 1:
                     self.aggregate(a.function)
             if ev in ENTRY_EVENTS:
-                verb = entry_verb(ev, e["via"], value)
-                shown = value if verb in ("send", "throw") or verb in ("yield from", "await", "for") \
-                    and value != "None" else None
+                verb = entry_verb(ev, e["via"], value, from_loop, a.kind)
+                shown = value if verb in _CALL_VERBS or verb in _VALUE_VERBS and value != "None" else None
                 msg = Message(e["seq"], peer, obj, ev, verb, shown, bool(e.get("synthetic")), e["line"])
+            elif ev == "yield" and e.get("on") is not None:
+                # suspended in an await: what it waits on says more than
+                # the loop's internal future that travelled
+                msg = Message(e["seq"], obj, peer, ev, "await", e["on"], bool(e.get("synthetic")), e["line"])
             else:
                 shown = None if ev == "return" and value in (None, "None") else value
                 msg = Message(e["seq"], obj, peer, ev, ev, shown, bool(e.get("synthetic")), e["line"])
@@ -455,6 +490,7 @@ class _Builder:
             node = fs.states.get(dst)
             if node is None:
                 node = fs.states[dst] = StateNode(dst, self._yield_label(line, a.id), "suspended", line)
+            node.awaits = msg.verb == "await"
             if msg.value is not None and msg.value not in node.yielded and len(node.yielded) < EXAMPLES:
                 node.yielded.append(msg.value)
         elif ev == "return":
@@ -612,14 +648,15 @@ def _without_comment(text: str) -> str:
     return text
 
 
-def build(path: str, max_messages: int = DEFAULT_MAX_MESSAGES, fold: bool | None = None) -> Models:
+def build(path: str, max_messages: int = DEFAULT_MAX_MESSAGES, fold: bool | None = None,
+          hide_loop: bool = False) -> Models:
     """Read the trace at ``path`` once and build every view's model.
 
     ``fold``: None folds repeated runs of messages into loops when the
     conversation is longer than FOLD_ABOVE messages; True/False force it.
     """
     stream = TraceStream(path)
-    builder = _Builder(stream, max_messages, fold)
+    builder = _Builder(stream, max_messages, fold, hide_loop)
     builder.run()
     trace = stream.trace
     title = trace.header.get("target") or os.path.basename(path).split(".")[0]

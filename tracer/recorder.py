@@ -44,7 +44,7 @@ import typing
 import weakref
 import _thread
 
-from . import codecache, codeinfo, compat, framepeek
+from . import awaitables, codecache, codeinfo, compat, framepeek
 from .filters import Filters
 from .saferepr import IMMUTABLE_SCALARS, ReprTimeout, SafeRepr
 
@@ -102,7 +102,7 @@ class Obj:
     """Recorder-side state of one generator, coroutine or async generator."""
 
     __slots__ = ("id", "kind", "state", "resumer", "delegate", "delegator", "synthetic", "dying",
-                 "ref", "excs", "exc_lasti", "fast_close", "frame_id", "yield_line")
+                 "ref", "excs", "exc_lasti", "fast_close", "frame_id", "yield_line", "on")
 
     def __init__(self, oid: int, kind: str, frame_id: int) -> None:
         self.id = oid
@@ -122,17 +122,19 @@ class Obj:
         self.fast_close = False  # 3.13: close() would not re-enter the frame
         self.frame_id = frame_id
         self.yield_line = None
+        self.on = None           # what it waits on, at its last yield (asyncio)
 
 
 class _ThreadState:
     """Per-thread recorder state.  ``serial`` is unique for the run, unlike
     thread idents, which the OS reuses once a thread has ended."""
 
-    __slots__ = ("ident", "pending", "serial", "thread")
+    __slots__ = ("ident", "pending", "serial", "thread", "last_yield")
 
     def __init__(self, ident: int, serial: int) -> None:
         self.ident = ident
         self.pending = None
+        self.last_yield = None   # (Obj, id of the value) of the last event, if it was a yield
         self.serial = serial
         self.thread = _ACTIVE_THREADS.get(ident)  # None for threads not made by threading
 
@@ -141,6 +143,10 @@ _SUSPENDED_ATTR = compat.SUSPENDED_ATTR
 _KIND_TEXT = {"generator": "generator", "coroutine": "coroutine", "async_generator": "async generator"}
 _RUNNING_ATTR = {"generator": "gi_running", "coroutine": "cr_running", "async_generator": None}
 _FRAME_ATTR = compat.FRAME_ATTR
+_ASYNC_ITER_VIAS = frozenset({"async for", "asend", "anext"})
+_DELEGATING = frozenset({"yield from", "await"}) | _ASYNC_ITER_VIAS
+_FRAME_ATTR_BY_TYPE = {types.GeneratorType: "gi_frame", types.CoroutineType: "cr_frame",
+                       types.AsyncGeneratorType: "ag_frame"}
 
 
 class Recorder:
@@ -176,6 +182,7 @@ class Recorder:
         self.by_id: dict = {}        # Obj.id -> Obj
         self.actors: dict = {}       # id(code) -> {thread serial: (actor id, is the event loop)}
         self._special: dict = {}     # ("gc",) / ("runtime",) / ("loop", ident) -> actor id
+        self._loops: set = set()     # actor ids of event loops
         self._threads: dict = {}
         self._trace_fns: list = []
         self._fast_closable: set = set()
@@ -458,7 +465,7 @@ class Recorder:
             return v, True
         return self.repr(v), False
 
-    def _emit(self, ev, oid, by, via, value, raw, line, t=None, synthetic=False) -> None:
+    def _emit(self, ev, oid, by, via, value, raw, line, t=None, synthetic=False, on=None) -> None:
         if self.count >= self._limit:
             self.dropped += 1
             return
@@ -468,7 +475,7 @@ class Recorder:
         aio = _MODULES.get("asyncio")
         w = self.writer
         w.append(("e", next(self._seq), t, ev, oid, by, via, value, raw, line, self._thread_name(),
-                  None if aio is None else self._task(aio), synthetic))
+                  None if aio is None else self._task(aio), synthetic, on))
         if len(w.buf) >= w.batch:
             w.flush()
 
@@ -499,6 +506,7 @@ class Recorder:
         if aid is None:
             aid = self._special[key] = next(self._ids)
             if what == "loop":
+                self._loops.add(aid)
                 kind, name = "event_loop", "<event loop>"
                 thread = self._thread_name()
                 label = name if thread == "MainThread" else "%s [%s]" % (name, thread)
@@ -533,6 +541,7 @@ class Recorder:
 
     # -------------------------------------------------------------- entries
     def _on_call(self, ts, frame, kind) -> None:
+        ts.last_yield = None
         if ts.pending is not None:
             self._resolve(ts, frame, "call", None)
         if self._fast_closable:
@@ -552,15 +561,28 @@ class Recorder:
         start = rec.state == NEW
         # who handed control over: skip outer generators that are suspended
         # in yield-from while C code passes a throw()/close() down to us
+        # in yield-from while C code passes a throw()/close() down to us;
+        # see through coroutines and generators cotrace does not record
+        # (asyncio's wait_for, a library's yield from) that only pass
+        # control along an await / yield-from chain
         chain = []
         fb = frame.f_back
         records = self.records
+        passed_via = None
         while fb is not None:
-            r = records.get(id(fb))
-            if r is not None and r.state == SUSPENDED and self._decisions.get(id(fb.f_code)):
-                chain.append(r)
-                fb = fb.f_back
-                continue
+            code = fb.f_code
+            if self._decisions.get(id(code)):
+                r = records.get(id(fb))
+                if r is not None and r.state == SUSPENDED:
+                    chain.append(r)
+                    fb = fb.f_back
+                    continue
+            elif code.co_flags & compat.CO_ANY_GENERATOR:
+                via = codeinfo.resumer_via(code, fb.f_lasti)
+                if via in _DELEGATING:
+                    passed_via = passed_via or via
+                    fb = fb.f_back
+                    continue
             break
         if not chain and rec.delegator is not None:
             inner, d = rec, rec.delegator
@@ -574,8 +596,12 @@ class Recorder:
             r = records.get(id(fb)) if self._decisions.get(id(fb.f_code)) else None
             if r is not None and r.state == RUNNING:
                 by = r.id
-                via = codeinfo.resumer_via(fb.f_code, fb.f_lasti)
-                if via in ("yield from", "await") and not chain:
+                via = passed_via or codeinfo.resumer_via(fb.f_code, fb.f_lasti)
+                if via in _ASYNC_ITER_VIAS and not start and codeinfo.is_delegating_site(frame.f_code, frame.f_lasti):
+                    # the async generator was itself awaiting: this resumption
+                    # continues that await, it is not a new asend/__anext__
+                    via = "await"
+                if via in _DELEGATING and not chain:
                     r.delegate = rec
                     rec.delegator = r
             elif rec.dying or self._collecting or any(d.dying for d in chain):
@@ -692,10 +718,19 @@ class Recorder:
             suspended = codeinfo.is_yield_site(code, lasti) and rec.exc_lasti != lasti
         line = frame.f_lineno
         if suspended:
+            passed = id(arg)
             if rec.kind == "async_generator":
                 arg = framepeek.unwrap_async_value(arg)
             value, raw = self._val(arg)
-            self._emit("yield", rec.id, rec.resumer, None, value, raw, line)
+            on = None
+            last = ts.last_yield
+            if last is not None and last[0] is rec.delegate and last[1] == passed:
+                on = last[0].on  # passing on its delegate's yield: the chain waits on the same thing
+            elif gen is not None and (rec.kind != "generator" or rec.resumer in self._loops):
+                on = self._waits_on(gen, arg)
+            rec.on = on
+            ts.last_yield = (rec, passed)
+            self._emit("yield", rec.id, rec.resumer, None, value, raw, line, on=on)
             rec.state = SUSPENDED
             rec.yield_line = line
             if not codeinfo.is_delegating_site(code, lasti):
@@ -714,6 +749,7 @@ class Recorder:
                 r.synthetic = False
                 r = self.by_id.get(r.resumer)
             return
+        ts.last_yield = None
         if codeinfo.is_return_site(code, lasti):
             value, raw = self._val(arg)
             ev = "return"
@@ -733,6 +769,29 @@ class Recorder:
                     value = repr(RuntimeError("%s raised %s" % (_KIND_TEXT[rec.kind], etype.__name__)))
         self._emit(ev, rec.id, rec.resumer, None, value, raw, line)
         self._finish(rec)
+
+    def _waits_on(self, gen, yielded) -> str | None:
+        """Label of what a suspending coroutine waits on: the first object
+        of its await chain that is not recorded (recorded ones have their
+        own lifelines), or None when the chain ends in a recorded yield."""
+        obj = gen
+        try:
+            for _ in range(256):
+                aw = awaitables.awaited(obj)
+                if aw is None:
+                    return None
+                attr = _FRAME_ATTR_BY_TYPE.get(type(aw))
+                f = getattr(aw, attr) if attr is not None else None
+                if f is not None and id(f) in self.records:
+                    obj = aw
+                    continue
+                text = awaitables.label(aw, yielded)
+                return text if len(text) <= self.repr.limit else text[: self.repr.limit - 3] + "..."
+        except ReprTimeout:
+            raise
+        except Exception:
+            return None
+        return None
 
     def _unannounced_entry(self, ts, frame, rec) -> None:
         """The frame runs but its ``call`` event never came.
@@ -813,14 +872,19 @@ class Recorder:
             with self._lock:
                 if not self.active or rec.state != SUSPENDED:
                     return
+                # an async generator with a finalizer hook (the event loop's)
+                # is handed to the hook, which closes it later through
+                # aclose(): an ordinary close by whoever runs that
+                hooked = rec.kind == "async_generator" and sys.get_asyncgen_hooks().finalizer is not None
+                if hooked:
+                    return
                 rec.dying = True
                 # CPython will not re-enter the frame (3.13 fast close), or it
                 # will but we cannot see it because we are inside our own
                 # trace function, where tracing is off
                 # (an async generator with a finalizer hook is handed to the
                 # hook instead, typically the event loop, which closes it later)
-                hooked = rec.kind == "async_generator" and sys.get_asyncgen_hooks().finalizer is not None
-                if ((rec.fast_close and rec.delegate is None) or self._busy == _thread.get_ident()) and not hooked:
+                if (rec.fast_close and rec.delegate is None) or self._busy == _thread.get_ident():
                     self._synthetic_close(rec, self._special_actor("gc"), "gc")
         except Exception as exc:
             self._fail(exc)

@@ -10,6 +10,9 @@ UTF-8 JSON Lines, one object per line::
 Version history (bump FORMAT_VERSION and keep reading older versions):
 
 * 1 -- first public format (cotrace 0.1).
+* 2 -- optional ``on`` on yield events (what an awaiting coroutine waits on);
+  ``via`` may also be ``async for``, ``asend`` or ``anext``; null fields
+  may be left out.  Every version-1 file is a valid version-2 file.
 
 The full description is in ``docs/trace-format.md``.
 """
@@ -25,14 +28,15 @@ import typing
 from dataclasses import dataclass, field
 
 FORMAT_NAME = "cotrace"
-FORMAT_VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+FORMAT_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
 
 OBJECT_KINDS = ("generator", "coroutine", "async_generator", "function", "runtime", "event_loop")
 EVENT_KINDS = ("start", "resume", "throw", "close", "yield", "return", "raise")
 ENTRY_EVENTS = frozenset({"start", "resume", "throw", "close"})
 EXIT_EVENTS = frozenset({"yield", "return", "raise"})
-VIAS = ("send", "next", "for", "yield from", "await", "throw", "close", "gc", "other")
+VIAS = ("send", "next", "for", "yield from", "await", "throw", "close", "gc", "other",
+        "async for", "asend", "anext")  # the last three since version 2
 
 def _dumps(obj) -> bytes:
     """Header, object and footer records (rare): ASCII JSON, so that any
@@ -44,6 +48,7 @@ def _dumps(obj) -> bytes:
 _json_str = json.encoder.encode_basestring_ascii  # C-accelerated; safe for lone surrogates
 _VIA_JSON: dict = {v: json.dumps(v) for v in VIAS}
 _VIA_JSON[None] = "null"
+_ON = ',"on":'
 _END = {False: "}", None: "}", True: ',"synthetic":true}'}
 
 
@@ -97,7 +102,7 @@ class TraceWriter:
         for rec in buf:
             if rec[0] == "e":
                 # the hot record type: formatted directly, same JSON as _dumps
-                _, seq, t, ev, obj, by, via, value, raw, line, thread, task, synthetic = rec
+                _, seq, t, ev, obj, by, via, value, raw, line, thread, task, synthetic, on = rec
                 if raw:
                     value = repr(value) if (value is None or type(value) is bool or type(value) is int
                                             and -1000000000000000 < value < 1000000000000000) else enc(value)
@@ -107,7 +112,8 @@ class TraceWriter:
                 add(f'{{"type":"event","seq":{seq},"t":{t},"ev":"{ev}","obj":{obj},'
                     f'"by":{"null" if by is None else by},"via":{_VIA_JSON[via]},'
                     f'"value":{"null" if value is None else js(value)},"line":{"null" if line is None else line},'
-                    f'"thread":{th},"task":{"null" if task is None else js(task)}{_END[synthetic]}')
+                    f'"thread":{th},"task":{"null" if task is None else js(task)}'
+                    f'{"" if on is None else _ON + js(on)}{_END[synthetic]}')
             else:
                 _, oid, kind, name, qualname, file, line, label, thread = rec
                 d = {"type": "object", "id": oid, "kind": kind, "name": name, "qualname": qualname,
@@ -311,10 +317,10 @@ _OBJECT_FIELDS = {"id": _INT, "kind": _STR, "name": _STR + _NULL, "qualname": _S
                   "file": _STR + _NULL, "line": _INT + _NULL, "label": _STR + _NULL, "thread": _STR + _NULL}
 _EVENT_FIELDS = {"seq": _INT, "ev": _STR, "obj": _INT, "by": _INT + _NULL, "via": _STR + _NULL,
                  "value": _STR + _NULL, "line": _INT + _NULL, "t": _INT + _NULL, "thread": _STR + _NULL,
-                 "task": _STR + _NULL, "synthetic": _BOOL + _NULL}
+                 "task": _STR + _NULL, "synthetic": _BOOL + _NULL, "on": _STR + _NULL}
 _FOOTER_FIELDS = {"events": _INT, "dropped": _INT, "lost": _INT, "objects": _INT, "suspended": _LIST,
                   "running": _LIST, "exit": _INT + _NULL, "error": _STR + _NULL, "recorder_error": _STR + _NULL}
-_EVENT_OPTIONAL = ("by", "value", "via", "thread", "task", "line", "t", "synthetic")
+_EVENT_OPTIONAL = ("by", "value", "via", "thread", "task", "line", "t", "synthetic", "on")
 _EVENT_SHAPES: dict = {}   # (keys, value types) -> the optional fields it lacks
 _EVENT_KIND_SET = frozenset(EVENT_KINDS)
 _VIA_SET = frozenset(VIAS)

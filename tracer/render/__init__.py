@@ -177,9 +177,10 @@ class Result:
 
 
 def render_trace(trace_path: str, names: list, out_dir: str | None = None,
-                 max_messages: int = m.DEFAULT_MAX_MESSAGES, fold: bool | None = None) -> Result:
+                 max_messages: int = m.DEFAULT_MAX_MESSAGES, fold: bool | None = None,
+                 hide_loop: bool = False) -> Result:
     """Render every view of the trace in each format, beside the trace."""
-    models = m.build(trace_path, max_messages=max_messages, fold=fold)
+    models = m.build(trace_path, max_messages=max_messages, fold=fold, hide_loop=hide_loop)
     out_dir = out_dir or os.path.dirname(trace_path) or "."
     os.makedirs(out_dir, exist_ok=True)
     stem = stem_of(trace_path)

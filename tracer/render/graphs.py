@@ -24,7 +24,7 @@ def state_lines(s: m.StateNode) -> list:
     """A state's label as lines (each still to be escaped by the format)."""
     lines = [escape.shorten(s.label, SOURCE_CELLS)]
     if s.kind == "suspended" and s.yielded:
-        lines.append("yields " + " | ".join(escape.shorten(v, VALUE_CELLS) for v in s.yielded))
+        lines.append(("waits on " if s.awaits else "yields ") + " | ".join(escape.shorten(v, VALUE_CELLS) for v in s.yielded))
     elif s.kind == "failed" and s.yielded:
         lines.append("raised " + " | ".join(escape.shorten(v, VALUE_CELLS) for v in s.yielded))
     return lines
