@@ -21,6 +21,7 @@ import os
 import tokenize
 from dataclasses import dataclass, field
 
+from .taskmodel import TasksBuilder, TasksModel
 from .traceio import ENTRY_EVENTS, TraceStream
 
 RECORDED_KINDS = ("generator", "coroutine", "async_generator")
@@ -170,6 +171,7 @@ class Models:
     states: StatesModel
     flow: FlowModel
     warnings: list
+    tasks: TasksModel | None = None   # asyncio programs only
 
 
 # -- labels ---------------------------------------------------------------------------
@@ -355,6 +357,7 @@ class _Builder:
         self.fold = fold
         self.hide_loop = hide_loop
         self.task_actors: dict = {}           # task name -> actor id standing for it (hide_loop)
+        self.tasks = TasksBuilder(stream.trace.objects, max_messages)
         self.objects = stream.trace.objects
         self.max_messages = max_messages
         self.plain: list = []                 # the first max_messages messages, unfolded
@@ -421,7 +424,9 @@ class _Builder:
         return self.slot_key.get(oid, oid)
 
     def run(self) -> None:
+        tasks = self.tasks.feed
         for e in self.stream.events():
+            tasks(e)
             oid, ev = e["obj"], e["ev"]
             by = self.stand_in(e["by"], e) if self.hide_loop else e["by"]
             peer = self.actor(by, e)          # the sender first: it appears first
@@ -661,4 +666,5 @@ def build(path: str, max_messages: int = DEFAULT_MAX_MESSAGES, fold: bool | None
     trace = stream.trace
     title = trace.header.get("target") or os.path.basename(path).split(".")[0]
     return Models(title=title, sequence=builder.sequence(), states=builder.states(),
-                  flow=builder.flow_model(), warnings=list(trace.warnings))
+                  flow=builder.flow_model(), warnings=list(trace.warnings),
+                  tasks=builder.tasks.result(trace.footer is None))

@@ -11,8 +11,8 @@ Version history (bump FORMAT_VERSION and keep reading older versions):
 
 * 1 -- first public format (cotrace 0.1).
 * 2 -- optional ``on`` on yield events (what an awaiting coroutine waits on);
-  ``via`` may also be ``async for``, ``asend`` or ``anext``; null fields
-  may be left out.  Every version-1 file is a valid version-2 file.
+  ``via`` may also be ``async for``, ``asend`` or ``anext`` (cotrace 0.2).
+  Every version-1 file is a valid version-2 file.
 
 The full description is in ``docs/trace-format.md``.
 """

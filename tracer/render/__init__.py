@@ -13,9 +13,10 @@ import tempfile
 from dataclasses import dataclass
 
 from .. import model as m
-from . import draw, graphs, gv, scene, textual
+from . import draw, graphs, gv, scene, taskview, textual
 
 VIEWS = ("sequence", "states", "flow")
+TASK_VIEW = "tasks"     # asyncio programs only, in the formats that list it
 TRACE_SUFFIXES = (".trace.jsonl", ".trace.jsonl.gz")
 
 
@@ -26,6 +27,7 @@ class RenderError(Exception):
 class Format:
     name = ""
     ext = ""
+    views = VIEWS + (TASK_VIEW,)
     needs = "nothing beyond cotrace's own dependencies"
     what = ""
 
@@ -45,12 +47,16 @@ def register(cls):
     return cls
 
 
-def _seq_scene(models: m.Models) -> scene.Scene:
-    cached = getattr(models, "_scene", None)
-    if cached is None:
-        cached = scene.sequence(models.sequence, models.title)
-        setattr(models, "_scene", cached)
-    return cached
+def _scene(models: m.Models, view: str) -> scene.Scene:
+    """The laid-out picture of the sequence or task view (made once per trace)."""
+    cache = models.__dict__.setdefault("_scenes", {})
+    if view not in cache:
+        cache[view] = (scene.sequence(models.sequence, models.title) if view == "sequence"
+                       else taskview.tasks_scene(models.tasks, models.title))
+    return cache[view]
+
+
+_SCENE_VIEWS = ("sequence", TASK_VIEW)
 
 
 def _graph_dot(models: m.Models, view: str) -> str:
@@ -65,8 +71,8 @@ class Svg(Format):
     needs = "nothing extra: uses the system Graphviz if installed, else the bundled WebAssembly Graphviz"
 
     def render(self, models, view):
-        if view == "sequence":
-            return draw.to_svg(_seq_scene(models)).encode("utf-8")
+        if view in _SCENE_VIEWS:
+            return draw.to_svg(_scene(models, view)).encode("utf-8")
         return gv.svg(_graph_dot(models, view))
 
 
@@ -77,8 +83,8 @@ class _Raster(Format):
         return gv.missing(self.name)
 
     def render(self, models, view):
-        if view == "sequence":
-            return gv.run(draw.to_dot(_seq_scene(models)), self.name, pinned=True)
+        if view in _SCENE_VIEWS:
+            return gv.run(draw.to_dot(_scene(models, view)), self.name, pinned=True)
         return gv.run(_graph_dot(models, view), self.name)
 
 
@@ -100,14 +106,18 @@ class Dot(Format):
     what = "Graphviz sources (the sequence diagram with pinned positions: neato -n2)"
 
     def render(self, models, view):
-        if view == "sequence":
-            return draw.to_dot(_seq_scene(models)).encode("utf-8")
+        if view in _SCENE_VIEWS:
+            return draw.to_dot(_scene(models, view)).encode("utf-8")
         return _graph_dot(models, view).encode("utf-8")
 
 
 class _Text(Format):
-    """A format whose three views are texts, one writer per view."""
+    """A format whose views are texts, one writer per view."""
     writers: dict = {}
+
+    @property
+    def views(self):  # type: ignore[override]
+        return tuple(self.writers)
 
     def render(self, models, view):
         return self.writers[view](getattr(models, view), models.title).encode("utf-8")
@@ -133,7 +143,8 @@ class PlantUml(_Text):
 class Txt(_Text):
     name, ext = "txt", "txt"
     what = "plain text for a terminal: numbered conversation, state tables, flow list"
-    writers = {"sequence": textual.text_sequence, "states": textual.text_states, "flow": textual.text_flow}
+    writers = {"sequence": textual.text_sequence, "states": textual.text_states, "flow": textual.text_flow,
+               TASK_VIEW: taskview.tasks_text}
 
 
 def parse_formats(values) -> list:
@@ -187,7 +198,9 @@ def render_trace(trace_path: str, names: list, out_dir: str | None = None,
     outputs = []
     for name in names:
         fmt = FORMATS[name]
-        for view in VIEWS:
+        for view in fmt.views:
+            if view == TASK_VIEW and models.tasks is None:
+                continue
             path = os.path.join(out_dir, "%s.%s.%s" % (stem, view, fmt.ext))
             write_atomic(path, fmt.render(models, view))
             outputs.append(path)
