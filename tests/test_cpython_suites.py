@@ -1,15 +1,19 @@
-"""Transparency on CPython's own generator test suites.
+"""Transparency on CPython's own generator and coroutine test suites.
 
 Each suite from the installed standard library runs twice: plainly and under
 ``cotrace --include '*/test/*' -m unittest`` (so the suite's own generators
-are recorded).  The results must be the same, test by test, and the trace
-must satisfy the alternation invariant.
+and coroutines are recorded).  The results must be the same, test by test,
+and the trace must satisfy the alternation invariant.
+
+The asyncio subset (tasks, queues, locks) runs its coroutines as tasks of
+real event loops, so its traces must also show coroutines driven by a task.
 """
 import re
 
 import pytest
 
-SUITES = ["test_generators", "test_yield_from", "test_coroutines", "test_asyncgen"]
+SUITES = ["test_generators", "test_yield_from", "test_coroutines", "test_asyncgen",
+          "test_asyncio.test_tasks", "test_asyncio.test_queues", "test_asyncio.test_locks"]
 
 
 def _outcomes(stderr: str) -> tuple:
@@ -32,3 +36,5 @@ def test_suite_results_are_unchanged_under_cotrace(cotrace, python, suite):
     trace = traced.trace("unittest")   # load_checked: the alternation invariant holds
     assert trace.footer["exit"] == plain.returncode
     assert len(trace.events) > 100
+    if suite.startswith("test_asyncio."):
+        assert any(e.get("task") for e in trace.events), "no coroutine was recorded inside an asyncio task"

@@ -51,8 +51,11 @@ def _scene(models: m.Models, view: str) -> scene.Scene:
     """The laid-out picture of the sequence or task view (made once per trace)."""
     cache = models.__dict__.setdefault("_scenes", {})
     if view not in cache:
-        cache[view] = (scene.sequence(models.sequence, models.title) if view == "sequence"
-                       else taskview.tasks_scene(models.tasks, models.title))
+        if view == "sequence":
+            cache[view] = scene.sequence(models.sequence, models.title)
+        else:
+            assert models.tasks is not None  # render_trace draws the task view only then
+            cache[view] = taskview.tasks_scene(models.tasks, models.title)
     return cache[view]
 
 
