@@ -26,6 +26,8 @@ def render(trace: Trace) -> str:
             arrow = "%s -> %s" % (who, by)
             how = ""
         value = "" if e["value"] is None else " " + e["value"]
+        if e.get("on") is not None:
+            value += " (waits on %s)" % e["on"]
         flags = " (synthetic)" if e.get("synthetic") else ""
         thread = "" if e.get("thread") in (None, "MainThread") else " [%s]" % _clean(e["thread"])
         task = "" if not e.get("task") else " {task %s}" % e["task"]

@@ -214,6 +214,12 @@ def text_sequence(seq: m.SequenceModel, title: str) -> str:
     name = {a.id: escape.shorten(a.label, 24) for a in seq.actors}
     out = ["%s — sequence (%d messages%s)" % (escape.shorten(title, 60), seq.total_messages,
                                              ", folded" if seq.folded else "")]
+    groups: dict = {}
+    for a in seq.actors:
+        if a.group is not None:
+            groups.setdefault(a.group, []).append(name[a.id])
+    for group, members in groups.items():  # what the pictures draw as boxes
+        out.append(escape.shorten("  %s: %s" % (escape.visible(group), ", ".join(members)), TEXT_WIDTH))
     depth = 0
     frames = 0
     n = 0
