@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import PROGRAMS, ROOT, _env, load_checked
+from conftest import PROGRAMS, ROOT, SAMPLES, _env, load_checked
 
 import pytest
 
@@ -301,3 +301,16 @@ def test_program_clearing_sys_modules(cotrace, python, tmp_path):
     plain, traced = python(script), cotrace(script)
     assert (traced.returncode, traced.stdout) == (plain.returncode, plain.stdout) == (0, "cleared\n")
     assert traced.trace("clr").footer["exit"] == 0
+
+
+def test_options_may_follow_a_trace_file(cotrace, tmp_path):
+    first = cotrace("--no-diagrams", SAMPLES / "fib.py")
+    trace = first.trace_path("fib")
+    # a trace takes no program arguments, so what follows it is cotrace's
+    run = cotrace(trace, "-f", "txt", "-o", tmp_path / "drawn", out=tmp_path / "unused")
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "drawn" / "fib.sequence.txt").exists()
+    stray = cotrace(trace, "stray")
+    assert stray.returncode == 2
+    assert "a trace file is drawn, not run: it takes no arguments (got stray)" in stray.stderr
+    assert "Traceback" not in stray.stderr

@@ -39,6 +39,9 @@ def split_args(args: list) -> list:
         if a.startswith("-") and a != "-":
             i += 1
             continue
+        if a.endswith(TRACE_SUFFIXES) and os.path.isfile(a) and "--" not in args[i + 1:]:
+            # a trace to draw takes no program arguments: options may follow it
+            return args[:i] + args[i + 1:] + ["--", a]
         return args[:i] + ["--"] + args[i:]  # SCRIPT (or "-": read it from stdin)
     return args
 
@@ -118,6 +121,10 @@ def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit
         if newest is None:
             raise click.UsageError("no trace in %s to draw; run a program first" % output_dir)
         target = (newest,)
+    if module is None and len(target) > 1 and target[-1].endswith(TRACE_SUFFIXES) and \
+            os.path.isfile(target[-1]):
+        raise click.UsageError("a trace file is drawn, not run: it takes no arguments (got %s)"
+                               % " ".join(t for t in target[:-1] if t != "--"))
     if module is None and len(target) == 1 and target[0].endswith(TRACE_SUFFIXES):
         if list_events:
             return show_trace(target[0])
