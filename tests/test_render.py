@@ -220,6 +220,14 @@ def _edge_cases(tmp: Path) -> dict:
     e("throw", 3, 4, "throw", value="ValueError(%r)" % HOSTILE[0], synthetic=True, thread="t\u202e",
       task=HOSTILE[2])
     e("raise", 3, 4, value="ValueError(%r)" % HOSTILE[0], thread="t\u202e", task=HOSTILE[2])
+    # an event loop driving a task with a hostile name, waiting on a hostile label
+    objs += [_obj(5, "<event loop>", "event_loop", thread="MainThread"), _obj(6, HOSTILE[4] + "#1", "coroutine")]
+    e("start", 6, 5, "await", task=HOSTILE[3])
+    e("yield", 6, 5, value="<Future pending>", on=HOSTILE[4], line=40, task=HOSTILE[3])
+    e("resume", 6, 5, "await", value="None", task=HOSTILE[3])
+    e("yield", 6, 5, value="None", on=HOSTILE[5], line=41, task=HOSTILE[3])
+    e("resume", 6, 5, "await", value="None", task=HOSTILE[3])
+    e("return", 6, 5, value=HOSTILE[1], line=42, task=HOSTILE[3])
     cases["hostile"] = _write(tmp / "hostile.trace.jsonl", objs + e.rows)
     # the process was killed: no footer, a cut last line
     path = _write(tmp / "cut.trace.jsonl", [_obj(1, "main", "function"), _obj(2, "g#1")] + Events().rows,
@@ -236,9 +244,11 @@ def _edge_cases(tmp: Path) -> dict:
 def test_every_renderer_survives_the_edge_cases(tmp_path):
     cases = _edge_cases(tmp_path)
     puml, mmd = [], []
-    for name, trace in cases.items():
-        outputs = render.render_trace(str(trace), list(render.FORMATS), out_dir=str(tmp_path / name)).outputs
-        assert len(outputs) == _view_count(render.FORMATS, name == "hostile"), name  # hostile has a task
+    drawings = [(name, trace, False) for name, trace in cases.items()] + [("hostile", cases["hostile"], True)]
+    for name, trace, hide_loop in drawings:
+        outputs = render.render_trace(str(trace), list(render.FORMATS), out_dir=str(tmp_path / name / str(hide_loop)),
+                                      hide_loop=hide_loop).outputs
+        assert len(outputs) == _view_count(render.FORMATS, name == "hostile"), name  # hostile has tasks
         for path in outputs:
             data = Path(path).read_bytes()
             assert data, path
@@ -439,8 +449,9 @@ def test_sequence_text_fits_as_a_browser_draws_it(gold_traces, tmp_path):
     cases = _edge_cases(tmp_path)
     traces += [cases["hostile"], cases["deep"], cases["cut"]]
     svgs, planned = [], []
-    for trace in traces:
-        models = model.build(str(trace), fold=True)
+    traces += [cases["hostile"], gold_traces / "async_producer_consumer.trace.jsonl"]  # event loop hidden
+    for i, trace in enumerate(traces):
+        models = model.build(str(trace), fold=True, hide_loop=i >= len(traces) - 2)
         sc = scene.sequence(models.sequence, models.title)
         svgs.append(draw.to_svg(sc))
         planned.append({t.text: t.width for t in sc.shapes if isinstance(t, scene.Text)})
