@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from conftest import PROGRAMS, load_checked
+from conftest import PROGRAMS, SAMPLES, load_checked
 
 ANY = object()
 LOOP = "<event loop>"
@@ -286,3 +286,44 @@ def test_uvloop_is_the_event_loop_too(cotrace, python, tmp_path):
                for e in events_of(trace, o["label"])}
     assert workers == {"worker-1", "worker-2"}
     assert "Queue.get" in {e.get("on") for e in trace.events}
+
+
+def test_the_async_sample_conversation(cotrace, python):
+    """samples/async_producer_consumer.py, event by event (the same on 3.11-3.13)."""
+    plain = python(SAMPLES / "async_producer_consumer.py")
+    run = cotrace("--no-diagrams", SAMPLES / "async_producer_consumer.py")
+    assert (run.returncode, run.stdout, run.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    M, C, F = "Task-1", "consumer", "<Future pending>"
+    waiting = [  # main waits, through the producer, on the answers queue
+        ("producer#1", "yield", "main#1", None, F, "Queue.get", M),
+        ("main#1", "yield", LOOP, None, F, "Queue.get", M)]
+    answer = [  # the loop wakes main, main continues the producer's await, the answer comes up
+        ("main#1", "resume", LOOP, "await", "None", None, M),
+        ("producer#1", "resume", "main#1", "await", "None", None, M)]
+    same(rows(run.trace("async_producer_consumer")), [
+        ("main#1", "start", LOOP, "await", None, None, M),
+        ("producer#1", "start", "main#1", "async for", None, None, M),
+        *waiting,
+        ("consumer#1", "start", LOOP, "await", None, None, C),
+        ("consumer#1", "yield", LOOP, None, F, "Queue.get", C),
+        *answer,
+        ("producer#1", "yield", "main#1", None, "True", None, M),
+        ("producer#1", "resume", "main#1", "async for", "None", None, M),
+        *waiting,
+        ("consumer#1", "resume", LOOP, "await", "None", None, C),
+        ("consumer#1", "yield", LOOP, None, F, "Queue.get", C),
+        *answer,
+        ("producer#1", "yield", "main#1", None, "True", None, M),
+        ("producer#1", "resume", "main#1", "async for", "None", None, M),
+        *waiting,
+        ("consumer#1", "resume", LOOP, "await", "None", None, C),
+        ("consumer#1", "return", LOOP, None, "[5, 4, 3]", None, C),
+        *answer,
+        ("producer#1", "yield", "main#1", None, "False", None, M),
+        ("main#1", "yield", LOOP, None, F, "TaskGroup.__aexit__", M),
+        ("main#1", "resume", LOOP, "await", "None", None, M),
+        ("main#1", "return", LOOP, None, "None", None, M),
+        # main broke out of async for: the loop's finalizer hook closes the producer
+        ("producer#1", "close", LOOP, "close", None, None, ANY),
+        ("producer#1", "return", LOOP, None, None, None, ANY),
+    ])

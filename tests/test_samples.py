@@ -95,22 +95,6 @@ def test_throw_close_finally(cotrace):
     ]
 
 
-def test_async_sample_records_coroutines_and_tasks(cotrace):
-    run = cotrace(SAMPLES / "async_producer_consumer.py")
-    assert run.returncode == 0
-    assert run.stdout.splitlines()[-1] == "['produced', 'had enough']"
-    trace = run.trace("async_producer_consumer")
-    kinds = {o["label"]: o["kind"] for o in trace.objects.values()}
-    assert kinds["main#1"] == kinds["producer#1"] == kinds["consumer#1"] == "coroutine"
-    assert kinds["<event loop>"] == "event_loop"
-    ends = {(e["obj"], e["ev"], e["value"]) for e in trace.events if e["ev"] == "return"}
-    label = {o["id"]: o["label"] for o in trace.objects.values()}
-    assert {(label[o], v) for o, _, v in ends} == {("main#1", "None"), ("producer#1", "'produced'"),
-                                                   ("consumer#1", "'had enough'")}
-    assert all(e["task"] for e in trace.events)  # every coroutine event knows its task
-    assert {e["by"] for e in trace.events} == {next(i for i, l in label.items() if l == "<event loop>")}
-
-
 @pytest.mark.parametrize("name", ["fib", "producer_consumer", "pipeline", "throw_close", "async_producer_consumer"])
 def test_every_sample_runs_like_python(cotrace, python, name):
     path = SAMPLES / (name + ".py")
