@@ -15,7 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tracer import invariant, traceio
+from tracer import backends, invariant, traceio
+
+# The backend the suite's recordings use: COTRACE_BACKEND (settrace or
+# monitoring; CI runs the suite once per backend on 3.12+), else auto.
+BACKEND = backends.resolve(os.environ.get("COTRACE_BACKEND", "auto"))
 
 # A suite started in the background (nohup, "cmd &" in a script) inherits
 # SIGINT ignored, and so would every program it starts: the Ctrl-C tests
@@ -112,11 +116,20 @@ def python(tmp_path):
 def no_leftover_trace_hook():
     """A test that leaves a trace function installed fails."""
     before = sys.gettrace()
+    tools = _monitoring_tools()
     yield
     after = sys.gettrace()
     if after is not before:
         sys.settrace(before)
         pytest.fail("a trace function was left installed: %r" % (after,))
+    left = _monitoring_tools()
+    if left != tools:
+        pytest.fail("sys.monitoring tool ids were left in use: %r (before: %r)" % (left, tools))
+
+
+def _monitoring_tools() -> dict:
+    mon = getattr(sys, "monitoring", None)
+    return {} if mon is None else {i: mon.get_tool(i) for i in range(6) if mon.get_tool(i) is not None}
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from tracer import codeinfo, compat, framepeek, traceio
+from conftest import BACKEND
+from tracer import backends, codeinfo, compat, framepeek, traceio
 from tracer.filters import Filters
-from tracer.recorder import Recorder
 from tracer.saferepr import SafeRepr
 
 
@@ -105,7 +105,7 @@ def _record_in_process(tmp_path, body, writer_cls=traceio.TraceWriter):
     err = io.StringIO()
     rec = None
     w = writer_cls(str(path), {"format": "cotrace", "version": 1}, encode_value=lambda v: rec.repr(v))
-    rec = Recorder(w, Filters(), stderr=err)
+    rec = backends.recorder_class(BACKEND)(w, Filters(), stderr=err)
     rec.start()
     try:
         result = body()
@@ -332,7 +332,7 @@ def test_caches_forget_code_objects_that_die(tmp_path):
     before = len(codecache._WATCHED)
     path = tmp_path / "churn.trace.jsonl"
     w = traceio.TraceWriter(str(path), {"format": "cotrace", "version": 1}, encode_value=repr)
-    rec = Recorder(w, Filters(), stderr=io.StringIO())
+    rec = backends.recorder_class(BACKEND)(w, Filters(), stderr=io.StringIO())
     rec.start()
     try:
         body()

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from . import __version__, render, textview, traceio
+from . import __version__, backends, render, textview, traceio
 from .model import DEFAULT_MAX_MESSAGES
 from .runner import Target, TargetError
 from .session import RecordOptions, record, summary
@@ -17,7 +17,7 @@ CONTEXT = {"allow_interspersed_args": False, "help_option_names": ["-h", "--help
 
 # cotrace's options that take a value: needed to find where they end
 _VALUE_OPTIONS = frozenset({"-o", "--output-dir", "--include", "--exclude", "--max-events", "--repr-limit",
-                            "-f", "--format", "--max-messages", "--after-recording", "--in-dir"})
+                            "-f", "--format", "--max-messages", "--after-recording", "--in-dir", "--backend"})
 
 
 def split_args(args: list) -> list:
@@ -63,6 +63,10 @@ def split_args(args: list) -> list:
 @click.option("--repr-limit", type=click.IntRange(min=8), default=200, show_default=True, metavar="N",
               help="Longest recorded value, in characters.")
 @click.option("--compress", is_flag=True, help="Write a gzip-compressed .trace.jsonl.gz.")
+@click.option("--backend", type=click.Choice(backends.NAMES), default="auto", show_default=True,
+              envvar="COTRACE_BACKEND",
+              help="How events are recorded: sys.monitoring (3.12+, the fastest), settrace, or auto (monitoring "
+                   "where it exists).  Environment: COTRACE_BACKEND.")
 @click.option("-f", "--format", "formats", multiple=True, metavar="FORMAT",
               help="Diagram format, repeatable or comma-separated: svg (default), png, pdf, dot, mermaid, "
                    "plantuml, txt.  See --list-formats.")
@@ -81,7 +85,7 @@ def split_args(args: list) -> list:
 @click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
 @click.version_option(__version__, prog_name="cotrace")
 @click.argument("target", nargs=-1, type=click.UNPROCESSED)
-def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit, compress, formats, no_diagrams,
+def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit, compress, backend, formats, no_diagrams,
         list_formats, max_messages, fold, hide_loop, after_recording, in_dir, list_events, quiet, target):
     """Run SCRIPT (or -m MODULE) and record every generator and coroutine
     start, suspension and resumption, with the values passed, into
@@ -139,7 +143,8 @@ def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit
     else:
         tgt = Target(script=target[0], args=target[1:])
     opts = RecordOptions(output_dir=output_dir, include=include, exclude=exclude, record_all=record_all,
-                         max_events=max_events, repr_limit=repr_limit, compress=compress, quiet=True)
+                         max_events=max_events, repr_limit=repr_limit, compress=compress, quiet=True,
+                         backend=backend)
     # recorded by main(), outside click's call stack: the program should see
     # as few of cotrace's frames below its own as possible
     return _Plan(tgt, opts, drawing)
@@ -165,6 +170,9 @@ def _record(plan: _Plan):
     except TargetError as exc:
         click.echo(str(exc), err=True)
         return exc.exit_code
+    except backends.BackendError as exc:
+        click.echo("cotrace: error: %s" % exc, err=True)
+        return 2
     except OSError as exc:
         click.echo("cotrace: cannot write the trace: %s" % exc, err=True)
         return 1

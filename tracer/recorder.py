@@ -195,6 +195,7 @@ class Recorder:
         self._prev_trace: typing.Any = None
         self._prev_thread_trace: typing.Any = None
         self._mon_tool: int | None = None
+        self._mon_events = 0
         self._warned_value = False
         self._sigint_deferred = False
         self._sigint_prev: typing.Any = None
@@ -225,9 +226,31 @@ class Recorder:
             codecache.track(table)
         gc.callbacks.append(self._on_gc)
         self._install_sigint()
+        try:
+            self._install_tracing(main)
+        except BaseException:
+            self._uninstall()
+            raise
+
+    # -- the backend: how interpreter events reach the handlers --------------
+    # (settrace here; tracer/monitoring.py overrides these four for PEP 669)
+    def _install_tracing(self, main: "_ThreadState") -> None:
         threading.settrace(self._bootstrap)
         self._install_close_hook()
         sys.settrace(self._make_trace(main))
+
+    def _remove_tracing(self) -> None:
+        self._remove_close_hook()
+        sys.settrace(self._prev_trace)
+        threading.settrace(self._prev_thread_trace)
+
+    def _tracing_intact(self) -> bool:
+        current = sys.gettrace()
+        return any(current is fn for fn in self._trace_fns)
+
+    def _disable_tracing(self) -> None:
+        """After an internal error: stop being called (stop() uninstalls)."""
+        sys.settrace(self._prev_trace)
 
     # A signal's Python handler runs at the next "eval breaker" check, which
     # may fall inside our trace function, for instance at its very first
@@ -293,8 +316,7 @@ class Recorder:
 
     def stop(self) -> dict:
         """Uninstall the hooks and settle the state; return footer fields."""
-        current = sys.gettrace()
-        if self.active and self.error is None and not any(current is fn for fn in self._trace_fns):
+        if self.active and self.error is None and not self._tracing_intact():
             # CPython unsets a trace function that raises; ours only does so
             # when it cannot even start (RecursionError at the recursion
             # limit, a signal handler raising at its first instruction)
@@ -335,9 +357,7 @@ class Recorder:
         self._remove_sigint()
         if self._on_gc in gc.callbacks:
             gc.callbacks.remove(self._on_gc)
-        self._remove_close_hook()
-        sys.settrace(self._prev_trace)
-        threading.settrace(self._prev_thread_trace)
+        self._remove_tracing()
 
     def _after_fork_in_child(self) -> None:
         # a forked child runs on untraced: its events would interleave with
@@ -405,6 +425,11 @@ class Recorder:
                         self._on_return(ts, frame, arg)
                     elif event == "exception":
                         self._on_exception(ts, frame, arg)
+                    elif event == "throw":   # sys.monitoring's PY_THROW: an entry by throw()
+                        self._on_call(ts, frame, kind)
+                        self._on_exception(ts, frame, (type(arg), arg, None))
+                    elif event == "unwind":  # sys.monitoring's PY_UNWIND: left by ``arg``
+                        self._on_unwind(ts, frame, arg)
                 finally:
                     self._busy = None
         except ReprTimeout:
@@ -425,7 +450,7 @@ class Recorder:
             self._warn("internal error, recording stopped: %s" % self.error)
         self.active = False  # every trace function now returns at once; stop() uninstalls
         try:
-            sys.settrace(self._prev_trace)
+            self._disable_tracing()
         except Exception:
             pass
 
@@ -815,6 +840,16 @@ class Recorder:
             _note_exception(rec, frame.f_lasti, arg[1], self.repr(arg[1]))
             rec.exc_lasti = frame.f_lasti
 
+    def _on_unwind(self, ts, frame, exc) -> None:
+        """The frame is left by the exception ``exc`` (monitoring backend)."""
+        if ts.pending is not None:
+            self._resolve(ts, frame, "unwind", None)  # an ordinary entry: throws come as PY_THROW
+        rec = self.records.get(id(frame))
+        if rec is not None and rec.state == RUNNING:
+            _note_exception(rec, frame.f_lasti, exc, self.repr(exc))
+            rec.exc_lasti = frame.f_lasti
+        self._on_return(ts, frame, None)
+
     def _poll_fast_closed(self) -> None:
         """3.13: find generators that close() finished without running them
         when the call to close() came from C code (or from a call site the
@@ -893,20 +928,34 @@ class Recorder:
     # re-enter the frame, so nothing fires.  A sys.monitoring CALL hook sees
     # the call to close() itself; every other call site disables itself
     # after its first call, so ordinary code pays once per call site.
-    def _install_close_hook(self) -> None:
-        if not (compat.CLOSE_MAY_SKIP_FRAME and compat.HAS_MONITORING):
-            return
+    def _acquire_tool(self) -> bool:
+        """Take a sys.monitoring tool id for cotrace (once); False if none is free."""
+        if self._mon_tool is not None:
+            return True
         mon = sys.monitoring  # type: ignore[attr-defined]
-        for tool in (4, 3):  # ids no convention claims (0-2 and 5 are the debugger's, coverage's,
-            # profiler's and optimizer's); another tool may still take the other one
+        for tool in (4, 3):  # = backends.TOOL_IDS: ids no convention claims (0-2 and 5 are the
+            # debugger's, coverage's, profiler's and optimizer's)
             if mon.get_tool(tool) is None:
                 try:
                     mon.use_tool_id(tool, "cotrace")
                 except ValueError:
                     continue
                 self._mon_tool = tool
-                break
-        else:
+                return True
+        return False
+
+    def _monitor(self, event: int, callback) -> None:
+        """Register ``callback`` for ``event`` on cotrace's tool id and switch it on."""
+        mon = sys.monitoring  # type: ignore[attr-defined]
+        mon.register_callback(self._mon_tool, event, callback)
+        self._mon_events |= event
+        mon.set_events(self._mon_tool, self._mon_events)
+
+    def _install_close_hook(self) -> None:
+        if not (compat.CLOSE_MAY_SKIP_FRAME and compat.HAS_MONITORING):
+            return
+        mon = sys.monitoring  # type: ignore[attr-defined]
+        if not self._acquire_tool():
             self._warn("no free sys.monitoring tool id; close() of suspended generators may be recorded late")
             return
         closers = (types.GeneratorType.close, types.CoroutineType.close)
@@ -945,19 +994,24 @@ class Recorder:
                 self._fail(exc)
             return None
 
-        mon.register_callback(self._mon_tool, mon.events.CALL, on_call)
-        mon.set_events(self._mon_tool, mon.events.CALL)
+        self._monitor(mon.events.CALL, on_call)
 
     def _remove_close_hook(self) -> None:
+        """Switch off every sys.monitoring event cotrace uses and free its tool id."""
         if self._mon_tool is None:
             return
         mon = sys.monitoring  # type: ignore[attr-defined]
         try:
             mon.set_events(self._mon_tool, 0)
-            mon.register_callback(self._mon_tool, mon.events.CALL, None)
+            bit = 1
+            while bit <= self._mon_events:
+                if self._mon_events & bit:
+                    mon.register_callback(self._mon_tool, bit, None)
+                bit <<= 1
             mon.free_tool_id(self._mon_tool)
         finally:
             self._mon_tool = None
+            self._mon_events = 0
 
 
 def _note_exception(rec, lasti: int, exc, text: str) -> None:

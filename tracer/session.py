@@ -10,9 +10,8 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-from . import __version__, compat, traceio
+from . import __version__, backends, compat, traceio
 from .filters import Filters
-from .recorder import Recorder
 from .runner import Outcome, Target
 from .saferepr import SafeRepr
 
@@ -27,6 +26,7 @@ class RecordOptions:
     repr_limit: int = 200
     compress: bool = False
     quiet: bool = False
+    backend: str = "auto"         # see tracer.backends
 
 
 @dataclass
@@ -48,12 +48,13 @@ def record(target: Target, opts: RecordOptions, stderr=None) -> Recording:
     when the target cannot be started.
     """
     stderr = stderr or sys.stderr
+    recorder_class = backends.recorder_class(opts.backend)  # BackendError before anything runs
     prepared = target.prepare()
     os.makedirs(opts.output_dir, exist_ok=True)
     path = trace_path_for(target, opts)
     header = {
         "format": traceio.FORMAT_NAME, "version": traceio.FORMAT_VERSION, "python": compat.PY_VERSION,
-        "backend": Recorder.backend, "argv": [prepared[2]] + list(target.args),
+        "backend": recorder_class.backend, "argv": [prepared[2]] + list(target.args),
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "cotrace": __version__, "target": target.stem, "repr_limit": opts.repr_limit,
     }
@@ -68,7 +69,7 @@ def record(target: Target, opts: RecordOptions, stderr=None) -> Recording:
             path = trace_path_for(target, opts, "-%d" % (n + 1))
     if writer is None:
         raise OSError("every trace file name for %s is in use" % target.stem)
-    recorder = Recorder(writer, Filters(opts.include, opts.exclude, opts.record_all),
+    recorder = recorder_class(writer, Filters(opts.include, opts.exclude, opts.record_all),
                         repr_limit=opts.repr_limit, max_events=opts.max_events, stderr=stderr)
     recorder.repr = safe_repr
     outcome = Outcome(1, 1, "cotrace: recording did not finish")
