@@ -9,7 +9,7 @@ import sys
 import click
 
 from . import __version__, backends, render, textview, traceio
-from .model import DEFAULT_MAX_MESSAGES
+from .defaults import DEFAULT_MAX_MESSAGES
 from .runner import Target, TargetError
 from .session import RecordOptions, record, summary
 
@@ -238,12 +238,13 @@ class _Drawer:
 
 def _render(trace_path: str, drawing: _Drawing) -> tuple:
     """Draw the trace: (outputs, one-line error or None, warnings)."""
+    from .render.gv import GraphvizError
     try:
         render.check(drawing.names)
         result = render.render_trace(trace_path, drawing.names, out_dir=drawing.out_dir,
                                      max_messages=drawing.max_messages, fold=drawing.fold,
                                      hide_loop=drawing.hide_loop)
-    except (traceio.TraceError, render.RenderError, render.gv.GraphvizError) as exc:
+    except (traceio.TraceError, render.RenderError, GraphvizError) as exc:
         return [], str(exc), []
     except OSError as exc:
         return [], "cannot write the diagrams of %s: %s" % (trace_path, exc), []

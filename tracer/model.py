@@ -26,7 +26,7 @@ from .traceio import ENTRY_EVENTS, TraceStream
 
 RECORDED_KINDS = ("generator", "coroutine", "async_generator")
 LOOP_KINDS = ("event_loop", "task")  # who drives the coroutines of asyncio tasks (task: --hide-loop)
-DEFAULT_MAX_MESSAGES = 400
+from .defaults import DEFAULT_MAX_MESSAGES  # noqa: E402  (re-exported)
 FOLD_ABOVE = 60         # conversations longer than this are folded (unless fold is False)
 EXAMPLES = 3            # distinct example values kept per message / transition
 MAX_PERIOD = 128        # longest repeating run of messages looked for

@@ -12,8 +12,22 @@ import os
 import tempfile
 from dataclasses import dataclass
 
-from .. import model as m
-from . import draw, graphs, gv, scene, taskview, textual
+import importlib
+import typing
+
+from ..defaults import DEFAULT_MAX_MESSAGES
+
+if typing.TYPE_CHECKING:
+    from .. import model as m
+    from . import scene
+
+# The drawing modules (and the models) are imported when something is drawn:
+# the command imports this registry to check formats before recording, and
+# a recording must start fast.
+
+
+def _mod(name: str):
+    return importlib.import_module("." + name, __name__)
 
 VIEWS = ("sequence", "states", "flow")
 TASK_VIEW = "tasks"     # asyncio programs only, in the formats that list it
@@ -52,10 +66,10 @@ def _scene(models: m.Models, view: str) -> scene.Scene:
     cache = models.__dict__.setdefault("_scenes", {})
     if view not in cache:
         if view == "sequence":
-            cache[view] = scene.sequence(models.sequence, models.title)
+            cache[view] = _mod("scene").sequence(models.sequence, models.title)
         else:
             assert models.tasks is not None  # render_trace draws the task view only then
-            cache[view] = taskview.tasks_scene(models.tasks, models.title)
+            cache[view] = _mod("taskview").tasks_scene(models.tasks, models.title)
     return cache[view]
 
 
@@ -63,6 +77,7 @@ _SCENE_VIEWS = ("sequence", TASK_VIEW)
 
 
 def _graph_dot(models: m.Models, view: str) -> str:
+    graphs = _mod("graphs")
     write = graphs.states_dot if view == "states" else graphs.flow_dot
     return write(getattr(models, view), models.title)
 
@@ -75,20 +90,20 @@ class Svg(Format):
 
     def render(self, models, view):
         if view in _SCENE_VIEWS:
-            return draw.to_svg(_scene(models, view)).encode("utf-8")
-        return gv.svg(_graph_dot(models, view))
+            return _mod("draw").to_svg(_scene(models, view)).encode("utf-8")
+        return _mod("gv").svg(_graph_dot(models, view))
 
 
 class _Raster(Format):
     needs = "Graphviz's dot program (system package graphviz)"
 
     def problem(self):
-        return gv.missing(self.name)
+        return _mod("gv").missing(self.name)
 
     def render(self, models, view):
         if view in _SCENE_VIEWS:
-            return gv.run(draw.to_dot(_scene(models, view)), self.name, pinned=True)
-        return gv.run(_graph_dot(models, view), self.name)
+            return _mod("gv").run(_mod("draw").to_dot(_scene(models, view)), self.name, pinned=True)
+        return _mod("gv").run(_graph_dot(models, view), self.name)
 
 
 @register
@@ -110,7 +125,7 @@ class Dot(Format):
 
     def render(self, models, view):
         if view in _SCENE_VIEWS:
-            return draw.to_dot(_scene(models, view)).encode("utf-8")
+            return _mod("draw").to_dot(_scene(models, view)).encode("utf-8")
         return _graph_dot(models, view).encode("utf-8")
 
 
@@ -123,31 +138,32 @@ class _Text(Format):
         return tuple(self.writers)
 
     def render(self, models, view):
-        return self.writers[view](getattr(models, view), models.title).encode("utf-8")
+        module, function = self.writers[view].split(".")  # "module.function" of this package
+        return getattr(_mod(module), function)(getattr(models, view), models.title).encode("utf-8")
 
 
 @register
 class Mermaid(_Text):
     name, ext = "mermaid", "mmd"
     what = "Mermaid sources (sequenceDiagram, stateDiagram-v2, flowchart) for GitHub markdown"
-    writers = {"sequence": textual.mermaid_sequence, "states": textual.mermaid_states,
-               "flow": textual.mermaid_flow}
+    writers = {"sequence": "textual.mermaid_sequence", "states": "textual.mermaid_states",
+               "flow": "textual.mermaid_flow"}
 
 
 @register
 class PlantUml(_Text):
     name, ext = "plantuml", "puml"
     what = "PlantUML sources (sequence, state and component diagrams)"
-    writers = {"sequence": textual.plantuml_sequence, "states": textual.plantuml_states,
-               "flow": textual.plantuml_flow}
+    writers = {"sequence": "textual.plantuml_sequence", "states": "textual.plantuml_states",
+               "flow": "textual.plantuml_flow"}
 
 
 @register
 class Txt(_Text):
     name, ext = "txt", "txt"
     what = "plain text for a terminal: numbered conversation, state tables, flow list"
-    writers = {"sequence": textual.text_sequence, "states": textual.text_states, "flow": textual.text_flow,
-               TASK_VIEW: taskview.tasks_text}
+    writers = {"sequence": "textual.text_sequence", "states": "textual.text_states", "flow": "textual.text_flow",
+               TASK_VIEW: "taskview.tasks_text"}
 
 
 def parse_formats(values) -> list:
@@ -191,9 +207,10 @@ class Result:
 
 
 def render_trace(trace_path: str, names: list, out_dir: str | None = None,
-                 max_messages: int = m.DEFAULT_MAX_MESSAGES, fold: bool | None = None,
+                 max_messages: int = DEFAULT_MAX_MESSAGES, fold: bool | None = None,
                  hide_loop: bool = False) -> Result:
     """Render every view of the trace in each format, beside the trace."""
+    from .. import model as m
     models = m.build(trace_path, max_messages=max_messages, fold=fold, hide_loop=hide_loop)
     out_dir = out_dir or os.path.dirname(trace_path) or "."
     os.makedirs(out_dir, exist_ok=True)
