@@ -22,11 +22,17 @@ def test_layout_calibrates_and_verifies_on_this_python():
 def _sent_values(fn, sends):
     """Values read at every resumption of generators made by ``fn``."""
     seen, got = [], []
+    views: dict = {}
 
     def probe(frame, event, arg):
         if event == "call" and frame.f_code.co_name.startswith("g_"):
             if any(f is frame for f in seen):
-                got.append(framepeek.read_sent_value(frame))
+                # the view made once per object (the recorder's fast path)
+                # reads what the reference reader reads
+                view = views.setdefault(id(frame), framepeek.stack_view(frame))
+                value = framepeek.read_sent_value(frame)
+                assert view.top() is value
+                got.append(value)
             else:
                 seen.append(frame)
         return None

@@ -208,6 +208,49 @@ def read_sent_value(frame, layout: Layout | None = None):
     return _from_ptr(p)
 
 
+class StackView:
+    """Word and int views of one generator-like object's interpreter frame,
+    made once per object: the frame lives inside the object, at a fixed
+    address, so every later resumption reads the sent value with a few
+    index operations instead of building ctypes objects."""
+
+    __slots__ = ("words", "ints", "sp", "first", "last", "base", "first_local")
+
+    def top(self):
+        """What :func:`read_sent_value` returns, through the views."""
+        if self.ints is None:   # 3.13: a pointer one past the top of the stack
+            slot = (self.words[self.sp] - self.base) // _WORD - 1
+        else:                   # 3.11/3.12: stacktop counts localsplus entries
+            slot = self.first_local + self.ints[self.sp] - 1
+        if not self.first <= slot < self.last:
+            return NOVALUE
+        p = self.words[slot]
+        return _from_ptr(p) if p else NOVALUE
+
+
+def stack_view(frame, layout: Layout | None = None) -> StackView | None:
+    """A :class:`StackView` of a generator-like object's running ``frame``
+    (its ``top()`` is the sent value at a resumption), or None."""
+    lay = layout or LAYOUT
+    if lay is None:
+        return None
+    iframe = _word(id(frame) + lay.f_frame_off)
+    if not iframe:
+        return None
+    lo, hi = _stack_bounds(frame.f_code)
+    v = StackView()
+    v.first_local = lay.locals_off // _WORD
+    v.words = (ctypes.c_ssize_t * (v.first_local + hi // _WORD + 1)).from_address(iframe)
+    v.base = iframe
+    v.first = v.first_local + lo // _WORD
+    v.last = v.first_local + hi // _WORD
+    if lay.sp_is_pointer:
+        v.ints, v.sp = None, lay.sp_off // _WORD
+    else:
+        v.ints, v.sp = (ctypes.c_int * (lay.locals_off // 4)).from_address(iframe), lay.sp_off // 4
+    return v
+
+
 @per_code
 def _stack_bounds(code) -> tuple[int, int]:
     """Byte offsets, from localsplus, between which the top of stack may lie.

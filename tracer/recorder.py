@@ -102,7 +102,7 @@ class Obj:
     """Recorder-side state of one generator, coroutine or async generator."""
 
     __slots__ = ("id", "kind", "state", "resumer", "delegate", "delegator", "synthetic", "dying",
-                 "ref", "excs", "exc_lasti", "fast_close", "frame_id", "yield_line", "on")
+                 "ref", "excs", "exc_lasti", "fast_close", "frame_id", "yield_line", "on", "view")
 
     def __init__(self, oid: int, kind: str, frame_id: int) -> None:
         self.id = oid
@@ -123,6 +123,7 @@ class Obj:
         self.frame_id = frame_id
         self.yield_line = None
         self.on = None           # what it waits on, at its last yield (asyncio)
+        self.view = None         # framepeek.StackView of its frame, made at the first resumption
 
 
 class _ThreadState:
@@ -641,7 +642,10 @@ class Recorder:
         elif via in ("next", "for"):
             value, raw = None, True  # next() and for loops always send None
         else:
-            v = framepeek.read_sent_value(frame)
+            view = rec.view
+            if view is None:
+                view = rec.view = framepeek.stack_view(frame)
+            v = view.top() if view is not None else framepeek.NOVALUE
             if v is framepeek.NOVALUE:
                 value = None
             else:
