@@ -35,7 +35,7 @@ def write(path, records, tail=""):
 def test_round_trip_of_a_recorded_trace(tmp_path):
     path = tmp_path / "t.trace.jsonl"
     calls = []
-    w = traceio.TraceWriter(str(path), {k: v for k, v in HEADER.items() if k != "type"},
+    w = traceio.TraceWriter(str(path), {k: v for k, v in dict(HEADER, version=2).items() if k != "type"},
                             encode_value=lambda v: calls.append(v) or repr(v), batch=2)
     w.append(("o", 1, "generator", "g", "g", "x.py", 1, "g#1", None))
     w.append(("o", 2, "function", "<module>", "<module>", "x.py", 1, "<module>", "MainThread"))
@@ -54,6 +54,19 @@ def test_round_trip_of_a_recorded_trace(tmp_path):
     assert trace.events[4]["synthetic"] is True
     assert trace.objects[2]["thread"] == "MainThread"
     assert trace.footer["events"] == 5 and trace.warnings == []
+    # version 2 leaves out the type, null fields and the main thread's name;
+    # the reader gives them back
+    lines = path.read_text().splitlines()
+    assert lines[3] == '{"seq":1,"t":5,"ev":"start","obj":1,"by":2,"via":"next","line":1}'
+    assert all("null" not in line and "MainThread" not in line for line in lines[3:8])
+    assert trace.events[0]["thread"] == "MainThread" and trace.events[0]["task"] is None
+    assert trace.events[0]["value"] is None and trace.events[0]["on"] is None
+
+
+def test_version_1_missing_thread_stays_unknown(tmp_path):
+    path = write(tmp_path / "v1.trace.jsonl", [dict(HEADER, version=1), OBJ, ACTOR,
+                                                {"type": "event", "seq": 1, "ev": "start", "obj": 1, "by": 2}])
+    assert traceio.load(str(path)).events[0]["thread"] is None
 
 
 def test_gzip_trace_is_read(tmp_path):

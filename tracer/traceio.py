@@ -4,14 +4,16 @@ UTF-8 JSON Lines, one object per line::
 
     {"type": "header", "format": "cotrace", "version": 1, ...}
     {"type": "object", "id": 3, "kind": "generator", ...}      # before its first mention
-    {"type": "event", "seq": 17, "ev": "resume", "obj": 3, ...}
+    {"seq": 17, "t": 5512345, "ev": "resume", "obj": 3, ...}    # an event ("type" left out)
     {"type": "footer", "events": N, "dropped": 0, ...}          # missing if the process was killed
 
 Version history (bump FORMAT_VERSION and keep reading older versions):
 
 * 1 -- first public format (cotrace 0.1).
 * 2 -- optional ``on`` on yield events (what an awaiting coroutine waits on);
-  ``via`` may also be ``async for``, ``asend`` or ``anext`` (cotrace 0.2).
+  ``via`` may also be ``async for``, ``asend`` or ``anext``; events may
+  leave out ``type`` and null fields, and a missing ``thread`` is the main
+  thread (cotrace 0.2).
   Every version-1 file is a valid version-2 file.
 
 The full description is in ``docs/trace-format.md``.
@@ -48,8 +50,30 @@ def _dumps(obj) -> bytes:
 _json_str = json.encoder.encode_basestring_ascii  # C-accelerated; safe for lone surrogates
 _VIA_JSON: dict = {v: json.dumps(v) for v in VIAS}
 _VIA_JSON[None] = "null"
-_ON = ',"on":'
+MAIN_THREAD = "MainThread"   # an event without "thread" (version 2) ran in the main thread
 _END = {False: "}", None: "}", True: ',"synthetic":true}'}
+
+
+def _event_tail(key: tuple) -> str:
+    """The JSON of an event record after its seq, t and value: the fields
+    that repeat from one event of a location to the next."""
+    ev, obj, by, via, line, thread, task, synthetic, on = key
+    js = _json_str
+    parts = [',"ev":"%s","obj":%d' % (ev, obj)]
+    if by is not None:
+        parts.append(',"by":%d' % by)
+    if via is not None:
+        parts.append(',"via":' + _VIA_JSON[via])
+    if line is not None:
+        parts.append(',"line":%d' % line)
+    if thread is not None and thread != MAIN_THREAD:
+        parts.append(',"thread":' + js(thread))
+    if task is not None:
+        parts.append(',"task":' + js(task))
+    if on is not None:
+        parts.append(',"on":' + js(on))
+    parts.append(_END[synthetic])
+    return "".join(parts)
 
 
 class TraceWriter:
@@ -68,7 +92,7 @@ class TraceWriter:
         self.append = self.buf.append
         self.closed = False
         self._pid = os.getpid()
-        self._names: dict = {}
+        self._tails: dict = {}   # (ev, obj, by, via, line, thread, task, synthetic, on) -> JSON
         # Locked before it is emptied: two recordings of the same program
         # at once must not write into one file (the second gets TraceBusy).
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
@@ -98,22 +122,28 @@ class TraceWriter:
         add = out.append
         enc = self._encode_value
         js = _json_str
-        names = self._names  # thread name -> its JSON, computed once
+        tails = self._tails
+        if len(tails) > 50000:  # bounded: a program with endless distinct locations or tasks
+            tails.clear()
         for rec in buf:
             if rec[0] == "e":
-                # the hot record type: formatted directly, same JSON as _dumps
+                # the hot record type, formatted directly: what changes from
+                # event to event (seq, t, value) first, then the rest of the
+                # record, the same for every event of one location, computed
+                # once; "type", null fields and the main thread's name are
+                # left out (version 2: a record without a type is an event)
                 _, seq, t, ev, obj, by, via, value, raw, line, thread, task, synthetic, on = rec
-                if raw:
+                key = (ev, obj, by, via, line, thread, task, synthetic, on)
+                tail = tails.get(key)
+                if tail is None:
+                    tail = tails[key] = _event_tail(key)
+                if raw:  # a value stored as it is: None, bool, int, ... (repr'd here, off the hot path)
                     value = repr(value) if (value is None or type(value) is bool or type(value) is int
                                             and -1000000000000000 < value < 1000000000000000) else enc(value)
-                th = names.get(thread)
-                if th is None:
-                    th = names[thread] = "null" if thread is None else js(thread)
-                add(f'{{"type":"event","seq":{seq},"t":{t},"ev":"{ev}","obj":{obj},'
-                    f'"by":{"null" if by is None else by},"via":{_VIA_JSON[via]},'
-                    f'"value":{"null" if value is None else js(value)},"line":{"null" if line is None else line},'
-                    f'"thread":{th},"task":{"null" if task is None else js(task)}'
-                    f'{"" if on is None else _ON + js(on)}{_END[synthetic]}')
+                elif value is None:  # no value travelled
+                    add(f'{{"seq":{seq},"t":{t}{tail}')
+                    continue
+                add(f'{{"seq":{seq},"t":{t},"value":{js(value)}{tail}')
             else:
                 _, oid, kind, name, qualname, file, line, label, thread = rec
                 d = {"type": "object", "id": oid, "kind": kind, "name": name, "qualname": qualname,
@@ -340,6 +370,8 @@ def _check(rec: dict, fields: dict, what: str, name: str, lineno: int) -> None:
 def _record(trace: Trace, rec: dict, name: str, lineno: int) -> bool:
     """Check one record after the header; True if it is an event."""
     kind = rec.get("type")
+    if kind is None and "ev" in rec:
+        kind = "event"  # version 2 writes events without their type
     if kind == "event":
         # the checks for a shape of fields and types seen before are done:
         # a trace has a handful of shapes, and millions of events
@@ -361,6 +393,8 @@ def _record(trace: Trace, rec: dict, name: str, lineno: int) -> bool:
             raise TraceError("%s:%d: event refers to actor %r before its definition" % (name, lineno, by))
         for key in missing:
             rec[key] = None
+        if rec["thread"] is None and "thread" in missing and trace.header["version"] >= 2:
+            rec["thread"] = MAIN_THREAD  # version 2 leaves the main thread's name out
         return True
     elif kind == "object":
         _check(rec, _OBJECT_FIELDS, "object", name, lineno)
