@@ -176,7 +176,7 @@ def main(argv=None) -> None:
     result = bench(args.runs, args.trace)
     if not args.no_write and not args.trace:
         from run import write_results
-        write_results(None, None, render=section(result))
+        write_results({HEADING: section(result)})
 
 
 if __name__ == "__main__":

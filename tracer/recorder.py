@@ -144,6 +144,7 @@ _SUSPENDED_ATTR = compat.SUSPENDED_ATTR
 _KIND_TEXT = {"generator": "generator", "coroutine": "coroutine", "async_generator": "async generator"}
 _RUNNING_ATTR = {"generator": "gi_running", "coroutine": "cr_running", "async_generator": None}
 _FRAME_ATTR = compat.FRAME_ATTR
+_CLOSE_MAY_SKIP_FRAME = compat.CLOSE_MAY_SKIP_FRAME
 _ASYNC_ITER_VIAS = frozenset({"async for", "asend", "anext"})
 _DELEGATING = frozenset({"yield from", "await"}) | _ASYNC_ITER_VIAS
 _FRAME_ATTR_BY_TYPE = {types.GeneratorType: "gi_frame", types.CoroutineType: "cr_frame",
@@ -192,6 +193,7 @@ class Recorder:
         self._serials = itertools.count()
         self._lock = threading.RLock()
         self._busy = None            # ident of the thread inside a handler
+        self._ts: _ThreadState | None = None  # its state, while it is inside
         self._t0 = 0
         self._prev_trace: typing.Any = None
         self._prev_thread_trace: typing.Any = None
@@ -418,6 +420,7 @@ class Recorder:
         try:
             with self._lock:
                 self._busy = ts.ident
+                self._ts = ts
                 try:
                     if event == "call":
                         frame.f_trace_lines = False
@@ -432,7 +435,7 @@ class Recorder:
                     elif event == "unwind":  # sys.monitoring's PY_UNWIND: left by ``arg``
                         self._on_unwind(ts, frame, arg)
                 finally:
-                    self._busy = None
+                    self._busy = self._ts = None
         except ReprTimeout:
             pass
         except RecursionError:
@@ -499,8 +502,12 @@ class Recorder:
         if t is None:
             t = time.perf_counter_ns() - self._t0
         aio = _MODULES.get("asyncio")
+        ts = self._ts  # the thread being handled (None for events made outside a handler)
+        thread = ts.thread if ts is not None else None
+        name = thread._name if thread is not None else None  # Thread._name: no Python frame of threading.py
         w = self.writer
-        w.append(("e", next(self._seq), t, ev, oid, by, via, value, raw, line, self._thread_name(),
+        w.append(("e", next(self._seq), t, ev, oid, by, via, value, raw, line,
+                  name if type(name) is str else self._thread_name(),
                   None if aio is None else self._task(aio), synthetic, on))
         if len(w.buf) >= w.batch:
             w.flush()
@@ -764,7 +771,7 @@ class Recorder:
             rec.yield_line = line
             if not codeinfo.is_delegating_site(code, lasti):
                 rec.delegate = None
-            rec.fast_close = codeinfo.closes_without_reentry(code, lasti)
+            rec.fast_close = _CLOSE_MAY_SKIP_FRAME and codeinfo.closes_without_reentry(code, lasti)
             if rec.fast_close:
                 self._fast_closable.add(rec)
             else:
