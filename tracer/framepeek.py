@@ -215,6 +215,13 @@ class StackView:
     index operations instead of building ctypes objects."""
 
     __slots__ = ("words", "ints", "sp", "first", "last", "base", "first_local")
+    words: typing.Any           # ctypes array of words over the frame
+    ints: typing.Any            # ctypes array of ints over its header (3.11/3.12), or None
+    sp: int                     # index of the stack pointer field (in words or ints)
+    first: int                  # first and one-past-last word index the stack top may have
+    last: int
+    base: int                   # address of the frame
+    first_local: int            # word index of localsplus[0]
 
     def top(self):
         """What :func:`read_sent_value` returns, through the views."""
