@@ -593,7 +593,6 @@ class Recorder:
             rec.state = SUSPENDED
         start = rec.state == NEW
         # who handed control over: skip outer generators that are suspended
-        # in yield-from while C code passes a throw()/close() down to us
         # in yield-from while C code passes a throw()/close() down to us;
         # see through coroutines and generators cotrace does not record
         # (asyncio's wait_for, a library's yield from) that only pass
