@@ -41,6 +41,32 @@ def load_checked(path) -> traceio.Trace:
     return trace
 
 
+def record_in_process(tmp_path, body, backend: str = BACKEND, writer_cls=traceio.TraceWriter) -> traceio.Trace:
+    """Record ``body()`` in this process with ``backend``; the loaded trace
+    carries ``stderr`` (the recorder's warnings), ``result`` and ``footer_info``
+    (what the recorder's stop() returned)."""
+    import io
+    from tracer.filters import Filters
+
+    path = tmp_path / ("inproc-%s.trace.jsonl" % backend)
+    err = io.StringIO()
+    rec = None
+    w = writer_cls(str(path), {"format": "cotrace", "version": traceio.FORMAT_VERSION},
+                   encode_value=lambda v: rec.repr(v))
+    rec = backends.recorder_class(backend)(w, Filters(), stderr=err)
+    rec.start()
+    try:
+        result = body()
+    finally:
+        footer = rec.stop()
+    w.close(dict(footer, exit=0, error=None))
+    trace = traceio.load(str(path))
+    trace.stderr = err.getvalue()  # type: ignore[attr-defined]
+    trace.result = result          # type: ignore[attr-defined]
+    trace.footer_info = footer     # type: ignore[attr-defined]
+    return trace
+
+
 def simple(trace: traceio.Trace, with_synthetic: bool = False) -> list[tuple]:
     """Events as (object, ev, by, via, value) with labels instead of ids."""
     label = {o["id"]: o["label"] for o in trace.objects.values()}

@@ -5,15 +5,12 @@ On 3.12+ every sample and test program is recorded by both ``settrace`` and
 aside).  The rest of the suite runs with whichever backend COTRACE_BACKEND
 names (CI runs it once per backend).
 """
-import io
-import os
 import sys
 
 import pytest
 
-from conftest import PROGRAMS, SAMPLES, load_checked
-from tracer import backends, compat, traceio
-from tracer.filters import Filters
+from conftest import PROGRAMS, SAMPLES, load_checked, record_in_process
+from tracer import backends, compat, invariant
 
 needs_monitoring = pytest.mark.skipif(not compat.HAS_MONITORING, reason="sys.monitoring needs Python 3.12+")
 
@@ -71,17 +68,10 @@ def test_auto_and_unavailable_backends(cotrace):
 
 
 def _record(tmp_path, body, backend):
-    path = tmp_path / ("%s.trace.jsonl" % backend)
-    rec = None
-    w = traceio.TraceWriter(str(path), {"format": "cotrace", "version": 2}, encode_value=lambda v: rec.repr(v))
-    rec = backends.recorder_class(backend)(w, Filters(), stderr=io.StringIO())
-    rec.start()
-    try:
-        body()
-    finally:
-        footer = rec.stop()
-    w.close(dict(footer, exit=0, error=None))
-    return load_checked(path), footer
+    trace = record_in_process(tmp_path, body, backend)
+    problems = invariant.violations(trace)
+    assert not problems, problems
+    return trace, trace.footer_info
 
 
 def _pingpong():

@@ -13,7 +13,7 @@ from tracer.render import draw, escape, scene, taskview
 from tracer.taskmodel import TasksBuilder, TasksModel
 
 from conftest import ROOT
-from validators import check_dot, check_svg, measure_svg, svg_text
+from validators import check_dot, check_scene_layouts, check_svg, svg_text
 
 LOOP = 1
 HEADER = {"type": "header", "format": "cotrace", "version": 1, "python": "3.12.1", "backend": "settrace",
@@ -494,43 +494,10 @@ def _no_switch_model() -> TasksModel:
     return m
 
 
-def _overlap(a, b) -> bool:
-    return a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"] and a["y"] < b["y"] + b["h"] \
-        and b["y"] < a["y"] + a["h"]
-
-
-def test_every_case_draws_valid_svg_and_dot():
-    for name, m in _cases().items():
-        sc = taskview.tasks_scene(m, name)
-        check_svg(draw.to_svg(sc))
-        check_dot(draw.to_dot(sc))
-        text = taskview.tasks_text(m, name)
-        assert all(len(line) <= 100 for line in text.splitlines()), name
-
-
 def test_text_fits_as_a_browser_draws_it():
     """chromium, with the font the SVG asks for: every text inside the
     picture, no two texts overlapping, none wider than planned."""
-    cases = _cases()
-    svgs, planned = [], []
-    for name, m in cases.items():
-        sc = taskview.tasks_scene(m, name)
-        svgs.append(draw.to_svg(sc))
-        planned.append({t.text: t.width for t in sc.shapes if isinstance(t, scene.Text)})
-    for name, measured, widths in zip(cases, measure_svg(svgs), planned):
-        texts = [t for t in measured["texts"] if t["w"] > 0]
-        assert len(texts) >= 5, name
-        for t in texts:
-            assert t["x"] >= 0 and t["x"] + t["w"] <= measured["width"] + 0.5, (name, t)
-            assert t["y"] >= 0 and t["y"] + t["h"] <= measured["height"] + 0.5, (name, t)
-            if not any(ord(c) > 0x2e7f for c in t["text"]):  # no CJK font here: fallback glyphs differ
-                assert t["w"] <= widths[t["text"]] + 1.0, (name, t["text"], t["w"], widths[t["text"]])
-        texts.sort(key=lambda t: t["y"])
-        for i, a in enumerate(texts):
-            for b in texts[i + 1:]:
-                if b["y"] >= a["y"] + a["h"]:
-                    break
-                assert not _overlap(a, b), (name, a, b)
+    check_scene_layouts({name: taskview.tasks_scene(m, name) for name, m in _cases().items()}, min_texts=5)
 
 
 def test_long_labels_are_shortened_inside_their_bar_and_whole_in_the_tooltip():

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from conftest import BACKEND
+from conftest import BACKEND, record_in_process
 from tracer import backends, codeinfo, compat, framepeek, traceio
 from tracer.filters import Filters
 from tracer.saferepr import SafeRepr
@@ -107,21 +107,7 @@ def _drive():
 
 
 def _record_in_process(tmp_path, body, writer_cls=traceio.TraceWriter):
-    path = tmp_path / "inproc.trace.jsonl"
-    err = io.StringIO()
-    rec = None
-    w = writer_cls(str(path), {"format": "cotrace", "version": 1}, encode_value=lambda v: rec.repr(v))
-    rec = backends.recorder_class(BACKEND)(w, Filters(), stderr=err)
-    rec.start()
-    try:
-        result = body()
-    finally:
-        footer = rec.stop()
-    w.close(dict(footer, exit=0, error=None))
-    trace = traceio.load(str(path))
-    trace.stderr = err.getvalue()
-    trace.result = result
-    return trace
+    return record_in_process(tmp_path, body, writer_cls=writer_cls)
 
 
 def test_previous_trace_functions_are_restored(tmp_path):

@@ -245,3 +245,33 @@ def _in_browser(script: str, texts: list[str]) -> list:
     results = json.loads(proc.stdout)
     assert len(results) == len(texts), f"{script} answered for a different batch"
     return results
+
+
+def check_scene_layouts(scenes: dict, min_texts: int = 3) -> None:
+    """Draw each named scene as SVG and measure it in chromium, with the
+    font the SVG asks for: every text inside the picture, no two texts
+    overlapping, none wider than the layout planned (CJK excepted: no CJK
+    font here, the fallback glyphs differ)."""
+    from tracer.render import draw, scene
+
+    names = list(scenes)
+    planned = [{t.text: t.width for t in scenes[n].shapes if isinstance(t, scene.Text)} for n in names]
+    for name, measured, widths in zip(names, measure_svg([draw.to_svg(scenes[n]) for n in names]), planned):
+        texts = [t for t in measured["texts"] if t["w"] > 0]
+        assert len(texts) >= min_texts, name
+        for t in texts:
+            assert t["x"] >= 0 and t["x"] + t["w"] <= measured["width"] + 0.5, (name, t)
+            assert t["y"] >= 0 and t["y"] + t["h"] <= measured["height"] + 0.5, (name, t)
+            if not any(ord(c) > 0x2e7f for c in t["text"]):
+                assert t["w"] <= widths[t["text"]] + 1.0, (name, t["text"], t["w"], widths[t["text"]])
+        texts.sort(key=lambda t: t["y"])
+        for i, a in enumerate(texts):
+            for b in texts[i + 1:]:
+                if b["y"] >= a["y"] + a["h"]:
+                    break
+                assert not _overlap(a, b), (name, a, b)
+
+
+def _overlap(a, b) -> bool:
+    return a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"] and a["y"] < b["y"] + b["h"] \
+        and b["y"] < a["y"] + a["h"]
