@@ -67,10 +67,14 @@ class MonitoringRecorder(Recorder):
                 me._sigint_deferred = False
                 _RETRIP.fire
 
-        def entered(code, offset):
+        def kind_of(code):
             kind = decisions.get(id(code), _MISSING)
-            if kind is _MISSING:
-                kind = decide(code)
+            return decide(code) if kind is _MISSING else kind
+
+        # PY_START / PY_RESUME -> "call"; PY_YIELD / PY_RETURN -> "return":
+        # local events, switched off where the code is not recorded
+        def entered(code, offset):
+            kind = kind_of(code)
             if kind is None:
                 return disable
             if me.active:
@@ -79,9 +83,7 @@ class MonitoringRecorder(Recorder):
             return None
 
         def left(code, offset, value):
-            kind = decisions.get(id(code), _MISSING)
-            if kind is _MISSING:
-                kind = decide(code)
+            kind = kind_of(code)
             if kind is None:
                 return disable
             if me.active:
@@ -89,21 +91,16 @@ class MonitoringRecorder(Recorder):
                 after()
             return None
 
-        def thrown(code, offset, exc):
-            kind = decisions.get(id(code), _MISSING)
-            if kind is _MISSING:
-                kind = decide(code)
-            if kind and me.active:
-                handle(thread_state(), frame_of(1), "throw", exc, kind)
-                after()
+        # PY_THROW / PY_UNWIND: other events, which cannot be switched off
+        def exception_event(name):
+            def callback(code, offset, exc):
+                kind = kind_of(code)
+                if kind and me.active:
+                    handle(thread_state(), frame_of(1), name, exc, kind)
+                    after()
+            return callback
 
-        def unwound(code, offset, exc):
-            kind = decisions.get(id(code), _MISSING)
-            if kind is _MISSING:
-                kind = decide(code)
-            if kind and me.active:
-                handle(thread_state(), frame_of(1), "unwind", exc, kind)
-                after()
+        thrown, unwound = exception_event("throw"), exception_event("unwind")
 
         self._monitor(ev.PY_START, entered)
         self._monitor(ev.PY_RESUME, entered)
