@@ -145,6 +145,7 @@ _KIND_TEXT = {"generator": "generator", "coroutine": "coroutine", "async_generat
 _RUNNING_ATTR = {"generator": "gi_running", "coroutine": "cr_running", "async_generator": None}
 _FRAME_ATTR = compat.FRAME_ATTR
 _CLOSE_MAY_SKIP_FRAME = compat.CLOSE_MAY_SKIP_FRAME
+_SCALAR_TYPES = frozenset(IMMUTABLE_SCALARS)
 _ASYNC_ITER_VIAS = frozenset({"async for", "asend", "anext"})
 _DELEGATING = frozenset({"yield from", "await"}) | _ASYNC_ITER_VIAS
 _FRAME_ATTR_BY_TYPE = {types.GeneratorType: "gi_frame", types.CoroutineType: "cr_frame",
@@ -490,7 +491,11 @@ class Recorder:
             return None
 
     def _val(self, v):
-        if type(v) in IMMUTABLE_SCALARS:
+        """(value, True) to store as it is and repr later, off the hot path:
+        immutable scalars and short tuples of them, whose repr runs no user
+        code and cannot change; (repr, False) for anything else, made now."""
+        t = type(v)
+        if t in _SCALAR_TYPES or t is tuple and len(v) <= 8 and all(type(x) in _SCALAR_TYPES for x in v):
             return v, True
         return self.repr(v), False
 

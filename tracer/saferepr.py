@@ -96,7 +96,8 @@ class SafeRepr(reprlib.Repr):
         if t is int and -10 ** 15 < value < 10 ** 15 or t is type(None) or t is bool:
             return repr(value)
         # only a repr that may run user code needs a deadline
-        token = self._watchdog.arm() if self._depth == 0 and t not in _BUILTIN_LEAVES else None
+        leaves = t in _BUILTIN_LEAVES or t is tuple and len(value) <= 8 and all(type(x) in _BUILTIN_LEAVES for x in value)
+        token = self._watchdog.arm() if self._depth == 0 and not leaves else None
         self._depth += 1
         try:
             text = self.repr(value)
