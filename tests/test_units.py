@@ -275,6 +275,19 @@ def test_safe_repr_watchdog_thread_is_invisible():
     assert threading.active_count() == before
 
 
+def test_safe_repr_watchdog_thread_ends_with_the_reprs():
+    # a raw thread is still counted by _thread._count(), which test.support's
+    # threading_cleanup() waits on (at most 1 s) after every test_asyncio test
+    import time
+    import _thread
+    before = _thread._count()
+    SafeRepr(40, timeout=1.0)(_Boom())
+    deadline = time.monotonic() + 0.25
+    while _thread._count() > before and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert _thread._count() == before
+
+
 # ----------------------------------------------------------------- filters
 def test_filters():
     import os

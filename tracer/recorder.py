@@ -60,7 +60,8 @@ PACKAGE_PREFIX = os.path.dirname(os.path.abspath(__file__)) + os.sep
 # which sits at the bottom of every stack of the program).
 RECORDING_FILES = frozenset(
     PACKAGE_PREFIX + name
-    for name in ("recorder.py", "traceio.py", "saferepr.py", "framepeek.py", "codeinfo.py", "filters.py"))
+    for name in ("recorder.py", "monitoring.py", "traceio.py", "saferepr.py", "framepeek.py", "codeinfo.py",
+                 "filters.py"))
 _ASYNCIO_DIR = None
 
 

@@ -34,27 +34,32 @@ class ReprTimeout(Exception):
 class _Watchdog:
     """Interrupts a repr that runs longer than ``timeout`` seconds.
 
-    The thread exists only while reprs are being made: it ends after half a
-    second without work, so that a program that forks later is not seen
-    as multi-threaded (3.12+ warns about fork() with threads running).
+    The thread exists only while reprs are being made: it ends at the first
+    check (every ``POLL`` seconds) that finds no repr running, and the next
+    repr starts a new one.  The traced program can count it, in
+    ``_thread._count()`` (test.support's threading_cleanup() waits, for at
+    most a second, until that is back to what it was before the test) and
+    in the OS thread count behind 3.12+'s warning about fork() with threads
+    running, so it must not outlive the reprs by more than a moment.
     """
 
-    IDLE = 0.5
+    POLL = 0.01
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
         self.deadline: tuple[int, float, int] | None = None  # (thread id, deadline, token)
         self._token = 0
         self._running = False
-        self._last = 0.0
+        self._guard = _thread.allocate_lock()  # _running, and the thread's decision to end
 
     def arm(self) -> int:
         self._token += 1
-        self._last = time.monotonic()
-        self.deadline = (_thread.get_ident(), self._last + self.timeout, self._token)
-        if not self._running:
-            self._running = True
-            _thread.start_new_thread(self._run, ())
+        deadline = (_thread.get_ident(), time.monotonic() + self.timeout, self._token)
+        with self._guard:
+            self.deadline = deadline
+            if not self._running:
+                _thread.start_new_thread(self._run, ())
+                self._running = True
         return self._token
 
     def disarm(self, token: int) -> None:
@@ -63,18 +68,16 @@ class _Watchdog:
             self.deadline = None
 
     def _run(self) -> None:
-        try:
-            while True:
-                time.sleep(min(0.05, self.timeout / 4))
+        while True:
+            time.sleep(min(self.POLL, self.timeout / 4))
+            with self._guard:
                 d = self.deadline
-                now = time.monotonic()
-                if d is not None and now > d[1]:
+                if d is None:
+                    self._running = False
+                    return
+                if time.monotonic() > d[1]:
                     self.deadline = None
                     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(d[0]), ctypes.py_object(ReprTimeout))
-                elif d is None and now - self._last > self.IDLE:
-                    return
-        finally:
-            self._running = False
 
 
 class SafeRepr(reprlib.Repr):
