@@ -357,7 +357,7 @@ def _variants(backends: list, viz: tuple) -> list:
 def overhead(names: list, backends: list, viz: tuple, runs: int, scale: float, tmp: Path) -> dict:
     variants = _variants(backends, viz)
     loads: list = []
-    start = time.time()
+    start, date = time.time(), _now()
     print("warm-up: one unrecorded round on an empty script", flush=True)
     measure(variants, EMPTY, "0", 1, tmp, [])
     print("start-up: every variant on an empty script, %d rounds" % runs, flush=True)
@@ -370,7 +370,7 @@ def overhead(names: list, backends: list, viz: tuple, runs: int, scale: float, t
         stats = summarize(measure(variants, name, size, runs, tmp, loads))
         rows[name] = {"what": what, "size": size, "kind": kind, "stats": stats}
         _print_workload(name, rows[name], startup)
-    return {"rows": rows, "startup": startup, "runs": runs, "backends": backends, "viz": viz,
+    return {"rows": rows, "startup": startup, "runs": runs, "backends": backends, "viz": viz, "date": date,
             "load": (min(loads), max(loads)), "minutes": (time.time() - start) / 60}
 
 
@@ -379,10 +379,10 @@ def memory(backends: list, runs: int, scale: float, tmp: Path) -> dict:
     size = str(max(1, int(int(size) * scale)))
     variants = _variants(backends, (None, None))
     loads: list = []
-    start = time.time()
+    start, date = time.time(), _now()
     print("memory: %s N=%s, %d round(s)" % (name, size, runs), flush=True)
     stats = summarize(measure(variants, name, size, runs, tmp, loads))
-    return {"name": name, "size": size, "stats": stats, "runs": runs, "backends": backends,
+    return {"name": name, "size": size, "stats": stats, "runs": runs, "backends": backends, "date": date,
             "load": (min(loads), max(loads)), "minutes": (time.time() - start) / 60}
 
 
@@ -446,7 +446,8 @@ def target_rows(result: dict) -> list:
             else:
                 value = rel if what == "viztracer" else ours
                 ok = value <= bound
-                shown = ("%.2f" % value) if what == "viztracer" else ("%.2fx" % value)
+                digits = 2 if round(value, 2) != round(bound, 2) else 3  # 1.104 vs 1.10: say 1.104
+                shown = "%.*f%s" % (digits, value, "" if what == "viztracer" else "x")
                 shown_bound = ("%.1f" % bound) if what == "viztracer" else ("%.2fx" % bound)
                 verdict = "%s (%s %s %s)" % ("met" if ok else "**not met**", shown, "≤" if ok else ">", shown_bound)
             if not applies:
@@ -499,6 +500,10 @@ def _encoders() -> str:
     return ", ".join(out.splitlines()) if out else "none"
 
 
+def _now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+
+
 def _sizes_line() -> str:
     return "; ".join("%s N=%s" % (n, s) for n, (_, s, _) in WORKLOADS.items())
 
@@ -511,7 +516,7 @@ def overhead_section(result: dict, env: dict) -> list:
         OVERHEAD_HEADING,
         "",
         "- Date: %s; %d interleaved rounds (%s in turn), medians (min-max); section took %.0f min"
-        % (env["date"], result["runs"], ", ".join(_label(k) for k in order if k != "viztracer" or viz_exe),
+        % (result["date"], result["runs"], ", ".join(_label(k) for k in order if k != "viztracer" or viz_exe),
            result["minutes"]),
         "- cotrace %s; `python -m tracer -q --no-diagrams --backend B -o DIR SCRIPT N`; backends on this Python: %s%s"
         % (env["git"], ", ".join(backends), "".join("; %s unavailable (%s)" % (b, why)
@@ -578,7 +583,7 @@ def memory_section(result: dict, env: dict) -> list:
         MEMORY_HEADING,
         "",
         "- Date: %s; %s N=%s, %d run(s) per variant; section took %.1f min"
-        % (env["date"], result["name"], result["size"], result["runs"], result["minutes"]),
+        % (result["date"], result["name"], result["size"], result["runs"], result["minutes"]),
         "- cotrace %s; `python -m tracer -q --no-diagrams --backend B -o DIR bench/workloads/%s.py %s`"
         % (env["git"], result["name"], result["size"]),
         "- Machine load (1-minute load average before each run): %.1f to %.1f" % result["load"],
@@ -698,7 +703,7 @@ def main(argv: list | None = None) -> int:
     only = set(args.only or PARTS) - set(args.skip or ())
     names = [n for n in WORKLOADS if n in only or "overhead" in only]
     write = not args.no_write and args.scale == 1.0
-    env = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "git": _git(), "encoders": _encoders()}
+    env = {"git": _git(), "encoders": _encoders()}
     fingerprint = tracer_fingerprint()
     parts: dict = {}
     failed = False

@@ -1,0 +1,1 @@
+"""Nothing: the start-up cost of each variant (python, cotrace, viztracer)."""
