@@ -28,13 +28,19 @@ overhead
 memory
     pingpong with N=8,000,000 (16M events) recorded once per backend (and
     run untraced once, for reference): peak RSS (target < 150 MiB) and
-    bytes/event (target <= 100 B).  About 16M x the per-event cost per
-    backend: a few minutes per Python on the 2-core machine when this was
-    written, so it is part of the default run; ``--skip memory`` leaves it
-    out, ``--only memory`` runs only it.
+    bytes/event (target <= 100 B).  It costs 16M x the per-event cost per
+    backend: 5.4 min on 3.11 (one backend), 7.9 and 10.9 min on 3.12 and
+    3.13 (two backends) on the 2-core machine when this was written, under
+    a load average of 3-5 (an estimated 5-6 min on a quiet machine), so it
+    is part of the default run; ``--skip memory`` leaves it out, ``--only
+    memory`` runs only it (``--memory-runs`` for more than one run).
 render
     bench/render.py: every diagram format drawn from a 1M-event trace, time
     and peak RSS (``--render-runs``, default 3).
+
+A whole default run took 45 min (3.11) to 100 min (3.12) per Python when
+this was written, on a loaded 2-core machine; most of it is cotrace on the
+two generator-dense workloads (4M and 8.4M events per run).
 
 viztracer is not a dependency of the project: the benchmark installs it in a
 virtual environment of its own, ``bench/.venv-X.Y.Z`` (one per Python version,
@@ -628,9 +634,12 @@ def _write_results(parts: dict) -> None:
     version = platform.python_version()
     path = HERE / "RESULTS.md"
     sections: dict = {}
+    preamble: list = []  # the lines before the first version section (notes people added are kept)
     if path.exists():
         current = sub = None
         for line in path.read_text().splitlines():
+            if current is None and not line.startswith("## Python "):
+                preamble.append(line)
             if line.startswith("## Python "):
                 current = line[len("## Python "):].strip()
                 sections[current] = {}
@@ -642,18 +651,22 @@ def _write_results(parts: dict) -> None:
                 sections[current].setdefault(sub or "__preamble__", []).append(line)
     mine = sections.setdefault(version, {})
     mine.update(parts)
-    head = [
-        "# cotrace benchmark results",
-        "",
+    standard = (
         "Written by `python bench/run.py`, run once with each interpreter (each run rewrites its own Python's"
         " section); what it measures is described in the docstring of bench/run.py.  Ratios are variant /"
         " untraced, both measured in the same session with interleaved runs, so that machine load affects both"
         " alike.  Peak RSS is the child process's own maximum resident set (`os.wait4`).  Workload sizes: %s"
         " (pingpong and pipeline are generator-dense, asyncio_tasks has 200 tasks, calls is mostly ordinary"
         " function calls); the 16M-event memory check is pingpong N=%s.  `--only memory` / `--skip memory`,"
-        " `--only render`, `--only overhead` run or leave out one part." % (_sizes_line(), MEMORY[1]),
-        "",
-    ]
+        " `--only render`, `--only overhead` run or leave out one part." % (_sizes_line(), MEMORY[1]))
+    # keep the file's preamble (title, notes) and rewrite only the standard paragraph in it
+    head = [standard if line.startswith("Written by `python bench/run.py`") else line for line in preamble]
+    if standard not in head:
+        head = ["# cotrace benchmark results", "", standard, ""] + [
+            line for line in head if line != "# cotrace benchmark results"]
+    while head and head[-1] == "":
+        head.pop()
+    head.append("")
     body = []
     for v in sorted(sections, key=lambda x: tuple(int(p) for p in x.split(".") if p.isdigit())):
         subs = sections[v]
