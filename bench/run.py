@@ -25,6 +25,11 @@ overhead
     "met" / "not met" with the numbers: cotrace's ratio / viztracer's ratio
     (generator-dense and asyncio; calls on 3.11) or cotrace's ratio itself
     (calls, monitoring backend).
+floor
+    bench/floor.py: the ping-pong loop with the cheapest possible Python
+    hook, with a hook that only captures and appends, and with that plus
+    JSON formatting; set against the time per iteration the ping-pong
+    target leaves cotrace in the same session (a few seconds).
 memory
     pingpong with N=8,000,000 (16M events) recorded once per backend (and
     run untraced once, for reference): peak RSS (target < 150 MiB) and
@@ -38,9 +43,9 @@ render
     bench/render.py: every diagram format drawn from a 1M-event trace, time
     and peak RSS (``--render-runs``, default 3).
 
-A whole default run took 45 min (3.11) to 100 min (3.12) per Python when
-this was written, on a loaded 2-core machine; most of it is cotrace on the
-two generator-dense workloads (4M and 8.4M events per run).
+A whole default run takes roughly 15-25 min per Python on the 2-core
+machine (more on 3.12/3.13, which have two backends); the largest parts are
+viztracer and settrace on the calls workload and the 16M-event memory runs.
 
 viztracer is not a dependency of the project: the benchmark installs it in a
 virtual environment of its own, ``bench/.venv-X.Y.Z`` (one per Python version,
@@ -74,13 +79,15 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-# name -> (description, size argument, kind for the targets).  Sizes: the
-# untraced run takes about 0.5-1 s on the 2-core benchmark machine (calls
-# about 1.5 s: its target is 1.10x untraced, and cotrace's own start-up is
-# ~0.15 s more than python's, which alone would be +25% of a 0.6 s run).
+# name -> (description, size argument, kind for the targets).  Sizes: about
+# 1M recorded events for the generator-dense two (cotrace's start-up is then
+# a few per cent of its run; the untraced runs are short, ~0.1-0.2 s, so the
+# ratios are per-event costs), and a calls run of 1.5-2.5 s untraced (its
+# target is 1.10x untraced, and cotrace's own start-up is ~0.15 s more than
+# python's, which alone would be +25% of a 0.6 s run).
 WORKLOADS = {
-    "pingpong": ("send/yield ping-pong", "2000000", "generator"),
-    "pipeline": ("5-stage pipeline, yield from, send() sink", "1200000", "generator"),
+    "pingpong": ("send/yield ping-pong", "500000", "generator"),
+    "pipeline": ("5-stage pipeline, yield from, send() sink", "150000", "generator"),
     "asyncio_tasks": ("asyncio, 200 tasks and a queue", "400", "asyncio"),
     "calls": ("mostly ordinary calls, a few generators", "10000000", "calls"),
 }
@@ -89,7 +96,7 @@ MEMORY = ("pingpong", "8000000")  # 2 events per iteration: 16M events
 MEMORY_TARGET_MIB = 150.0
 BYTES_TARGET = 100.0
 BACKENDS = ("settrace", "monitoring")
-PARTS = ("overhead", "memory", "render")
+PARTS = ("overhead", "floor", "memory", "render")
 # Targets of the performance issue.  kind -> backend -> (compared with, bound):
 # ("viztracer", b): cotrace's ratio / viztracer's ratio <= b;
 # ("untraced", b): cotrace's ratio <= b.  The settrace targets are the 3.11
@@ -102,7 +109,8 @@ TARGETS = {
 OVERHEAD_HEADING = "### Recording overhead"
 MEMORY_HEADING = "### Recording memory, 16M events"
 RENDER_HEADING = "### Rendering a 1M-event trace"  # bench/render.py's
-ORDER = (OVERHEAD_HEADING, MEMORY_HEADING, RENDER_HEADING)
+FLOOR_HEADING = "### The pure-Python floor (ping-pong loop)"  # bench/floor.py's
+ORDER = (OVERHEAD_HEADING, FLOOR_HEADING, MEMORY_HEADING, RENDER_HEADING)
 VIZ_FILE = "viz.json"
 
 
@@ -390,6 +398,25 @@ def memory(backends: list, runs: int, scale: float, tmp: Path) -> dict:
     stats = summarize(measure(variants, name, size, runs, tmp, loads))
     return {"name": name, "size": size, "stats": stats, "runs": runs, "backends": backends, "date": date,
             "load": (min(loads), max(loads)), "minutes": (time.time() - start) / 60}
+
+
+def _allowed_per_iteration(result: dict | None) -> float | None:
+    """µs per ping-pong iteration that the generator-dense target leaves the
+    best cotrace backend in ``result``'s session: the target's bound times
+    viztracer's median, less the untraced run and cotrace's extra start-up,
+    over N.  None without a ping-pong row with viztracer in it."""
+    row = (result or {}).get("rows", {}).get("pingpong")
+    if row is None:
+        return None
+    stats, startup = row["stats"], result["startup"]
+    backend = "monitoring" if "monitoring" in result["backends"] else "settrace"
+    try:
+        viz, untraced = stats["viztracer"]["median"], stats["untraced"]["median"]
+        extra = startup[backend]["median"] - startup["untraced"]["median"]
+    except KeyError:
+        return None
+    bound = TARGETS["generator"][backend][1]
+    return (bound * viz - untraced - extra) / int(row["size"]) * 1e6
 
 
 # -- reporting -------------------------------------------------------------
@@ -700,7 +727,7 @@ def _write_results(parts: dict) -> None:
 def main(argv: list | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="parts: overhead, memory, render (see the module docstring)")
+                                     epilog="parts: %s (see the module docstring)" % ", ".join(PARTS))
     parser.add_argument("-n", "--runs", type=int, default=5, help="interleaved rounds per overhead workload (default 5)")
     parser.add_argument("--memory-runs", type=int, default=1, help="runs per variant of the memory check (default 1)")
     parser.add_argument("--render-runs", type=int, default=3, help="runs per render case (default 3)")
@@ -720,6 +747,7 @@ def main(argv: list | None = None) -> int:
     fingerprint = tracer_fingerprint()
     parts: dict = {}
     failed = False
+    overhead_result = None
     print("Python %s (%s); cotrace %s" % (platform.python_version(), sys.executable, env["git"]), flush=True)
     with tempfile.TemporaryDirectory(prefix="cotrace-bench-") as t:
         tmp = Path(t)
@@ -731,12 +759,20 @@ def main(argv: list | None = None) -> int:
             viz = viztracer_env(install=not args.no_install)
             print("viztracer: %s" % (("%s (%s)" % (viz[1], viz[0])) if viz[0] else "unavailable: " + viz[1]),
                   flush=True)
-            result = overhead(names, backends, viz, args.runs, args.scale, tmp)
+            result = overhead_result = overhead(names, backends, viz, args.runs, args.scale, tmp)
             failed |= any("failed" in s for r in result["rows"].values() for s in r["stats"].values())
             lines = overhead_section(result, env)
             print("\n".join(lines[2:]) + "\n", flush=True)
             if set(names) == set(WORKLOADS):
                 parts[OVERHEAD_HEADING] = lines
+        if "floor" in only:
+            sys.path.insert(0, str(HERE))
+            import floor
+
+            print("floor: bench/floor.py, %d rounds" % args.runs, flush=True)
+            fl = floor.bench(args.runs)
+            parts[floor.HEADING] = floor.section(fl, allowed=_allowed_per_iteration(overhead_result))
+            print("\n".join(parts[floor.HEADING][2:]) + "\n", flush=True)
         if "memory" in only:
             result = memory(backends, args.memory_runs, args.scale, tmp)
             failed |= any("failed" in s for s in result["stats"].values())

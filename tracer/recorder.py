@@ -398,6 +398,8 @@ class Recorder:
                 kind = decide(frame.f_code)
             if kind is None or not self.active:
                 return None
+            if event == "call":
+                frame.f_trace_lines = False  # no line events in recorded frames
             handle(ts, frame, event, arg, kind)
             if self._sigint_deferred:
                 # a Ctrl-C arrived while we ran: deliver it in the program
@@ -425,7 +427,6 @@ class Recorder:
                 self._ts = ts
                 try:
                     if event == "call":
-                        frame.f_trace_lines = False
                         self._on_call(ts, frame, kind)
                     elif event == "return":
                         self._on_return(ts, frame, arg)
@@ -606,13 +607,16 @@ class Recorder:
         chain = []
         fb = frame.f_back
         records = self.records
+        decisions = self._decisions
         passed_via = None
+        r = None  # the resumer frame's record, if it is a recorded frame
         while fb is not None:
             code = fb.f_code
-            if self._decisions.get(id(code)):
+            if decisions.get(id(code)):
                 r = records.get(id(fb))
                 if r is not None and r.state == SUSPENDED:
                     chain.append(r)
+                    r = None
                     fb = fb.f_back
                     continue
             elif code.co_flags & compat.CO_ANY_GENERATOR:
@@ -631,7 +635,6 @@ class Recorder:
         if fb is None:
             by, via = self._special_actor("runtime"), "other"
         else:
-            r = records.get(id(fb)) if self._decisions.get(id(fb.f_code)) else None
             if r is not None and r.state == RUNNING:
                 by = r.id
                 via = passed_via or codeinfo.resumer_via(fb.f_code, fb.f_lasti)
@@ -647,7 +650,7 @@ class Recorder:
                 # happened to run: decide when the entry is known
                 by, via = _Lazy(fb), None
             else:
-                by, via = self._plain_resumer(fb)
+                by, via = self._plain_resumer(fb, ts.serial)
         value, raw = None, False
         if start:
             pass
@@ -667,11 +670,12 @@ class Recorder:
         ts.pending = (rec, id(frame), frame.f_lasti, start, by, via, value, raw, frame.f_lineno, chain,
                       time.perf_counter_ns() - self._t0)
 
-    def _plain_resumer(self, fb) -> tuple[int, str]:
+    def _plain_resumer(self, fb, serial: int) -> tuple[int, str]:
         """(actor id, via) for plain code resuming a generator, cached per
-        code location and thread: the same line resumes the same way."""
+        code location and thread (``serial``): the same line resumes the
+        same way."""
         code = fb.f_code
-        key = (fb.f_lasti, self._thread_state().serial)
+        key = (fb.f_lasti, serial)
         here = self._resumers.get(id(code))
         hit = here.get(key) if here is not None else None
         if hit is None:
@@ -707,7 +711,7 @@ class Recorder:
             if via_e == "gc":
                 by = self._special_actor("gc")
             elif type(by) is _Lazy:
-                by = self._plain_resumer(by.frame)[0]
+                by = self._plain_resumer(by.frame, ts.serial)[0]
             if start:
                 ev = "start"
             for d in reversed(chain):
@@ -728,7 +732,7 @@ class Recorder:
         if type(by) is _Lazy:
             # not a finalization after all (an async generator's finalizer
             # hook may resurrect it): an ordinary entry
-            by, via = self._plain_resumer(by.frame)
+            by, via = self._plain_resumer(by.frame, ts.serial)
             rec.dying = False
         if start and via in ("throw", "close"):
             via = "other"  # a start is never a throw unless the exception says so

@@ -1,0 +1,153 @@
+"""What a pure-Python recorder cannot go below, measured on the ping-pong loop.
+
+``python bench/floor.py`` (also the ``floor`` part of ``bench/run.py``).
+
+The ping-pong workload (bench/workloads/pingpong.py) resumes a generator
+with ``send()`` and lets it yield, two recorded events per iteration.  This
+measures, in fresh processes, interleaved round after round, the loop's time
+per iteration (no start-up: the loop alone, timed inside the child):
+
+untraced
+    the loop as it is.
+hook
+    with a Python callback for every event that does nothing at all
+    (``sys.monitoring`` PY_START/PY_RESUME/PY_YIELD/PY_RETURN on 3.12+, a
+    ``sys.settrace`` function on 3.11): what the interpreter charges for
+    calling Python code per event.
+capture
+    the callback reads the least a recorder of this kind needs (the
+    generator's frame, its line, the resumer's instruction, the value) and
+    appends a tuple to a list: no state machine, no sent value, no file.
+capture+json
+    capture, plus turning each tuple into one JSON line of the trace's
+    shape with the cheapest formatting there is (an f-string with a
+    constant tail), timed in the same child.
+
+cotrace does all of that and more per event (who resumed whom and how,
+the sent value, delegation, threads, tasks, writing the file), so
+capture+json is a floor under any pure-Python recorder.  bench/run.py sets
+it against the time a target allows per iteration.
+"""
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+
+HEADING = "### The pure-Python floor (ping-pong loop)"
+MODES = ("untraced", "hook", "capture", "capture+json")
+N = 500_000
+
+
+def _child(mode: str, n: int) -> None:
+    def consumer():
+        total = 0
+        while True:
+            total += yield total
+
+    buf: list = []
+    app = buf.append
+    getframe = sys._getframe
+    monitoring = getattr(sys, "monitoring", None)
+    if mode != "untraced":
+        capture = mode != "hook"
+        if monitoring is not None:
+            ev = monitoring.events
+            tool = next(t for t in (4, 3, 2) if monitoring.get_tool(t) is None)
+            monitoring.use_tool_id(tool, "floor")
+            if capture:
+                def entered(code, offset):
+                    f = getframe(1)
+                    app((0, id(f), f.f_back.f_lasti, f.f_lineno))
+
+                def left(code, offset, value):
+                    f = getframe(1)
+                    app((1, id(f), f.f_lineno, value))
+            else:
+                def entered(code, offset):
+                    return None
+
+                def left(code, offset, value):
+                    return None
+            for e in (ev.PY_START, ev.PY_RESUME):
+                monitoring.register_callback(tool, e, entered)
+            for e in (ev.PY_YIELD, ev.PY_RETURN):
+                monitoring.register_callback(tool, e, left)
+            monitoring.set_events(tool, ev.PY_START | ev.PY_RESUME | ev.PY_YIELD | ev.PY_RETURN)
+        else:
+            gen_code = consumer.__code__
+
+            def trace(frame, event, arg):
+                if frame.f_code is not gen_code:
+                    return None
+                frame.f_trace_lines = False
+                if capture:
+                    app((event, id(frame), frame.f_lineno, arg))
+                return trace
+
+            sys.settrace(trace)
+    c = consumer()
+    next(c)
+    t = time.perf_counter()
+    for i in range(n):
+        c.send(i)
+    loop = time.perf_counter() - t
+    sys.settrace(None)
+    if monitoring is not None and mode != "untraced":
+        monitoring.set_events(tool, 0)
+    fmt = 0.0
+    if mode == "capture+json":
+        t = time.perf_counter()
+        tail = ',"ev":"yield","obj":1,"by":2,"line":7}'
+        out = [f'{{"seq":{i},"t":{i * 1000},"value":{r[-1]!r}{tail}' for i, r in enumerate(buf)]
+        "\n".join(out).encode("utf-8")
+        fmt = time.perf_counter() - t
+    print(repr(loop + fmt))
+
+
+def bench(runs: int = 5, n: int = N) -> dict:
+    """Median seconds per iteration of each mode, interleaved rounds."""
+    times: dict = {m: [] for m in MODES}
+    for _ in range(runs):
+        for mode in MODES:
+            out = subprocess.run([sys.executable, "-I", __file__, "--child", mode, str(n)],
+                                 check=True, capture_output=True, text=True).stdout
+            times[mode].append(float(out) / n)
+    return {"runs": runs, "n": n, "per_iter": {m: statistics.median(v) for m, v in times.items()},
+            "backend": "monitoring" if hasattr(sys, "monitoring") else "settrace"}
+
+
+def section(result: dict, allowed: float | None = None, note: str = "") -> list:
+    """RESULTS.md lines.  ``allowed``: µs per iteration the target leaves
+    cotrace on this workload (computed by bench/run.py from the same
+    session's viztracer and untraced runs), if known."""
+    per = result["per_iter"]
+    base = per["untraced"]
+    hook = "sys.monitoring" if result["backend"] == "monitoring" else "sys.settrace"
+    lines = [HEADING, "",
+             "- Date: %s; ping-pong loop, N=%d, %d interleaved rounds, medians; the loop alone, timed inside a fresh"
+             " process (no start-up); bench/floor.py says what each row does"
+             % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), result["n"], result["runs"]),
+             "- Hooks: %s, Python %s" % (hook, sys.version.split()[0]),
+             "",
+             "| mode | µs per iteration (2 events) | ratio to untraced loop |",
+             "|---|---|---|"]
+    for m in MODES:
+        lines.append("| %s | %.3f | %.1fx |" % (m, per[m] * 1e6, per[m] / base))
+    if allowed is not None:
+        floor = per["capture+json"] * 1e6
+        lines += ["", "- The ping-pong target leaves cotrace **%.2f µs per iteration** in this session (see the"
+                  " overhead section); the floor of a pure-Python recorder that does nothing but capture and"
+                  " format is **%.2f µs**: %s" % (allowed, floor, "below the allowance" if floor < allowed else
+                                                  "already above the allowance, before any of a recorder's work")]
+    if note:
+        lines += ["", note]
+    return lines
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 2 and sys.argv[1] == "--child":
+        _child(sys.argv[2], int(sys.argv[3]))
+    else:
+        print("\n".join(section(bench())))
