@@ -177,7 +177,6 @@ class Recorder:
         self.lost = 0
         self.error: str | None = None
         self.active = False
-        self._seq = itertools.count(1)
         self._ids = itertools.count(1)
         self._labels: dict = {}
         self._decisions: dict = {}     # id(code) -> recorded kind or None
@@ -421,24 +420,26 @@ class Recorder:
         return kind
 
     def _handle(self, ts, frame, event, arg, kind) -> None:
+        lock = self._lock
         try:
-            with self._lock:
+            lock.acquire()  # not ``with``: measurably slower, on every event
+            try:
                 self._busy = ts.ident
                 self._ts = ts
-                try:
-                    if event == "call":
-                        self._on_call(ts, frame, kind)
-                    elif event == "return":
-                        self._on_return(ts, frame, arg)
-                    elif event == "exception":
-                        self._on_exception(ts, frame, arg)
-                    elif event == "throw":   # sys.monitoring's PY_THROW: an entry by throw()
-                        self._on_call(ts, frame, kind)
-                        self._on_exception(ts, frame, (type(arg), arg, None))
-                    elif event == "unwind":  # sys.monitoring's PY_UNWIND: left by ``arg``
-                        self._on_unwind(ts, frame, arg)
-                finally:
-                    self._busy = self._ts = None
+                if event == "call":
+                    self._on_call(ts, frame, kind)
+                elif event == "return":
+                    self._on_return(ts, frame, arg)
+                elif event == "exception":
+                    self._on_exception(ts, frame, arg)
+                elif event == "throw":   # sys.monitoring's PY_THROW: an entry by throw()
+                    self._on_call(ts, frame, kind)
+                    self._on_exception(ts, frame, (type(arg), arg, None))
+                elif event == "unwind":  # sys.monitoring's PY_UNWIND: left by ``arg``
+                    self._on_unwind(ts, frame, arg)
+            finally:
+                self._busy = self._ts = None
+                lock.release()
         except ReprTimeout:
             pass
         except RecursionError:
@@ -513,7 +514,7 @@ class Recorder:
         thread = ts.thread if ts is not None else None
         name = thread._name if thread is not None else None  # Thread._name: no Python frame of threading.py
         w = self.writer
-        w.append(("e", next(self._seq), t, ev, oid, by, via, value, raw, line,
+        w.append(("e", self.count, t, ev, oid, by, via, value, raw, line,
                   name if type(name) is str else self._thread_name(),
                   None if aio is None else self._task(aio), synthetic, on))
         if len(w.buf) >= w.batch:
@@ -584,9 +585,11 @@ class Recorder:
         ts.last_yield = None
         if ts.pending is not None:
             self._resolve(ts, frame, "call", None)
-        if self._fast_closable:
-            self._poll_fast_closed()
         rec = self.records.get(id(frame))
+        closable = self._fast_closable
+        if closable and (len(closable) > 1 or rec not in closable):
+            # (the one being entered has not been closed: skip the poll)
+            self._poll_fast_closed()
         if rec is None:
             rec = self._new_obj(frame, frame.f_code, kind)
         elif rec.state == RUNNING and rec.synthetic:
@@ -645,7 +648,7 @@ class Recorder:
                 if via in _DELEGATING and not chain:
                     r.delegate = rec
                     rec.delegator = r
-            elif rec.dying or self._collecting or any(d.dying for d in chain):
+            elif rec.dying or self._collecting or (chain and any(d.dying for d in chain)):
                 # probably a finalization, where the frame below is whatever
                 # happened to run: decide when the entry is known
                 by, via = _Lazy(fb), None
