@@ -88,7 +88,7 @@ ROOT = HERE.parent
 WORKLOADS = {
     "pingpong": ("send/yield ping-pong", "500000", "generator"),
     "pipeline": ("5-stage pipeline, yield from, send() sink", "150000", "generator"),
-    "asyncio_tasks": ("asyncio, 200 tasks and a queue", "400", "asyncio"),
+    "asyncio_tasks": ("asyncio, 200 tasks and a queue", "200", "asyncio"),
     "calls": ("mostly ordinary calls, a few generators", "10000000", "calls"),
 }
 EMPTY = "empty"  # bench/workloads/empty.py: start-up of each variant
