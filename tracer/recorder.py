@@ -391,10 +391,17 @@ class Recorder:
         decide = self._decide
         handle = self._handle
 
+        any_generator = compat.CO_ANY_GENERATOR
+
         def trace(frame, event, arg):
-            kind = decisions.get(id(frame.f_code), _MISSING)
+            code = frame.f_code
+            if not code.co_flags & any_generator:
+                # ordinary code, the bulk of all calls: one flags test, no
+                # lookup (a plain function is never recorded)
+                return None
+            kind = decisions.get(id(code), _MISSING)
             if kind is _MISSING:
-                kind = decide(frame.f_code)
+                kind = decide(code)
             if kind is None or not self.active:
                 return None
             if event == "call":

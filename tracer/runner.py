@@ -15,7 +15,6 @@ import runpy
 import sys
 import threading
 import types
-import zipfile
 from dataclasses import dataclass
 
 from . import compat
@@ -76,7 +75,7 @@ class Target:
             # absolute but not normalised: python keeps "./x.py" as "<cwd>/./x.py"
             path = self.script if os.path.isabs(self.script) else os.path.join(os.getcwd(), self.script)
             argv0 = self.script
-            if os.path.isdir(path) or (os.path.isfile(path) and zipfile.is_zipfile(path)):
+            if os.path.isdir(path) or (os.path.isfile(path) and _is_zipfile(path)):
                 # a directory or zip file with __main__.py
                 sys.path[0] = path0 = path
                 spec, code = _module_details(runpy._get_main_module_details)  # type: ignore[attr-defined]
@@ -239,3 +238,17 @@ def _syntax_message(exc: BaseException) -> str:
     import traceback
 
     return "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
+
+
+def _is_zipfile(path: str) -> bool:
+    """True for a zip application: asked of zipimport, as python itself
+    does (its path hook), which is imported at start-up anyway; the zipfile
+    module would add a few ms to every recording."""
+    import zipimport
+
+    try:
+        zipimport.zipimporter(path)
+    except (zipimport.ZipImportError, OSError):
+        return False
+    return True
+

@@ -9,7 +9,6 @@ apart.  Files are written atomically beside the trace:
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 
 import importlib
@@ -230,6 +229,8 @@ def render_trace(trace_path: str, names: list, out_dir: str | None = None,
 def write_atomic(path: str, data: bytes) -> None:
     """All of ``data`` at ``path``, or nothing: a failed write leaves no partial file."""
     directory = os.path.dirname(path) or "."
+    import tempfile  # here, not at the top: it costs ~10 ms of every recording's start-up (shutil, lzma)
+
     fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as fh:
