@@ -28,8 +28,9 @@ overhead
 floor
     bench/floor.py: the ping-pong loop with the cheapest possible Python
     hook, with a hook that only captures and appends, and with that plus
-    JSON formatting; set against the time per iteration the ping-pong
-    target leaves cotrace in the same session (a few seconds).
+    JSON formatting; per event, set against the time the generator-dense
+    targets leave cotrace in the overhead part's session, and against what
+    cotrace took (a few seconds).
 memory
     pingpong with N=8,000,000 (16M events) recorded once per backend (and
     run untraced once, for reference): peak RSS (target < 150 MiB) and
@@ -400,23 +401,33 @@ def memory(backends: list, runs: int, scale: float, tmp: Path) -> dict:
             "load": (min(loads), max(loads)), "minutes": (time.time() - start) / 60}
 
 
-def _allowed_per_iteration(result: dict | None) -> float | None:
-    """µs per ping-pong iteration that the generator-dense target leaves the
-    best cotrace backend in ``result``'s session: the target's bound times
-    viztracer's median, less the untraced run and cotrace's extra start-up,
-    over N.  None without a ping-pong row with viztracer in it."""
-    row = (result or {}).get("rows", {}).get("pingpong")
-    if row is None:
-        return None
-    stats, startup = row["stats"], result["startup"]
+def _budgets(result: dict | None) -> dict:
+    """Per generator-dense workload of ``result``'s session, in µs per
+    recorded event: what the target leaves the best cotrace backend (the
+    target's bound times viztracer's median, less the untraced run and
+    cotrace's extra start-up, over the events) and what that backend took
+    (its median less the same).  Workloads without viztracer are left out."""
+    out: dict = {}
+    if not result:
+        return out
     backend = "monitoring" if "monitoring" in result["backends"] else "settrace"
-    try:
-        viz, untraced = stats["viztracer"]["median"], stats["untraced"]["median"]
-        extra = startup[backend]["median"] - startup["untraced"]["median"]
-    except KeyError:
-        return None
-    bound = TARGETS["generator"][backend][1]
-    return (bound * viz - untraced - extra) / int(row["size"]) * 1e6
+    startup = result["startup"]
+    for name, row in result["rows"].items():
+        if row["kind"] != "generator":
+            continue
+        stats = row["stats"]
+        try:
+            viz, untraced = stats["viztracer"]["median"], stats["untraced"]["median"]
+            mine, events = stats[backend]["median"], stats[backend]["events"]
+            extra = startup[backend]["median"] - startup["untraced"]["median"]
+        except (KeyError, TypeError):
+            continue
+        if not events:
+            continue
+        bound = TARGETS["generator"][backend][1]
+        out[name] = {"backend": backend, "allowed": (bound * viz - untraced - extra) / events * 1e6,
+                     "took": (mine - untraced - extra) / events * 1e6}
+    return out
 
 
 # -- reporting -------------------------------------------------------------
@@ -775,7 +786,7 @@ def main(argv: list | None = None) -> int:
 
             print("floor: bench/floor.py, %d rounds" % args.runs, flush=True)
             fl = floor.bench(args.runs)
-            parts[floor.HEADING] = floor.section(fl, allowed=_allowed_per_iteration(overhead_result))
+            parts[floor.HEADING] = floor.section(fl, budgets=_budgets(overhead_result))
             print("\n".join(parts[floor.HEADING][2:]) + "\n", flush=True)
         if "memory" in only:
             result = memory(backends, args.memory_runs, args.scale, tmp)

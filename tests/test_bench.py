@@ -23,14 +23,39 @@ def test_floor_mode_runs(mode):
     assert out.stderr == ""
 
 
-def test_floor_section_lists_every_mode_and_the_allowance():
+def test_floor_section_lists_every_mode_and_the_budgets():
     result = {"runs": 1, "n": 10, "backend": "settrace",
               "per_iter": {"untraced": 1e-7, "hook": 2e-7, "capture": 5e-7, "capture+json": 9e-7}}
-    lines = floor.section(result, allowed=0.5)
-    rows = [line for line in lines if line.startswith("| ") and not line.startswith("| mode")]
+    budgets = {"pingpong": {"backend": "settrace", "allowed": 2.5, "took": 4.0},
+               "pipeline": {"backend": "settrace", "allowed": 0.25, "took": 5.0}}
+    lines = floor.section(result, budgets=budgets)
+    rows = [line for line in lines if line.startswith("| ") and line.split(" | ")[0][2:] in floor.MODES]
     assert [r.split(" | ")[0][2:] for r in rows] == list(floor.MODES)
     assert "| capture+json | 0.900 | 9.0x |" in lines
-    assert any("**0.50 µs per iteration**" in line and "already above the allowance" in line for line in lines)
+    assert "| pingpong | settrace | 2.50 | 4.00 | 0.45 | 2.05 |" in lines
+    assert "| pipeline | settrace | 0.25 | 5.00 | 0.45 | -0.20 |" in lines
+
+
+def test_budgets_come_from_the_overhead_session():
+    import run
+
+    def stats(median, events=None):
+        return {"median": median, "events": events}
+
+    result = {"backends": ["settrace"],
+              "startup": {"untraced": stats(0.05), "settrace": stats(0.15), "viztracer": stats(0.1)},
+              "rows": {"pingpong": {"kind": "generator", "size": "500000",
+                                    "stats": {"untraced": stats(0.1), "settrace": stats(5.2, 1_000_000),
+                                              "viztracer": stats(8.0)}},
+                       "calls": {"kind": "calls", "size": "10",
+                                 "stats": {"untraced": stats(1.0), "settrace": stats(7.0, 22),
+                                           "viztracer": stats(12.0)}}}}
+    b = run._budgets(result)
+    assert list(b) == ["pingpong"]
+    # 0.8 x 8.0 s - 0.1 s untraced - 0.1 s extra start-up, over 1M events
+    assert abs(b["pingpong"]["allowed"] - 6.2) < 1e-9
+    assert abs(b["pingpong"]["took"] - 5.0) < 1e-9
+    assert b["pingpong"]["backend"] == "settrace"
 
 
 def test_run_py_parses_its_parts():
