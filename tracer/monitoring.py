@@ -66,41 +66,30 @@ class MonitoringRecorder(Recorder):
             me._sigint_deferred = False
             _RETRIP.fire
 
-        # PY_START / PY_RESUME -> "call"; PY_YIELD / PY_RETURN -> "return":
-        # local events, switched off where the code is not recorded.  The
-        # two run for every recorded event, so the decision lookup and the
-        # thread state are inline (each call saved is measurable here)
-        def entered(code, offset):
-            kind = decisions.get(id(code), _MISSING)
-            if kind is _MISSING:
-                kind = decide(code)
-            if kind is None:
-                return disable
-            if me.active:
-                try:
-                    ts = local.ts
-                except AttributeError:
-                    ts = thread_state()
-                handle(ts, frame_of(1), "call", None, kind)
-                if me._sigint_deferred:
-                    after()
-            return None
+        # PY_START / PY_RESUME -> "call" (no value: None), PY_YIELD /
+        # PY_RETURN -> "return": local events, switched off where the code is
+        # not recorded.  These run for every recorded event, so the decision
+        # lookup and the thread state are inline (each call saved is
+        # measurable here)
+        def local_event(name):
+            def callback(code, offset, value=None):
+                kind = decisions.get(id(code), _MISSING)
+                if kind is _MISSING:
+                    kind = decide(code)
+                if kind is None:
+                    return disable
+                if me.active:
+                    try:
+                        ts = local.ts
+                    except AttributeError:
+                        ts = thread_state()
+                    handle(ts, frame_of(1), name, value, kind)
+                    if me._sigint_deferred:
+                        after()
+                return None
+            return callback
 
-        def left(code, offset, value):
-            kind = decisions.get(id(code), _MISSING)
-            if kind is _MISSING:
-                kind = decide(code)
-            if kind is None:
-                return disable
-            if me.active:
-                try:
-                    ts = local.ts
-                except AttributeError:
-                    ts = thread_state()
-                handle(ts, frame_of(1), "return", value, kind)
-                if me._sigint_deferred:
-                    after()
-            return None
+        entered, left = local_event("call"), local_event("return")
 
         # PY_THROW / PY_UNWIND: other events, which cannot be switched off
         def exception_event(name):
