@@ -35,10 +35,9 @@ memory
     pingpong with N=8,000,000 (16M events) recorded once per backend (and
     run untraced once, for reference): peak RSS (target < 150 MiB) and
     bytes/event (target <= 100 B).  It costs 16M x the per-event cost per
-    backend: 5.4 min on 3.11 (one backend), 7.9 and 10.9 min on 3.12 and
-    3.13 (two backends) on the 2-core machine when this was written, under
-    a load average of 3-5 (an estimated 5-6 min on a quiet machine), so it
-    is part of the default run; ``--skip memory`` leaves it out, ``--only
+    backend: 1.6 min on 3.11 (one backend), 5.2 and 3.9 min on 3.12 and
+    3.13 (two backends) on the idle 2-core machine when this was written,
+    so it is part of the default run; ``--skip memory`` leaves it out, ``--only
     memory`` runs only it (``--memory-runs`` for more than one run).
 render
     bench/render.py: every diagram format drawn from a 1M-event trace, time
