@@ -177,6 +177,7 @@ class Recorder:
         self.lost = 0
         self.error: str | None = None
         self.active = False
+        self._seq = itertools.count(1)  # not the event count: an emit nested in ours (a gc callback) takes the next
         self._ids = itertools.count(1)
         self._labels: dict = {}
         self._decisions: dict = {}     # id(code) -> recorded kind or None
@@ -521,7 +522,7 @@ class Recorder:
         thread = ts.thread if ts is not None else None
         name = thread._name if thread is not None else None  # Thread._name: no Python frame of threading.py
         w = self.writer
-        w.append(("e", self.count, t, ev, oid, by, via, value, raw, line,
+        w.append(("e", next(self._seq), t, ev, oid, by, via, value, raw, line,
                   name if type(name) is str else self._thread_name(),
                   None if aio is None else self._task(aio), synthetic, on))
         if len(w.buf) >= w.batch:
