@@ -1,4 +1,5 @@
 """Recorder requirements, each checked on a real traced program."""
+import pytest
 from conftest import PROGRAMS, simple
 
 
@@ -144,15 +145,39 @@ def test_repr_limit_bounds_every_value(cotrace, tmp_path):
     assert values[0].startswith("'xxx") and values[1].startswith("[0, 1, 2")
 
 
-def test_max_events_drops_visibly(cotrace, tmp_path):
+def test_max_events_stops_recording_visibly(cotrace, tmp_path):
+    # at the limit recording switches itself off: the rest runs untraced, so
+    # later events are not even counted, and every output says so
     script = tmp_path / "many.py"
     script.write_text("def g():\n    yield from range(100)\n\nprint(sum(g()))\n")
-    run = cotrace("--max-events", "10", script, quiet=False)
+    run = cotrace("--max-events", "10", "-f", "txt", script, quiet=False)
     assert run.stdout == "4950\n"
     trace = run.trace("many")
     assert len(trace.events) == 10
-    assert trace.footer["events"] == 10 and trace.footer["dropped"] == 192
-    assert "192 dropped" in run.stderr
+    assert trace.footer["events"] == 10 and trace.footer["limit_reached"] is True
+    assert trace.footer["dropped"] <= 2       # the event that hit the limit, an entry settled at stop
+    assert trace.footer["suspended"] == []    # g finished, unrecorded, after the limit
+    assert "recording stopped at --max-events" in run.stderr
+    assert "recording stopped at --max-events" in (tmp_path / "out" / "many.sequence.txt").read_text()
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_max_events_switches_the_hooks_off(cotrace, tmp_path, threaded):
+    # after the limit no cotrace hook is called any more: the program sees
+    # its own (absent) trace function again, in every thread
+    script = tmp_path / "hooks.py"
+    script.write_text(
+        "import sys, threading\n"
+        "def g():\n    yield from range(50)\n"
+        "def work(out):\n    sum(g())\n    out.append((sys.gettrace(), threading.gettrace()))\n"
+        "out = []\n"
+        + ("t = threading.Thread(target=work, args=(out,)); t.start(); t.join()\n" if threaded else "work(out)\n")
+        + "mon = getattr(sys, 'monitoring', None)\n"
+        "events = [mon.get_events(i) for i in range(6)] if mon else []\n"
+        "print(out, all(e == 0 for e in events))\n")
+    run = cotrace("--max-events", "5", script)
+    assert run.stdout == "[(None, None)] True\n"
+    assert run.trace("hooks").footer["limit_reached"] is True
 
 
 def test_max_events_also_bounds_the_file(cotrace, tmp_path):
@@ -160,7 +185,7 @@ def test_max_events_also_bounds_the_file(cotrace, tmp_path):
     script.write_text("def g():\n    yield 1\nfor i in range(2000):\n    x = g()\n    next(x)\n")
     run = cotrace("--max-events", "5", script)
     trace = run.trace("churn")
-    assert len(trace.events) == 5 and trace.footer["dropped"] > 3000
+    assert len(trace.events) == 5 and trace.footer["limit_reached"] is True
     assert len(trace.objects) <= 8          # no object records past the limit
     assert set(trace.footer["suspended"]) <= set(trace.objects)
 

@@ -95,6 +95,7 @@ class SequenceModel:
     suspended: list               # actor ids still suspended at the end
     finished: list                # actor ids that ended
     dropped: int = 0              # events the recorder dropped (--max-events)
+    limit_reached: bool = False   # --max-events switched recording off: later events are not counted
     lost: int = 0
     truncated: bool = False       # no footer: the process did not finish cleanly
     synthetic: int = 0            # synthetic events among the drawn messages
@@ -596,7 +597,8 @@ class _Builder:
             actors=actors, items=items, folded=folded, total_messages=self.total, elided=elided,
             max_messages=self.max_messages, suspended=sorted(suspended),
             finished=sorted(i for i in self.ended if i in drawn),
-            dropped=(footer or {}).get("dropped", 0), lost=(footer or {}).get("lost", 0) or 0,
+            dropped=(footer or {}).get("dropped", 0), limit_reached=bool((footer or {}).get("limit_reached")),
+            lost=(footer or {}).get("lost", 0) or 0,
             truncated=footer is None, synthetic=synthetic)
 
     def states(self) -> StatesModel:

@@ -174,6 +174,7 @@ class Recorder:
         self.stderr = stderr or sys.stderr
         self.count = 0
         self.dropped = 0
+        self.limit_reached = False  # --max-events hit: recording switched itself off
         self.lost = 0
         self.error: str | None = None
         self.active = False
@@ -248,14 +249,20 @@ class Recorder:
         self._remove_close_hook()
         sys.settrace(self._prev_trace)
         threading.settrace(self._prev_thread_trace)
+        if self._mon_tool is not None:  # 3.13's close hook
+            sys.monitoring.set_events(self._mon_tool, 0)  # type: ignore[attr-defined]
 
     def _tracing_intact(self) -> bool:
         current = sys.gettrace()
         return any(current is fn for fn in self._trace_fns)
 
     def _disable_tracing(self) -> None:
-        """After an internal error: stop being called (stop() uninstalls)."""
+        """After an internal error or at --max-events: stop being called
+        (stop() uninstalls the rest)."""
         sys.settrace(self._prev_trace)
+        threading.settrace(self._prev_thread_trace)
+        if self._mon_tool is not None:  # 3.13's close hook
+            sys.monitoring.set_events(self._mon_tool, 0)  # type: ignore[attr-defined]
 
     # A signal's Python handler runs at the next "eval breaker" check, which
     # may fall inside our trace function, for instance at its very first
@@ -336,6 +343,16 @@ class Recorder:
                     if ts.pending is not None:
                         self._resolve(ts, None, "stop", None)
                 for rec in sorted(self.records.values(), key=lambda r: r.id):
+                    if rec.state in (SUSPENDED, RUNNING) and self.limit_reached:
+                        # it ran on unrecorded after the limit: still suspended
+                        # only if its object is alive and suspended now
+                        gen = rec.ref() if rec.ref is not None else None
+                        attr = _SUSPENDED_ATTR[rec.kind]
+                        if gen is not None and getattr(gen, _FRAME_ATTR[rec.kind]) is not None and (
+                                getattr(gen, attr) if attr is not None else framepeek.is_suspended(gen)) \
+                                and rec.id <= self._last_defined:
+                            suspended.append(rec.id)
+                        continue
                     if rec.state == SUSPENDED:
                         gen = rec.ref() if rec.ref is not None else None
                         if gen is not None and getattr(gen, _FRAME_ATTR[rec.kind]) is None:
@@ -347,7 +364,8 @@ class Recorder:
                         running.append(rec.id)
             except Exception as exc:  # never let bookkeeping break the exit path
                 self._fail(exc)
-        return {"events": self.count, "dropped": self.dropped, "lost": self.lost, "suspended": suspended,
+        return {"events": self.count, "dropped": self.dropped, "limit_reached": self.limit_reached,
+                "lost": self.lost, "suspended": suspended,
                 "running": running, "objects": sum(self._labels.values()), "recorder_error": self.error}
 
     def _uninstall(self) -> None:
@@ -470,6 +488,14 @@ class Recorder:
         except Exception:
             pass
 
+    def _stop_at_limit(self) -> None:
+        """--max-events reached: switch the hooks off, so that the rest of
+        the program runs at untraced speed (stop() still settles the state
+        and writes the footer).  Events after this point are not counted."""
+        self.limit_reached = True
+        self.active = False
+        self._disable_tracing()
+
     def _warn(self, text: str) -> None:
         try:
             self.stderr.write("cotrace: warning: %s\n" % text)
@@ -513,6 +539,8 @@ class Recorder:
     def _emit(self, ev, oid, by, via, value, raw, line, t=None, synthetic=False, on=None) -> None:
         if self.count >= self._limit:
             self.dropped += 1
+            if not self.limit_reached:
+                self._stop_at_limit()
             return
         self.count += 1
         if t is None:

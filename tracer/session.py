@@ -80,6 +80,8 @@ def record(target: Target, opts: RecordOptions, stderr=None) -> Recording:
         footer = {"events": info["events"], "dropped": info["dropped"], "suspended": info["suspended"],
                   "running": info["running"], "objects": info["objects"], "exit": outcome.exit_code,
                   "error": outcome.error}
+        if info["limit_reached"]:
+            footer["limit_reached"] = True
         if info["lost"]:
             footer["lost"] = info["lost"]
         if info["recorder_error"]:
@@ -97,7 +99,10 @@ def record(target: Target, opts: RecordOptions, stderr=None) -> Recording:
 
 def summary(path: str, footer: dict) -> str:
     """The one line said after a recording."""
-    dropped = ", %d dropped (--max-events)" % footer["dropped"] if footer["dropped"] else ""
+    if footer.get("limit_reached"):
+        dropped = ", recording stopped at --max-events (later events not recorded or counted)"
+    else:
+        dropped = ", %d dropped (--max-events)" % footer["dropped"] if footer["dropped"] else ""
     if footer.get("recorder_error"):
         dropped += ", incomplete: " + footer["recorder_error"]
     return ("cotrace: %d events, %d objects%s, %d still suspended -> %s"

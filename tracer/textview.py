@@ -40,8 +40,9 @@ def render(trace: Trace) -> str:
     if f is None:
         lines.append("-- no footer: the traced process did not finish cleanly")
     else:
-        lines.append("-- %d events, %d dropped, exit %s%s; still suspended: %s" % (
-            f["events"], f["dropped"], f.get("exit"),
+        lines.append("-- %d events, %s, exit %s%s; still suspended: %s" % (
+            f["events"], "stopped at --max-events" if f.get("limit_reached") else "%d dropped" % f["dropped"],
+            f.get("exit"),
             (", " + _clean(f["error"])) if f.get("error") else "",
             ", ".join(label.get(i, str(i)) for i in f.get("suspended", [])) or "none"))
     return "\n".join(lines) + "\n"

@@ -349,7 +349,8 @@ _EVENT_FIELDS = {"seq": _INT, "ev": _STR, "obj": _INT, "by": _INT + _NULL, "via"
                  "value": _STR + _NULL, "line": _INT + _NULL, "t": _INT + _NULL, "thread": _STR + _NULL,
                  "task": _STR + _NULL, "synthetic": _BOOL + _NULL, "on": _STR + _NULL}
 _FOOTER_FIELDS = {"events": _INT, "dropped": _INT, "lost": _INT, "objects": _INT, "suspended": _LIST,
-                  "running": _LIST, "exit": _INT + _NULL, "error": _STR + _NULL, "recorder_error": _STR + _NULL}
+                  "running": _LIST, "exit": _INT + _NULL, "error": _STR + _NULL, "recorder_error": _STR + _NULL,
+                  "limit_reached": _BOOL}
 _EVENT_OPTIONAL = ("by", "value", "via", "thread", "task", "line", "t", "synthetic", "on")
 _EVENT_SHAPES: dict = {}   # (keys, value types) -> the optional fields it lacks
 _EVENT_KIND_SET = frozenset(EVENT_KINDS)

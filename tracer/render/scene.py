@@ -286,7 +286,9 @@ def _notes(seq: m.SequenceModel) -> list:
                      % seq.total_messages)
     if seq.synthetic:
         notes.append("(synthetic): a transfer CPython reported no event for, recorded by cotrace")
-    if seq.dropped:
+    if seq.limit_reached:
+        notes.append("recording stopped at --max-events: later events were neither recorded nor counted")
+    elif seq.dropped:
         notes.append("%d events dropped by --max-events" % seq.dropped)
     if seq.lost:
         notes.append("%d events lost at the recursion limit" % seq.lost)
