@@ -25,6 +25,13 @@ overhead
     "met" / "not met" with the numbers: cotrace's ratio / viztracer's ratio
     (generator-dense and asyncio; calls on 3.11) or cotrace's ratio itself
     (calls, monitoring backend).
+marginal
+    The ping-pong loop at N=1M and N=10M (2M and 20M events), every variant
+    interleaved per size (``--marginal-runs``, default 3): each variant's
+    cost per extra event, (median at 10M - median at 1M) / events added, so
+    that no fixed cost (start-up, viztracer's ~3 s save of its ring buffer)
+    hides in it, and the ratios to untraced at 20M events.  About 3 x 170 s
+    per cotrace backend on the 2-core machine.
 floor
     bench/floor.py: the ping-pong loop with the cheapest possible Python
     hook, with a hook that only captures and appends, and with that plus
@@ -66,7 +73,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import platform
 import shutil
@@ -79,6 +85,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+from tracer import traceio  # noqa: E402  (this tree's: the footer of a trace, whatever its codec)
 # name -> (description, size argument, kind for the targets).  Sizes: about
 # 1M recorded events for the generator-dense two (cotrace's start-up is then
 # a few per cent of its run; the untraced runs are short, ~0.1-0.2 s, so the
@@ -96,7 +104,13 @@ MEMORY = ("pingpong", "8000000")  # 2 events per iteration: 16M events
 MEMORY_TARGET_MIB = 150.0
 BYTES_TARGET = 100.0
 BACKENDS = ("settrace", "monitoring")
-PARTS = ("overhead", "floor", "memory", "render")
+PARTS = ("overhead", "marginal", "floor", "memory", "render")
+# marginal: the ping-pong loop at two sizes (2 events per iteration: 2M and
+# 20M events); each variant's cost per extra event is the difference of its
+# medians over the difference in events, so that a fixed start-up or save
+# cost (viztracer spends ~3 s writing its 1M-entry ring buffer) cannot hide
+# in it, and the ratios at the big size are the issue's >= 20M-event ones
+MARGINAL = ("pingpong", ("1000000", "10000000"))
 # Targets of the performance issue.  kind -> backend -> (compared with, bound):
 # ("viztracer", b): cotrace's ratio / viztracer's ratio <= b;
 # ("untraced", b): cotrace's ratio <= b.  The settrace targets are the 3.11
@@ -108,9 +122,10 @@ TARGETS = {
 }
 OVERHEAD_HEADING = "### Recording overhead"
 MEMORY_HEADING = "### Recording memory, 16M events"
+MARGINAL_HEADING = "### Cost per event at the margin (ping-pong, 2M and 20M events)"
 RENDER_HEADING = "### Rendering a 1M-event trace"  # bench/render.py's
 FLOOR_HEADING = "### The pure-Python floor (ping-pong loop)"  # bench/floor.py's
-ORDER = (OVERHEAD_HEADING, FLOOR_HEADING, MEMORY_HEADING, RENDER_HEADING)
+ORDER = (OVERHEAD_HEADING, MARGINAL_HEADING, FLOOR_HEADING, MEMORY_HEADING, RENDER_HEADING)
 VIZ_FILE = "viz.json"
 
 
@@ -186,17 +201,19 @@ def run_once(cmd: list) -> tuple:
 
 
 def _footer(path: Path) -> dict:
-    """The last line of a trace, read without loading the file (a big parent
-    process would inflate the children's peak RSS, which Linux carries
-    across fork and exec)."""
-    with open(path, "rb") as fh:
-        fh.seek(max(0, path.stat().st_size - 4096))
-        return json.loads(fh.read().splitlines()[-1])
+    """The footer of a trace, read from its end without going through the
+    events (a big parent process would inflate the children's peak RSS,
+    which Linux carries across fork and exec)."""
+    tail = traceio.read_tail(str(path))
+    if tail is None:
+        raise SystemExit("%s: no footer or aggregates at its end" % path)
+    return tail[1]
 
 
 def _header(path: Path) -> dict:
-    with open(path, "rb") as fh:
-        return json.loads(fh.readline(1 << 16))
+    stream = traceio.TraceStream(str(path))
+    stream.close()
+    return stream.trace.header
 
 
 def _capture(cmd: list, timeout: float = 60) -> str | None:
@@ -386,6 +403,78 @@ def overhead(names: list, backends: list, viz: tuple, runs: int, scale: float, t
         _print_workload(name, rows[name], startup)
     return {"rows": rows, "startup": startup, "runs": runs, "backends": backends, "viz": viz, "date": date,
             "load": (min(loads), max(loads)), "minutes": (time.time() - start) / 60}
+
+
+def marginal(backends: list, viz: tuple, runs: int, scale: float, tmp: Path) -> dict:
+    """Every variant on the ping-pong loop at both MARGINAL sizes,
+    interleaved per size; see marginal_rows for what is derived."""
+    name, sizes = MARGINAL
+    variants = _variants(backends, viz)
+    loads: list = []
+    start, date = time.time(), _now()
+    by_size = {}
+    for size in sizes:
+        size = str(max(1, int(int(size) * scale)))
+        print("marginal: %s N=%s, %d round(s)" % (name, size, runs), flush=True)
+        by_size[size] = summarize(measure(variants, name, size, runs, tmp, loads))
+    return {"name": name, "sizes": list(by_size), "stats": by_size, "runs": runs, "backends": backends, "viz": viz,
+            "date": date, "load": (min(loads), max(loads)), "minutes": (time.time() - start) / 60}
+
+
+def marginal_rows(result: dict) -> list:
+    """Per variant: (label, small s, big s, events added, us per added event,
+    ratio to untraced at the big size).  A variant without an event count
+    (untraced, viztracer) is charged the events cotrace recorded for the same
+    N: two per iteration, the workload's own count."""
+    small, big = result["sizes"]
+    st_small, st_big = result["stats"][small], result["stats"][big]
+    events = {}
+    for key in result["backends"]:
+        if "events" in st_small.get(key, {}) and "events" in st_big.get(key, {}):
+            events = {"small": st_small[key]["events"], "big": st_big[key]["events"]}
+            break
+    if not events:
+        events = {"small": 2 * int(small), "big": 2 * int(big)}
+    rows = []
+    keys = ["untraced"] + result["backends"] + (["viztracer"] if result["viz"][0] else [])
+    base = st_big.get("untraced", {}).get("median")
+    for key in keys:
+        a, b = st_small.get(key, {}), st_big.get(key, {})
+        if "median" not in a or "median" not in b:
+            rows.append((_label(key), None, None, None, None, None))
+            continue
+        ev_small, ev_big = a.get("events", events["small"]), b.get("events", events["big"])
+        added = ev_big - ev_small
+        per = (b["median"] - a["median"]) / added * 1e6 if added > 0 else None
+        rows.append((_label(key), a["median"], b["median"], added, per, b["median"] / base if base else None))
+    return rows
+
+
+def marginal_section(result: dict, env: dict) -> list:
+    small, big = result["sizes"]
+    lines = [
+        MARGINAL_HEADING,
+        "",
+        "- Date: %s; %s N=%s and N=%s, %d interleaved round(s) per size; section took %.1f min"
+        % (result["date"], result["name"], small, big, result["runs"], result["minutes"]),
+        "- cotrace %s; viztracer %s" % (env["git"], result["viz"][1] if result["viz"][0] else "unavailable"),
+        "- Machine load (1-minute load average before each run): %.1f to %.1f" % result["load"],
+        "- µs/event: (median at N=%s − median at N=%s) / (events added); fixed start-up and save costs cancel out;"
+        " the marginal cost of the untraced loop itself is the first row" % (big, small),
+        "",
+        "| variant | s at N=%s | s at N=%s | events added | µs/event at the margin | net of untraced |"
+        " ratio at N=%s |" % (small, big, big),
+        "|---|---|---|---|---|---|---|",
+    ]
+    rows = marginal_rows(result)
+    base = rows[0][4] if rows and rows[0][4] is not None else 0.0
+    for label, a, b, added, per, ratio in rows:
+        if a is None:
+            lines.append("| %s | failed or unavailable | | | | | |" % label)
+            continue
+        lines.append("| %s | %.2f | %.2f | %d | %.3f | %.3f | %s |" % (
+            label, a, b, added, per or 0.0, (per or 0.0) - base, _x(ratio)))
+    return lines
 
 
 def memory(backends: list, runs: int, scale: float, tmp: Path) -> dict:
@@ -740,6 +829,8 @@ def main(argv: list | None = None) -> int:
                                      epilog="parts: %s (see the module docstring)" % ", ".join(PARTS))
     parser.add_argument("-n", "--runs", type=int, default=5, help="interleaved rounds per overhead workload (default 5)")
     parser.add_argument("--memory-runs", type=int, default=1, help="runs per variant of the memory check (default 1)")
+    parser.add_argument("--marginal-runs", type=int, default=3,
+                        help="interleaved rounds per size of the marginal part (default 3)")
     parser.add_argument("--render-runs", type=int, default=3, help="runs per render case (default 3)")
     parser.add_argument("--only", action="append", choices=list(PARTS) + list(WORKLOADS),
                         help="run only this part or overhead workload (repeatable)")
@@ -779,6 +870,13 @@ def main(argv: list | None = None) -> int:
             print("\n".join(lines[2:]) + "\n", flush=True)
             if set(names) == set(WORKLOADS):
                 parts[OVERHEAD_HEADING] = lines
+        if "marginal" in only:
+            viz = viztracer_env(install=not args.no_install)
+            result = marginal(backends, viz, args.marginal_runs, args.scale, tmp)
+            failed |= any("failed" in s for st in result["stats"].values() for s in st.values())
+            lines = marginal_section(result, env)
+            print("\n".join(lines[2:]) + "\n", flush=True)
+            parts[MARGINAL_HEADING] = lines
         if "floor" in only:
             sys.path.insert(0, str(HERE))
             import floor
@@ -802,7 +900,7 @@ def main(argv: list | None = None) -> int:
     if tracer_fingerprint() != fingerprint:
         print("WARNING: tracer/ changed while the benchmark ran: the numbers may mix two versions of cotrace",
               file=sys.stderr)
-        for heading in (OVERHEAD_HEADING, MEMORY_HEADING):
+        for heading in (OVERHEAD_HEADING, MARGINAL_HEADING, MEMORY_HEADING):
             if heading in parts:
                 parts[heading].insert(2, "- **tracer/ changed while this ran**: the numbers may mix two versions")
     if write and parts:

@@ -79,6 +79,16 @@ def simple(trace: traceio.Trace, with_synthetic: bool = False) -> list[tuple]:
     return out
 
 
+TRACE = traceio.SUFFIXES[traceio.DEFAULT_CODEC]  # what a recording writes by default
+
+
+def trace_text(path) -> str:
+    import io
+    out = io.StringIO()
+    traceio.copy_lines(str(path), out)
+    return out.getvalue()
+
+
 @dataclass
 class Run:
     proc: subprocess.CompletedProcess
@@ -97,7 +107,11 @@ class Run:
         return self.proc.returncode
 
     def trace_path(self, stem: str) -> Path:
-        return self.out_dir / (stem + ".trace.jsonl")
+        return self.out_dir / (stem + TRACE)
+
+    def trace_text(self, stem: str) -> str:
+        """The trace's JSON Lines, decoded from whatever codec it was written with."""
+        return trace_text(self.trace_path(stem))
 
     def trace(self, stem: str) -> traceio.Trace:
         return load_checked(self.trace_path(stem))

@@ -64,3 +64,23 @@ def test_run_py_parses_its_parts():
     assert out.returncode == 0, out.stderr
     for part in ("overhead", "floor", "memory", "render"):
         assert part in out.stdout
+
+
+def test_marginal_cost_is_the_difference_over_the_added_events():
+    import run
+
+    def stats(median, events=None):
+        return {"median": median, "events": events} if events else {"median": median}
+
+    result = {"sizes": ["100", "1000"], "backends": ["settrace"], "viz": ("viz", "1.0"),
+              "stats": {"100": {"untraced": stats(0.1), "settrace": stats(1.0, 200), "viztracer": stats(3.0)},
+                        "1000": {"untraced": stats(0.2), "settrace": stats(8.2, 2000), "viztracer": stats(3.18)}}}
+    rows = {r[0]: r for r in run.marginal_rows(result)}
+    assert rows["cotrace settrace"][3] == 1800
+    assert abs(rows["cotrace settrace"][4] - 7.2 / 1800 * 1e6) < 1e-6
+    assert abs(rows["viztracer"][4] - 0.18 / 1800 * 1e6) < 1e-6      # its fixed save cost cancels out
+    assert abs(rows["cotrace settrace"][5] - 41.0) < 1e-9            # 8.2 / 0.2 at the big size
+    lines = run.marginal_section(dict(result, name="pingpong", date="d", runs=1, minutes=1.0, load=(0.5, 1.0)),
+                                 {"git": "abc"})
+    assert lines[0] == run.MARGINAL_HEADING and any(line.startswith("| cotrace settrace | 1.00 | 8.20 |")
+                                                     for line in lines)

@@ -7,9 +7,11 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import BACKEND, PROGRAMS, ROOT, SAMPLES, _env, load_checked
+from conftest import BACKEND, PROGRAMS, ROOT, SAMPLES, TRACE, _env, load_checked
 
 import pytest
+
+from tracer import session
 
 
 
@@ -46,7 +48,7 @@ def test_module_mode_sees_what_python_m_gives_it(cotrace, python, tmp_path):
     assert traced.returncode == plain.returncode == 0
     assert traced.stdout == _with_our_hook(plain.stdout)
     assert "package pkg" in traced.stdout and "spec pkg.intro" in traced.stdout
-    assert (traced.out_dir / "pkg.intro.trace.jsonl").exists()
+    assert (traced.out_dir / ("pkg.intro" + TRACE)).exists()
 
 
 def test_uncaught_exception_traceback_and_exit_status(cotrace, python):
@@ -97,8 +99,11 @@ def test_summary_line(cotrace):
     line = run.stderr.strip().splitlines()[-1]
     assert line.startswith("cotrace: 18 events, 2 objects")
     out = run.out_dir / "producer_consumer"
-    assert line.endswith(" -> %s.trace.jsonl; diagrams: %s.sequence.svg, %s.states.svg, %s.flow.svg"
-                         % (out, out, out, out))
+    size = session.human_size(os.path.getsize("%s.trace.jsonl.zst" % out))
+    assert line.endswith(" -> %s.trace.jsonl.zst (%s); diagrams: %s.sequence.svg, %s.states.svg, %s.flow.svg"
+                         % (out, size, out, out, out))
+    assert [session.human_size(n) for n in (999, 1569, 24_100_000, 3 * 10**12)] == \
+        ["999 B", "1.6 kB", "24.1 MB", "3000.0 GB"]
 
 
 def test_usage_errors(cotrace):
@@ -141,7 +146,7 @@ def test_ctrl_c_ends_like_python_after_writing_the_trace(tmp_path):
     assert proc.returncode == plain.returncode == -signal.SIGINT
     assert err.splitlines()[-1] == "KeyboardInterrupt"
     assert "tracer" not in err
-    trace = load_checked(out / "forever.trace.jsonl")
+    trace = load_checked(out / ("forever" + TRACE))
     assert trace.footer["exit"] == 130 and trace.footer["error"] == "KeyboardInterrupt"  # 128 + SIGINT
     # the interrupt lands either in the module loop (ticker stays suspended)
     # or inside ticker itself (which then dies of it)
@@ -155,7 +160,7 @@ def test_ctrl_c_ends_like_python_after_writing_the_trace(tmp_path):
 
 def test_killed_target_leaves_a_readable_trace(tmp_path):
     proc, out = _start(tmp_path, PROGRAMS / "forever.py")
-    path = out / "forever.trace.jsonl"
+    path = out / ("forever" + TRACE)
     deadline = time.time() + 30
     while time.time() < deadline and (not path.exists() or path.stat().st_size < 200_000):
         time.sleep(0.05)
@@ -177,7 +182,7 @@ def test_forked_child_runs_untraced_and_leaves_the_trace_alone(cotrace, python):
     values = [e["value"] for e in trace.events if e["ev"] == "yield"]
     assert values == ["'parent-before-%d'" % i for i in range(3)] + ["'parent-after-%d'" % i for i in range(3)]
     assert trace.footer["exit"] == 0
-    text = traced.trace_path("forks").read_text()
+    text = traced.trace_text("forks")
     assert text.count('"type":"footer"') == 1 and text.count('"type":"header"') == 1
 
 
@@ -251,8 +256,8 @@ def test_directory_zip_and_stdin_targets(cotrace, python, tmp_path):
     _same(cotrace, python, "./app", cwd=tmp_path)
     _same(cotrace, python, "app.zip", "y", cwd=tmp_path)
     _same(cotrace, python, "-", "a", cwd=tmp_path, stdin=body.replace("__file__", "repr(__file__)"))
-    assert (tmp_path / "out" / "stdin.trace.jsonl").exists()
-    assert [e["ev"] for e in load_checked(tmp_path / "out" / "app.trace.jsonl").events][:2] == ["start", "yield"]
+    assert (tmp_path / "out" / ("stdin" + TRACE)).exists()
+    assert [e["ev"] for e in load_checked(tmp_path / "out" / ("app" + TRACE)).events][:2] == ["start", "yield"]
 
 
 def test_paths_are_kept_as_typed(cotrace, python, tmp_path):
@@ -294,8 +299,8 @@ def test_odd_names_and_concurrent_recordings(cotrace, tmp_path):
     first.wait(timeout=60)
     assert first.returncode == 0 and second.returncode == 0
     # the second run found the file busy and took another name
-    assert len(load_checked(out / "slow.trace.jsonl").events) == 800
-    assert len(load_checked(out / "slow-2.trace.jsonl").events) == 40
+    assert len(load_checked(out / ("slow" + TRACE)).events) == 800
+    assert len(load_checked(out / ("slow-2" + TRACE)).events) == 40
     odd = cotrace(script, "\udcff", quiet=False)   # a non-UTF-8 argument (surrogate-escaped)
     assert odd.returncode == 1 and "ValueError" in odd.stderr  # the program's own int() error
     assert load_checked(odd.trace_path("slow")).header["argv"][1] == "\udcff"

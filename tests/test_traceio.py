@@ -177,3 +177,127 @@ def test_listing_a_recorded_trace(cotrace):
     compressed = cotrace("--compress", ROOT / "samples" / "producer_consumer.py")
     gz = compressed.out_dir / "producer_consumer.trace.jsonl.gz"
     assert len(load_checked(gz).events) == 18
+
+
+def _recorded_zstd(tmp_path, events=5000, batch=256):
+    """A zstd trace written by the writer: one frame per batch."""
+    path = tmp_path / "z.trace.jsonl.zst"
+    w = traceio.TraceWriter(str(path), {k: v for k, v in dict(HEADER, version=2).items() if k != "type"},
+                            encode_value=repr, batch=batch)
+    w.append(("o", 1, "generator", "g", "g", "x.py", 1, "g#1", None))
+    w.append(("o", 2, "function", "<module>", "<module>", "x.py", 1, "<module>", "MainThread"))
+    for seq in range(1, events + 1):
+        entry = "start" if seq == 1 else "resume"
+        w.append(("e", seq, seq * 7, entry if seq % 2 else "yield", 1, 2, "send" if seq % 2 else None,
+                  None if seq == 1 else seq, seq > 1, 2, "MainThread", None, False, None))
+        if len(w.buf) >= w.batch:
+            w.flush()
+    w.close({"events": events, "dropped": 0, "suspended": [], "exit": 0, "error": None})
+    return path
+
+
+def test_zstd_is_the_default_and_small(tmp_path):
+    assert traceio.DEFAULT_CODEC == "zstd"
+    path = _recorded_zstd(tmp_path)
+    assert path.read_bytes()[:4] == b"\x28\xb5\x2f\xfd"
+    trace = traceio.load(str(path))
+    assert len(trace.events) == 5000 and trace.footer["events"] == 5000 and trace.warnings == []
+    assert [e["value"] for e in trace.events[:3]] == [None, "2", "3"]
+    assert path.stat().st_size / 5000 < 25     # bytes per event on disk
+
+
+def test_zstd_frames_are_independent(tmp_path):
+    # every batch is a whole frame: the standard tool reads the file as one
+    # stream of JSON Lines, and each frame decodes on its own
+    import zstandard
+    path = _recorded_zstd(tmp_path, events=1000, batch=100)
+    data = path.read_bytes()
+    lines = zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True).read().splitlines()
+    assert len(lines) == 1 + 2 + 1000 + 1 + 1   # header, objects, events, aggregates, footer
+    first = zstandard.ZstdDecompressor().decompressobj()
+    head = first.decompress(data)
+    assert first.eof and head.count(b"\n") == 1 and b'"header"' in head   # the header is its own frame
+
+
+@pytest.mark.parametrize("keep", [0.97, 0.75, 0.5, 0.2])
+def test_zstd_trace_cut_anywhere_is_readable(tmp_path, keep):
+    # a writer killed in the middle of a frame: what came before is read,
+    # with the same warnings as a cut plain trace
+    path = _recorded_zstd(tmp_path, events=4000, batch=200)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    trace = traceio.load(str(path))
+    assert trace.footer is None and any("no footer" in w for w in trace.warnings)
+    assert 0 < len(trace.events) <= 4000
+    assert [e["seq"] for e in trace.events] == list(range(1, len(trace.events) + 1))
+
+
+def test_zstd_trace_cut_in_its_index_is_whole(tmp_path):
+    # the last bytes are the index of the aggregates: without it the trace
+    # is whole, only its aggregates are found by a pass over the events
+    path = _recorded_zstd(tmp_path, events=400, batch=100)
+    path.write_bytes(path.read_bytes()[:-3])
+    trace = traceio.load(str(path))
+    assert len(trace.events) == 400 and trace.footer is not None and trace.warnings == []
+    assert traceio.read_tail(str(path)) is None
+
+
+def test_corrupt_zstd_is_one_sentence(tmp_path):
+    path = _recorded_zstd(tmp_path, events=2000, batch=200)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2: len(data) // 2 + 16] = b"\xff" * 16
+    bad = tmp_path / "bad-zstd.trace.jsonl.zst"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(traceio.TraceError, match=r"bad-zstd.trace.jsonl.zst:\d+: cannot read trace file"):
+        traceio.load(str(bad))
+    proc = subprocess.run([sys.executable, "-m", "tracer", "--events", str(bad)], capture_output=True, text=True,
+                          env=_env())
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_jsonl_export_and_plain_codec(cotrace, tmp_path):
+    run = cotrace(ROOT / "samples" / "producer_consumer.py")
+    path = run.trace_path("producer_consumer")
+    assert path.name.endswith(".trace.jsonl.zst")
+    proc = subprocess.run([sys.executable, "-m", "tracer", "--jsonl", str(path)], capture_output=True, text=True,
+                          env=_env())
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert json.loads(lines[0])["type"] == "header" and json.loads(lines[-1])["type"] == "footer"
+    plain = cotrace("--codec", "none", ROOT / "samples" / "producer_consumer.py", out=tmp_path / "plain")
+    text = (tmp_path / "plain" / "producer_consumer.trace.jsonl").read_text()
+    # the same records, modulo times and the start stamp
+    def scrub(line):
+        rec = json.loads(line)
+        rec.pop("t", None), rec.pop("started", None)
+        return rec
+    assert [scrub(x) for x in text.splitlines()] == [scrub(x) for x in lines]
+
+
+def test_big_trace_warns_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(traceio, "BIG_TRACE", 2000)
+    sizes = []
+    path = tmp_path / "big.trace.jsonl"
+    w = traceio.TraceWriter(str(path), {"format": "cotrace", "version": 2}, encode_value=repr, batch=10,
+                            on_big=sizes.append)
+    w.append(("o", 1, "generator", "g", "g", "x.py", 1, "g#1", None))
+    for seq in range(1, 500):
+        kind = "yield" if seq % 2 == 0 else ("start" if seq == 1 else "resume")
+        w.append(("e", seq, seq, kind, 1, None, None, seq, True, 2, "MainThread", None, False, None))
+        if len(w.buf) >= w.batch:
+            w.flush()
+    w.close({"events": 499, "dropped": 0, "suspended": [], "exit": 0, "error": None})
+    assert len(sizes) == 1 and sizes[0] >= 2000 and w.bytes == path.stat().st_size
+
+
+def test_orjson_and_stdlib_decoders_agree(tmp_path):
+    # the fast decoder hands anything it refuses to the stdlib one: lone
+    # surrogates, NaN; both give the same records (orjson reads an int past
+    # 64 bits as a float: cotrace writes none, and a field's type is checked)
+    odd = ['{"seq":1,"ev":"yield","obj":1,"value":"\\ud800 x"}',
+           '{"seq":3,"ev":"yield","obj":1,"value":"ok","nan":NaN}',
+           '{"seq":4,"ev":"yield","obj":1,"value":"\\u2028 \\"q\\" \\u00e9"}']
+    traceio._fast_decoder()
+    assert traceio._orjson is not None
+    for line in odd:
+        assert repr(traceio._raw_decode(line)[0]) == repr(json.loads(line))

@@ -4,4 +4,4 @@ Distributed as ``cotrace``; the import package is ``tracer``.  Importing it has
 no side effects: nothing is traced until :class:`tracer.recorder.Recorder`
 is started, usually by the ``cotrace`` command.
 """
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -17,7 +17,8 @@ CONTEXT = {"allow_interspersed_args": False, "help_option_names": ["-h", "--help
 
 # cotrace's options that take a value: needed to find where they end
 _VALUE_OPTIONS = frozenset({"-o", "--output-dir", "--include", "--exclude", "--max-events", "--repr-limit",
-                            "-f", "--format", "--max-messages", "--after-recording", "--in-dir", "--backend"})
+                            "-f", "--format", "--max-messages", "--after-recording", "--in-dir", "--backend",
+                            "--codec"})
 
 
 def split_args(args: list) -> list:
@@ -62,7 +63,10 @@ def split_args(args: list) -> list:
               help="Stop recording after N events; the footer counts the dropped ones.")
 @click.option("--repr-limit", type=click.IntRange(min=8), default=200, show_default=True, metavar="N",
               help="Longest recorded value, in characters.")
-@click.option("--compress", is_flag=True, help="Write a gzip-compressed .trace.jsonl.gz.")
+@click.option("--codec", type=click.Choice(traceio.CODECS), default=None,
+              help="How the trace is stored: zstd (default: .trace.jsonl.zst, about 10 bytes per event; zstdcat "
+                   "or cotrace --jsonl reads it), gzip (.trace.jsonl.gz) or none (plain .trace.jsonl).")
+@click.option("--compress", is_flag=True, help="Same as --codec gzip (kept from earlier versions).")
 @click.option("--backend", type=click.Choice(backends.NAMES), default="auto", show_default=True,
               envvar="COTRACE_BACKEND",
               help="How events are recorded: sys.monitoring (3.12+, the fastest), settrace, or auto (monitoring "
@@ -82,11 +86,14 @@ def split_args(args: list) -> list:
 @click.option("--in-dir", hidden=True, default=None)
 @click.option("--events", "list_events", is_flag=True,
               help="With a trace file: print its events, one per line, instead of drawing.")
+@click.option("--jsonl", is_flag=True,
+              help="With a trace file: write it to stdout as plain JSON Lines (to grep a compressed trace).")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
 @click.version_option(__version__, prog_name="cotrace")
 @click.argument("target", nargs=-1, type=click.UNPROCESSED)
-def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit, compress, backend, formats, no_diagrams,
-        list_formats, max_messages, fold, hide_loop, after_recording, in_dir, list_events, quiet, target):
+def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit, codec, compress, backend, formats,
+        no_diagrams, list_formats, max_messages, fold, hide_loop, after_recording, in_dir, list_events, jsonl, quiet,
+        target):
     """Run SCRIPT (or -m MODULE) and record every generator and coroutine
     start, suspension and resumption, with the values passed, into
     OUTPUT_DIR/<name>.trace.jsonl.
@@ -119,7 +126,7 @@ def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit
     if click.get_current_context().get_parameter_source("output_dir") == click.core.ParameterSource.COMMANDLINE:
         drawing.out_dir = output_dir  # a trace drawn again goes beside itself unless -o says otherwise
     if module is None and not target:
-        if not formats and not list_events:
+        if not formats and not list_events and not jsonl:
             raise click.UsageError("give a SCRIPT to run, -m MODULE, or a trace file to draw")
         newest = newest_trace(output_dir)
         if newest is None:
@@ -132,6 +139,8 @@ def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit
     if module is None and len(target) == 1 and target[0].endswith(TRACE_SUFFIXES):
         if list_events:
             return show_trace(target[0])
+        if jsonl:
+            return export_jsonl(target[0])
         return draw_trace(target[0], drawing, after_recording)
     try:
         render.check(names)
@@ -143,7 +152,8 @@ def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit
     else:
         tgt = Target(script=target[0], args=target[1:])
     opts = RecordOptions(output_dir=output_dir, include=include, exclude=exclude, record_all=record_all,
-                         max_events=max_events, repr_limit=repr_limit, compress=compress, quiet=True,
+                         max_events=max_events, repr_limit=repr_limit, quiet=True,
+                         codec=codec or ("gzip" if compress else traceio.DEFAULT_CODEC),
                          backend=backend)
     # recorded by main(), outside click's call stack: the program should see
     # as few of cotrace's frames below its own as possible
@@ -270,6 +280,18 @@ def draw_trace(path: str, drawing: _Drawing, after: str | None = None) -> int:
         return 2
     if not drawing.quiet:
         click.echo("cotrace: diagrams -> %s" % ", ".join(outputs), err=True)
+    return 0
+
+
+def export_jsonl(path: str) -> int:
+    """The trace as plain JSON Lines on stdout, byte for byte as recorded."""
+    try:
+        traceio.copy_lines(path, sys.stdout)
+    except traceio.TraceError as exc:
+        click.echo("cotrace: error: %s" % exc, err=True)
+        return 2
+    except BrokenPipeError:  # | head
+        return 0
     return 0
 
 

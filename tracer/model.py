@@ -15,23 +15,25 @@ on the number of actors, yield sites and drawn messages, not on events.
 """
 from __future__ import annotations
 
+import functools
 import io
+import itertools
 import linecache
 import os
 import tokenize
 from dataclasses import dataclass, field
 
+from .aggregates import EXAMPLES, Aggregator, merge_examples
+from .aggregates import VERSION as AGGREGATES_VERSION
 from .taskmodel import TasksBuilder, TasksModel
-from .traceio import ENTRY_EVENTS, TraceStream
+from .traceio import ENTRY_EVENTS, TraceError, TraceStream, read_tail
 
 RECORDED_KINDS = ("generator", "coroutine", "async_generator")
 LOOP_KINDS = ("event_loop", "task")  # who drives the coroutines of asyncio tasks (task: --hide-loop)
 from .defaults import DEFAULT_MAX_MESSAGES  # noqa: E402  (re-exported)
 FOLD_ABOVE = 60         # conversations longer than this are folded (unless fold is False)
-EXAMPLES = 3            # distinct example values kept per message / transition
 MAX_PERIOD = 128        # longest repeating run of messages looked for
 MAX_FLAT = 256          # longest unrolled loop body compared message by message
-FLOW_AGGREGATE = 8      # more instances of one function than this: one flow node
 
 
 @dataclass
@@ -99,6 +101,7 @@ class SequenceModel:
     lost: int = 0
     truncated: bool = False       # no footer: the process did not finish cleanly
     synthetic: int = 0            # synthetic events among the drawn messages
+    window: int | None = None     # only the first this many events were read (the trace has more)
 
 
 @dataclass
@@ -352,6 +355,8 @@ def unrolled(items):
 
 
 class _Builder:
+    """The sequence (and task) view, fed one event at a time."""
+
     def __init__(self, stream: TraceStream, max_messages: int, fold: bool | None,
                  hide_loop: bool = False) -> None:
         self.stream = stream
@@ -367,14 +372,10 @@ class _Builder:
         self.actors: dict = {}                # id -> Actor (actors of any message)
         self.slots: dict = {}                 # function -> set of slots in use
         self.slot_key: dict = {}              # object id -> (function, slot), from its start
-        self.flow_keys: dict = {}             # object id -> flow node key
-        self.state: dict = {}                 # object id -> (state key, pending entry)
-        self.ended: dict = {}                 # object id -> "finished"/"closed"/"failed"
-        self.functions: dict = {}             # function key -> FunctionStates
-        self.flow_edges: dict = {}
-        self.flow_count: dict = {}            # function key -> instances (for flow aggregation)
-        self.aggregated: set = set()          # functions drawn as one flow node
+        self.state: dict = {}                 # object id -> (state key, pending entry): for what is still suspended
+        self.ended: set = set()               # object ids that ended
         self.appeared = 0
+        self.window: int | None = None        # events read, when the reading stopped before the end
 
     # actors
     def actor(self, oid: int | None, e: dict) -> int:
@@ -394,15 +395,9 @@ class _Builder:
             else:
                 thread = o.get("thread") or e.get("thread")
             task = e.get("task") if kind in ("coroutine", "async_generator") else None
-            if task:
-                group = "task %s" % task
-            elif thread not in (None, "MainThread"):
-                group = "thread %s" % thread
-            else:
-                group = None
             self.appeared += 1
-            self.actors[oid] = Actor(oid, o.get("label") or o.get("name") or str(oid), kind, group,
-                                     function, self.appeared)
+            self.actors[oid] = Actor(oid, o.get("label") or o.get("name") or str(oid), kind,
+                                     _group(thread, task), function, self.appeared)
         return oid
 
     def stand_in(self, by: int | None, e: dict) -> int | None:
@@ -424,11 +419,31 @@ class _Builder:
         identity."""
         return self.slot_key.get(oid, oid)
 
-    def run(self) -> None:
+    def run(self, events, aggregator=None, window: int | None = None) -> None:
+        """Take the events; also feed ``aggregator`` (a trace without
+        aggregates); stop after ``window`` events (one with them)."""
         tasks = self.tasks.feed
-        for e in self.stream.events():
+        objects = self.objects
+        facts: list = []          # for the aggregator, in batches
+        registered = 0            # object records handed to it (in the order of the file)
+        n = 0
+        for e in events:
+            n += 1
+            if window is not None and n > window:
+                self.window = window
+                break
             tasks(e)
             oid, ev = e["obj"], e["ev"]
+            if aggregator is not None:
+                if len(objects) > registered:
+                    for i in itertools.islice(objects, registered, None):
+                        aggregator.object(objects[i])
+                    registered = len(objects)
+                loc = (ev, oid, e["by"], e["via"], e["line"], e["thread"], e["task"], e.get("on"))
+                facts.append((e["seq"], aggregator.slot(loc, e["seq"]), oid, e["value"]))
+                if len(facts) >= 2048:
+                    aggregator.events(facts)
+                    facts = []
             by = self.stand_in(e["by"], e) if self.hide_loop else e["by"]
             peer = self.actor(by, e)          # the sender first: it appears first
             obj = self.actor(oid, e)
@@ -442,147 +457,54 @@ class _Builder:
                     slot += 1
                 used.add(slot)
                 self.slot_key[obj] = (a.function, slot)
-                self.flow_count[a.function] = self.flow_count.get(a.function, 0) + 1
-                if self.flow_count[a.function] == FLOW_AGGREGATE + 1:
-                    self.aggregate(a.function)
             if ev in ENTRY_EVENTS:
                 verb = entry_verb(ev, e["via"], value, from_loop, a.kind)
-                shown = value if verb in _CALL_VERBS or verb in _VALUE_VERBS and value != "None" else None
-                msg = Message(e["seq"], peer, obj, ev, verb, shown, bool(e.get("synthetic")), e["line"])
+                msg = Message(e["seq"], peer, obj, ev, verb, shown_entry_value(verb, value),
+                              bool(e.get("synthetic")), e["line"])
             elif ev == "yield" and e.get("on") is not None:
                 # suspended in an await: what it waits on says more than
                 # the loop's internal future that travelled
                 msg = Message(e["seq"], obj, peer, ev, "await", e["on"], bool(e.get("synthetic")), e["line"])
             else:
-                shown = None if ev == "return" and value in (None, "None") else value
-                msg = Message(e["seq"], obj, peer, ev, ev, shown, bool(e.get("synthetic")), e["line"])
+                msg = Message(e["seq"], obj, peer, ev, ev, shown_exit_value(ev, value), bool(e.get("synthetic")),
+                              e["line"])
             self.message(msg)
-            self.transition(e, a, msg)
+            if a.function is not None:
+                self.follow(obj, msg)
             if ev in ("return", "raise") and obj in self.slot_key:  # its slot is free again
                 self.slots[a.function].discard(self.slot_key[obj][1])
+        if aggregator is not None:
+            aggregator.events(facts)
 
     def message(self, msg: Message) -> None:
         self.total += 1
-        self.flow(msg)
         if len(self.plain) < self.max_messages:
             self.plain.append(msg)
         if self.fold is not False:  # the folded conversation may be the one drawn
             sig = (self.key(msg.src), self.key(msg.dst), msg.ev, msg.verb, msg.synthetic)
             self.folder.feed(sig, msg)
 
-    # states
-    def transition(self, e: dict, a: Actor, msg: Message) -> None:
-        if a.function is None:
-            return
-        fs = self.functions.get(a.function)
-        if fs is None:
-            o = self.objects[a.id]
-            fs = FunctionStates(a.function, a.function[1] or "?", a.kind, o.get("file"), o.get("line"))
-            fs.states["created"] = StateNode("created", "created", "initial")
-            self.functions[a.function] = fs
-        ev = e["ev"]
-        if a.id not in self.state:  # first seen (with its start, unless the trace is odd)
-            fs.instances += 1
-            self.state[a.id] = ("created", None)
-        current, entry = self.state.get(a.id, ("created", None))
-        if ev in ENTRY_EVENTS:
-            self.state[a.id] = (current, msg)
-            return
-        if entry is None:       # an exit without its entry (cut trace): nothing to draw
-            return
-        if ev == "yield":
-            line = e["line"]
-            dst = "L%s" % line if line is not None else "L?"
-            node = fs.states.get(dst)
-            if node is None:
-                node = fs.states[dst] = StateNode(dst, self._yield_label(line, a.id), "suspended", line)
-            node.awaits = msg.verb == "await"
-            if msg.value is not None and msg.value not in node.yielded and len(node.yielded) < EXAMPLES:
-                node.yielded.append(msg.value)
-        elif ev == "return":
-            dst = "closed" if entry.ev == "close" else "finished"
-            node = fs.states.get(dst) or fs.states.setdefault(dst, StateNode(dst, dst, "final"))
-        else:
-            dst = "failed"
-            node = fs.states.get(dst) or fs.states.setdefault(dst, StateNode(dst, dst, "failed"))
-            if msg.value is not None and msg.value not in node.yielded and len(node.yielded) < EXAMPLES:
-                node.yielded.append(msg.value)
-        node.visits += 1
-        action = entry.verb
-        key = (current, dst, action)
-        t = fs.transitions.get(key)
-        if t is None:
-            t = fs.transitions[key] = Transition(current, dst, action, 0, [], entry.seq)
-        t.count += 1
-        if entry.value is not None and entry.value not in t.values and len(t.values) < EXAMPLES:
-            t.values.append(entry.value)
-        self.state[a.id] = (dst, None)
-        if ev != "yield":
-            self.ended[a.id] = dst
-
-    def _yield_label(self, line, oid: int) -> str:
-        if line is None:
-            return "a yield"
-        text = source_line(self.objects[oid].get("file"), line, self.stream.name)
-        return "line %d: %s" % (line, text) if text else "line %d" % line
-
-    # flow
-    def flow_key(self, oid: int) -> str:
-        key = self.flow_keys.get(oid)
-        if key is None:
-            a = self.actors[oid]
-            if a.function is not None and a.function in self.aggregated:
-                key = "f:%s:%s:%s" % a.function
-            else:
-                key = "a:%d" % oid
-            self.flow_keys[oid] = key
-        return key
-
-    def aggregate(self, function: tuple) -> None:
-        """Too many instances of one function: from now on the flow graph
-        has one node for all of them; merge the edges drawn so far."""
-        self.aggregated.add(function)
-        self.flow_keys = {}
-        old, self.flow_edges = self.flow_edges, {}
-        for edge in old.values():
-            key = (self._rekey(edge.src), self._rekey(edge.dst))
-            into = self.flow_edges.get(key)
-            if into is None:
-                edge.src, edge.dst = key
-                self.flow_edges[key] = edge
-                continue
-            into.first_seq = min(into.first_seq, edge.first_seq)
-            for verb, (count, values) in edge.verbs.items():
-                slot = into.verbs.setdefault(verb, [0, []])
-                slot[0] += count
-                slot[1].extend(v for v in values if v not in slot[1])
-                del slot[1][EXAMPLES:]
-
-    def _rekey(self, key: str) -> str:
-        return self.flow_key(int(key[2:])) if key.startswith("a:") else key
-
-    def flow(self, msg: Message) -> None:
-        key = (self.flow_key(msg.src), self.flow_key(msg.dst))
-        edge = self.flow_edges.get(key)
-        if edge is None:
-            edge = self.flow_edges[key] = FlowEdge(key[0], key[1], {}, msg.seq)
-        if msg.verb not in edge.verbs:
-            edge.verbs[msg.verb] = [0, []]
-        slot: list = edge.verbs[msg.verb]
-        slot[0] += 1
-        values: list = slot[1]
-        if msg.value is not None and msg.value not in values and len(values) < EXAMPLES:
-            values.append(msg.value)
+    def follow(self, oid: int, msg: Message) -> None:
+        """Where each object is (for a trace without a footer): suspended at
+        a yield, or ended."""
+        current, entry = self.state.get(oid, ("created", None))
+        if msg.entry:
+            self.state[oid] = (current, msg)
+        elif entry is not None:
+            self.state[oid] = ("L" if msg.ev == "yield" else "end", None)
+            if msg.ev != "yield":
+                self.ended.add(oid)
 
     # results
-    def sequence(self) -> SequenceModel:
+    def sequence(self, total: int) -> SequenceModel:
         self.folder.finish()
-        folded = self.total > FOLD_ABOVE if self.fold is None else self.fold
+        folded = total > FOLD_ABOVE if self.fold is None else self.fold
         items = self.folder.items if folded else self.plain
         if not folded:  # the folder lent later values to the messages both lists share
             for m in self.plain:
                 m.examples = []
-        elided = self.folder.elided if folded else self.total - len(self.plain)
+        unread = total - self.total  # past the window
+        elided = (self.folder.elided if folded else self.total - len(self.plain)) + unread
         messages = list(drawn_messages(items))
         drawn = {i for msg in messages for i in (msg.src, msg.dst)}
         synthetic = sum(1 for msg in messages if msg.synthetic)
@@ -594,29 +516,155 @@ class _Builder:
             suspended = [i for i, (s, entry) in self.state.items() if i in drawn and entry is None
                          and s.startswith("L")]
         return SequenceModel(
-            actors=actors, items=items, folded=folded, total_messages=self.total, elided=elided,
+            actors=actors, items=items, folded=folded, total_messages=total, elided=elided,
             max_messages=self.max_messages, suspended=sorted(suspended),
             finished=sorted(i for i in self.ended if i in drawn),
             dropped=(footer or {}).get("dropped", 0), limit_reached=bool((footer or {}).get("limit_reached")),
             lost=(footer or {}).get("lost", 0) or 0,
-            truncated=footer is None, synthetic=synthetic)
+            truncated=footer is None, synthetic=synthetic, window=self.window)
 
-    def states(self) -> StatesModel:
-        return StatesModel(functions=list(self.functions.values()))
 
-    def flow_model(self) -> FlowModel:
-        nodes: dict = {}
-        for oid, a in sorted(self.actors.items(), key=lambda kv: kv[1].first_seq):
-            key = self.flow_key(oid)
-            if key in nodes:
-                continue
-            if key.startswith("f:"):
-                count = self.flow_count.get(a.function, 0)
-                nodes[key] = FlowNode(key, "%s ×%d" % (a.function[1], count), a.kind, count)
-            else:
-                nodes[key] = FlowNode(key, a.label, a.kind)
-        edges = sorted(self.flow_edges.values(), key=lambda ed: ed.first_seq)
-        return FlowModel(nodes=list(nodes.values()), edges=edges)
+def _group(thread, task) -> str | None:
+    if task:
+        return "task %s" % task
+    if thread not in (None, "MainThread"):
+        return "thread %s" % thread
+    return None
+
+
+def shown_entry_value(verb: str, value: str | None) -> str | None:
+    """The value an entry arrow shows: what was sent or thrown in."""
+    return value if verb in _CALL_VERBS or verb in _VALUE_VERBS and value != "None" else None
+
+
+def shown_exit_value(ev: str, value: str | None) -> str | None:
+    """The value an exit arrow shows (a bare ``return`` shows none)."""
+    return None if ev == "return" and value in (None, "None") else value
+
+
+_VFLAG_VALUE = {0: None, 1: "None", 2: "x"}   # aggregates' vflag -> a value entry_verb decides alike
+
+
+def _examples(examples: list, keep=lambda v: v is not None) -> list:
+    """The first EXAMPLES shown values of aggregated ``[seq, value]`` pairs."""
+    return [v for _, v in examples if keep(v)][:EXAMPLES]
+
+
+def states_from(agg: dict, trace_path: str) -> StatesModel:
+    """The state graphs from a trace's aggregates (:mod:`tracer.aggregates`)."""
+    objects = {o["id"]: o for o in agg["objects"]}
+    functions: dict = {}
+    by_index: dict = {}
+    for index, (oid, _starts, instances, first) in enumerate(agg["functions"]):
+        if first is None:
+            continue
+        o = objects[oid]
+        key = (o.get("file"), o.get("qualname") or o.get("name"), o.get("line"))
+        fs = FunctionStates(key, key[1] or "?", o["kind"], o.get("file"), o.get("line"), instances)
+        fs.states["created"] = StateNode("created", "created", "initial")
+        functions[first] = by_index[index] = fs
+    for index, dst, line, _seq, visits, awaits, examples in agg["states"]:
+        fs = by_index[index]
+        if dst.startswith("L"):
+            node = StateNode(dst, _yield_label(line, fs.file, trace_path), "suspended", line)
+            node.awaits = awaits
+        else:
+            node = StateNode(dst, dst, "final" if dst != "failed" else "failed")
+        node.yielded = _examples(examples)
+        node.visits = visits
+        fs.states[dst] = node
+    merging: dict = {}
+    for index, src, dst, ev, via, from_loop, vflag, count, entry_seq, _seq, examples in agg["transitions"]:
+        fs = by_index[index]
+        verb = entry_verb(ev, via, _VFLAG_VALUE[vflag], from_loop, fs.kind)
+        examples = [[q, v] for q, v in examples if shown_entry_value(verb, v) is not None]
+        # several ways in may be drawn alike (close() and collection: close())
+        slot = merging.setdefault((index, src, dst, verb), [entry_seq, 0, []])
+        slot[0] = min(slot[0], entry_seq)
+        slot[1] += count
+        slot[2] = merge_examples([slot[2], examples])
+    for (index, src, dst, verb), (entry_seq, count, examples) in merging.items():
+        fs = by_index[index]
+        fs.transitions[(src, dst, verb)] = Transition(src, dst, verb, count, _examples(examples), entry_seq)
+    return StatesModel(functions=[functions[k] for k in sorted(functions)])
+
+
+def flow_from(agg: dict, hide_loop: bool = False) -> FlowModel:
+    """The flow graph from a trace's aggregates: one node per actor (or per
+    function with more than FLOW_AGGREGATE objects), edges counted by how."""
+    objects = {o["id"]: o for o in agg["objects"]}
+    functions = agg["functions"]
+    tasks: dict = {}
+
+    def key_of(node: list) -> tuple:
+        kind, ident, task = node
+        if kind == "f":
+            return ("f", ident)
+        if task is not None and hide_loop:
+            return ("t", task)
+        return ("a", ident)
+
+    first: dict = {}
+    for node, seq, pos, _thread, _task in agg["actors"]:
+        k = key_of(node)
+        if k not in first or (seq, pos) < first[k]:
+            first[k] = (seq, pos)
+    nodes: dict = {}
+    names: dict = {}
+    for k in sorted(first, key=first.__getitem__):
+        if k[0] == "f":
+            o = objects[functions[k[1]][0]]
+            fn = (o.get("file"), o.get("qualname") or o.get("name"), o.get("line"))
+            name = "f:%s:%s:%s" % fn
+            count = functions[k[1]][1]
+            nodes[k] = FlowNode(name, "%s ×%d" % (fn[1], count), o["kind"], count)
+        elif k[0] == "t":
+            aid = tasks.setdefault(k[1], -2 - len(tasks))
+            name = "a:%d" % aid
+            nodes[k] = FlowNode(name, k[1], "task")
+        elif k[1] == -1:
+            name = "a:-1"
+            nodes[k] = FlowNode(name, "?", "runtime")
+        else:
+            o = objects[k[1]]
+            name = "a:%d" % k[1]
+            nodes[k] = FlowNode(name, o.get("label") or o.get("name") or str(k[1]), o["kind"])
+        names[k] = name
+    groups: dict = {}   # (src, dst) -> verb -> [first seq, count, examples]
+    for src, dst, vkey, count, seq, examples in agg["flow"]:
+        s, d = key_of(src), key_of(dst)
+        if vkey[0] == "in":
+            _, ev, via, from_loop, vflag = vkey
+            entered = nodes[d]
+            verb = entry_verb(ev, via, _VFLAG_VALUE[vflag], from_loop, entered.kind)
+            shown = functools.partial(shown_entry_value, verb)
+        else:
+            _, ev, on = vkey
+            verb = "await" if on else ev
+            shown = functools.partial(shown_exit_value, ev)
+        examples = [[q, v] for q, v in examples if shown(v) is not None]
+        slot = groups.setdefault((s, d), {}).get(verb)
+        if slot is None:
+            groups[(s, d)][verb] = [seq, count, examples]
+        else:
+            slot[0] = min(slot[0], seq)
+            slot[1] += count
+            slot[2] = merge_examples([slot[2], examples])
+    edges = []
+    for (s, d), verbs in groups.items():
+        ordered = sorted(verbs.items(), key=lambda kv: kv[1][0])
+        edge = FlowEdge(names[s], names[d], {verb: [count, [v for _, v in examples][:EXAMPLES]]
+                                             for verb, (_, count, examples) in ordered}, ordered[0][1][0])
+        edges.append(edge)
+    edges.sort(key=lambda ed: ed.first_seq)
+    return FlowModel(nodes=list(nodes.values()), edges=edges)
+
+
+def _yield_label(line, file, trace_path: str) -> str:
+    if line is None:
+        return "a yield"
+    text = source_line(file, line, trace_path)
+    return "line %d: %s" % (line, text) if text else "line %d" % line
 
 
 def _order(actors: list) -> list:
@@ -655,18 +703,47 @@ def _without_comment(text: str) -> str:
     return text
 
 
+WINDOW = 200_000   # events a drawing reads, at most, from a trace with aggregates
+
+
 def build(path: str, max_messages: int = DEFAULT_MAX_MESSAGES, fold: bool | None = None,
-          hide_loop: bool = False) -> Models:
-    """Read the trace at ``path`` once and build every view's model.
+          hide_loop: bool = False, window: int | None = None, use_aggregates: bool = True) -> Models:
+    """Build every view's model from the trace at ``path``.
+
+    A finished trace with aggregates (version 3) is read at its end for the
+    state and flow graphs, and its first ``window`` events (default
+    WINDOW, at least 50 x max_messages) for the sequence and task views:
+    the cost of drawing does not grow with the run.  Any other trace is
+    read once, whole, and the aggregates are computed on the way (the same
+    code: tracer.aggregates).
 
     ``fold``: None folds repeated runs of messages into loops when the
     conversation is longer than FOLD_ABOVE messages; True/False force it.
+    ``use_aggregates=False`` ignores the recorded aggregates (tests).
     """
     stream = TraceStream(path)
-    builder = _Builder(stream, max_messages, fold, hide_loop)
-    builder.run()
     trace = stream.trace
+    builder = _Builder(stream, max_messages, fold, hide_loop)
+    tail = read_tail(path) if use_aggregates and trace.header.get("version", 0) >= 3 else None
+    agg = tail[0] if tail is not None and tail[0].get("version") == AGGREGATES_VERSION else None
+    if agg is not None and tail is not None:
+        limit = window if window is not None else max(WINDOW, 50 * max_messages)
+        builder.run(stream.events(), window=limit)
+        if builder.window is not None:
+            stream.close()
+            trace.footer = tail[1]
+            total = agg["events"]
+        else:
+            total = builder.total
+    else:
+        aggregator = Aggregator()
+        builder.run(stream.events(), aggregator=aggregator)
+        agg = aggregator.result()
+        total = builder.total
     title = trace.header.get("target") or os.path.basename(path).split(".")[0]
-    return Models(title=title, sequence=builder.sequence(), states=builder.states(),
-                  flow=builder.flow_model(), warnings=list(trace.warnings),
-                  tasks=builder.tasks.result(trace.footer is None))
+    try:
+        states, flow = states_from(agg, path), flow_from(agg, hide_loop)
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise TraceError("%s: the aggregates record is malformed" % path) from None
+    return Models(title=title, sequence=builder.sequence(total), states=states, flow=flow,
+                  warnings=list(trace.warnings), tasks=builder.tasks.result(trace.footer is None))

@@ -24,7 +24,7 @@ class RecordOptions:
     record_all: bool = False
     max_events: int | None = None
     repr_limit: int = 200
-    compress: bool = False
+    codec: str = traceio.DEFAULT_CODEC   # see traceio.CODECS
     quiet: bool = False
     backend: str = "auto"         # see tracer.backends
 
@@ -37,7 +37,7 @@ class Recording:
 
 
 def trace_path_for(target: Target, opts: RecordOptions, suffix: str = "") -> str:
-    ext = ".trace.jsonl.gz" if opts.compress else ".trace.jsonl"
+    ext = traceio.SUFFIXES[opts.codec]
     return os.path.join(opts.output_dir, target.stem + suffix + ext)
 
 
@@ -60,9 +60,14 @@ def record(target: Target, opts: RecordOptions, stderr=None) -> Recording:
     }
     safe_repr = SafeRepr(opts.repr_limit)
     writer = None
+
+    def on_big(size: int) -> None:
+        _say(stderr, "cotrace: warning: the trace %s has passed %s; --max-events N or --include GLOB "
+                     "records less\n" % (writer.path if writer else path, human_size(size)))
+
     for n in range(1, 100):
         try:
-            writer = traceio.TraceWriter(path, header, encode_value=safe_repr)
+            writer = traceio.TraceWriter(path, header, encode_value=safe_repr, on_big=on_big)
             break
         except traceio.TraceBusy:
             # the same program is being recorded right now: take another name
@@ -92,21 +97,40 @@ def record(target: Target, opts: RecordOptions, stderr=None) -> Recording:
             _say(stderr, "cotrace: warning: the trace %s is incomplete: %s\n" % (path, exc))
     if not writer.owned:  # a forked child of the program ends here, silently
         return Recording(path, outcome, {})
+    footer_size = writer.bytes
     if not opts.quiet:
-        _say(stderr, summary(path, footer) + "\n")
+        _say(stderr, summary(path, footer, footer_size) + "\n")
     return Recording(path, outcome, footer)
 
 
-def summary(path: str, footer: dict) -> str:
+def human_size(size: int) -> str:
+    """``512 B``, ``3.4 kB``, ``24.1 MB``, ``1.2 GB`` (powers of 1000, as ls -h --si)."""
+    if size < 1000:
+        return "%d B" % size
+    scaled = float(size)
+    for unit in ("kB", "MB", "GB"):
+        scaled /= 1000
+        if scaled < 1000 or unit == "GB":
+            break
+    return "%.1f %s" % (scaled, unit)
+
+
+def summary(path: str, footer: dict, size: int | None = None) -> str:
     """The one line said after a recording."""
+    if size is None:
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            size = None
     if footer.get("limit_reached"):
         dropped = ", recording stopped at --max-events (later events not recorded or counted)"
     else:
         dropped = ", %d dropped (--max-events)" % footer["dropped"] if footer["dropped"] else ""
     if footer.get("recorder_error"):
         dropped += ", incomplete: " + footer["recorder_error"]
-    return ("cotrace: %d events, %d objects%s, %d still suspended -> %s"
-            % (footer["events"], footer["objects"], dropped, len(footer["suspended"]), path))
+    return ("cotrace: %d events, %d objects%s, %d still suspended -> %s%s"
+            % (footer["events"], footer["objects"], dropped, len(footer["suspended"]), path,
+               " (%s)" % human_size(size) if size is not None else ""))
 
 
 def _say(stream, text: str) -> None:

@@ -15,6 +15,7 @@ import importlib
 import typing
 
 from ..defaults import DEFAULT_MAX_MESSAGES
+from ..traceio import TRACE_SUFFIXES
 
 if typing.TYPE_CHECKING:
     from .. import model as m
@@ -30,7 +31,6 @@ def _mod(name: str):
 
 VIEWS = ("sequence", "states", "flow")
 TASK_VIEW = "tasks"     # asyncio programs only, in the formats that list it
-TRACE_SUFFIXES = (".trace.jsonl", ".trace.jsonl.gz")
 
 
 class RenderError(Exception):

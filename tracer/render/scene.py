@@ -279,6 +279,9 @@ def _loop_depth(items: list) -> int:
 
 def _notes(seq: m.SequenceModel) -> list:
     notes = []
+    if seq.window is not None:
+        notes.append("drawn from the first %d of %d events (loops count the repetitions among those)"
+                     % (seq.window, seq.total_messages))
     if seq.elided:
         notes.append("… %d more messages not drawn (--max-messages %d)" % (seq.elided, seq.max_messages))
     if seq.folded and any(isinstance(i, m.Loop) for i in seq.items):

@@ -1,0 +1,314 @@
+"""What the state graphs and the flow graph need, kept small however long the run.
+
+One :class:`Aggregator` is fed every event once, in order: by the trace
+writer while recording (the result is written into the trace as its
+``aggregates`` record, just before the footer), or by the reader when a
+trace has none (recorded by an older cotrace, cut short by a kill, or
+gzip-compressed, where the end of the file cannot be reached without
+reading it all).  Both ways run this code, so a drawing does not depend on
+which happened; ``tests/test_aggregates.py`` checks that what the recorder
+wrote equals what a pass over the events gives.
+
+What is kept (see docs/trace-format.md, "aggregates"):
+
+* per generator function: how many objects ran, how many started;
+* per function and (state, next state, how it was entered): a count, the
+  first entry's seq, and the first few distinct values sent in;
+* per function and state: visits and the first few values yielded there;
+* flow edges between actors: per (sender, receiver, how) a count and
+  example values.  A function with more than ``FLOW_AGGREGATE`` started
+  objects is one flow node: its objects are kept one by one only until
+  then, so memory is bounded by the code, not by the objects or events
+  (live objects cost one small entry each until they end).
+
+Raw facts only: the verbs and labels the pictures show are composed from
+them by :mod:`tracer.model`, in one place.  Example values keep the seq of
+their first occurrence, so that merging groups gives exactly the first
+distinct values in the order they happened.
+"""
+from __future__ import annotations
+
+RECORDED = frozenset({"generator", "coroutine", "async_generator"})
+ENTRIES = frozenset({"start", "resume", "throw", "close"})
+EXAMPLES = 3             # distinct example values a picture shows
+KEEP = EXAMPLES + 1      # kept per group: one more, as a shown list may leave out "None"
+FLOW_AGGREGATE = 8       # more started objects of one function than this: one flow node
+VERSION = 1
+
+
+def _note(examples: list, seq: int, value) -> None:
+    """Keep ``value`` (with the seq it was first seen at) if there is room."""
+    if value is None or len(examples) >= KEEP:
+        return
+    for s, v in examples:
+        if v == value:
+            return
+    examples.append([seq, value])
+
+
+def merge_examples(lists) -> list:
+    """The first KEEP distinct values, by first occurrence, of several groups."""
+    first: dict = {}
+    for examples in lists:
+        for seq, value in examples:
+            if value not in first or seq < first[value]:
+                first[value] = seq
+    return [[s, v] for v, s in sorted(first.items(), key=lambda kv: kv[1])][:KEEP]
+
+
+class _Function:
+    __slots__ = ("index", "obj", "first", "starts", "instances", "members")
+
+    def __init__(self, index: int, obj: int) -> None:
+        self.index = index
+        self.obj = obj           # the first object's id: its record names the function
+        self.first: int | None = None  # seq of the first event of any of its objects
+        self.starts = 0
+        self.instances = 0       # objects with an event
+        self.members = 0         # objects kept as flow nodes of their own (at most FLOW_AGGREGATE + 1)
+
+
+# A "slot" is what the aggregator works out once per event location (the
+# fields an event shares with every other event of the same location, as
+# the writer's JSON tail cache): a list, so the hot loop only indexes.
+# entry slot: [True, function or None, flow keys/counters by vflag, ev, via, from_loop, entry kind]
+# exit slot:  [False, function or None, flow key/counter, state after a yield (or None: by the entry),
+#              value shown is ``on``, is a yield, {(state, entry kind, vflag): transition}, ev, on]
+
+
+class Aggregator:
+    """Fed with object records (:meth:`object`, before the first event that
+    mentions the object) and batches of events (:meth:`events`), in order."""
+
+    def __init__(self) -> None:
+        self.events_seen = 0
+        self.kinds: dict = {}        # id -> kind, of every object seen
+        self.objects: dict = {}      # id -> object record, of the actors and functions the result names
+        self.fn_of: dict = {}        # recorded object id -> _Function (until it ends)
+        self.member_fn: dict = {}    # recorded object id kept as its own flow node -> function index
+        self.functions: dict = {}    # (file, qualname, line) -> _Function
+        self.first: dict = {}        # flow node -> [seq, pos, thread, task] of its first appearance
+        self.state: dict = {}        # recorded object id -> its state ("created", "L12")
+        self.pending: dict = {}      # recorded object id -> (entry slot, vflag, seq, value): entered, not left
+        self.transitions: dict = {}  # (fn, src, dst, entry kind, vflag) -> [count, entry seq, seq, examples, node]
+        self.nodes: dict = {}        # (fn, dst) -> [line, seq, visits, awaits at the last visit, examples, dst]
+        self.flow: dict = {}         # (src node, dst node, verb key) -> [count, first seq, examples]
+        self._slots: dict = {}       # event location -> slot
+        self._entry_kinds: dict = {}  # (ev, via, from_loop) -> small int, and back
+        self._entry_kind_list: list = []
+
+    # -- input --------------------------------------------------------------------------
+    def object(self, rec: dict) -> None:
+        oid, kind = rec["id"], rec["kind"]
+        self.kinds[oid] = kind
+        if kind not in RECORDED:
+            self.objects[oid] = rec
+            return
+        key = (rec.get("file"), rec.get("qualname") or rec.get("name"), rec.get("line"))
+        fn = self.functions.get(key)
+        if fn is None:
+            fn = self.functions[key] = _Function(len(self.functions), oid)
+            self.objects[oid] = rec
+        self.fn_of[oid] = fn
+        if fn.members <= FLOW_AGGREGATE:
+            fn.members += 1
+            self.member_fn[oid] = fn.index
+            self.objects[oid] = rec
+
+    def _node(self, oid, task, pos: int, seq: int, thread) -> tuple:
+        """The flow node standing for actor ``oid`` in this event."""
+        if oid is None:
+            node: tuple = ("a", -1, None)
+        elif oid in self.fn_of:
+            node = ("a", oid, None) if oid in self.member_fn else ("f", self.fn_of[oid].index, None)
+        elif self.kinds.get(oid) == "event_loop":
+            node = ("a", oid, task)  # with --hide-loop, the task stands in for its loop
+        else:
+            node = ("a", oid, None)
+        if node not in self.first:
+            self.first[node] = [seq, pos, thread, task]
+        return node
+
+    def _flow_slot(self, key: tuple, seq: int) -> list:
+        f = self.flow.get(key)
+        if f is None:
+            f = self.flow[key] = [0, seq, []]
+        return f
+
+    def slot(self, loc: tuple, seq: int) -> list:
+        """What every event at this location ``(ev, obj, by, via, line,
+        thread, task, on)`` shares, worked out once (``seq``: the first
+        event there).  The writer keeps it beside its JSON tail."""
+        slot = self._slots.get(loc)
+        if slot is None:
+            slot = self._new_slot(loc, seq)
+        return slot
+
+    def _new_slot(self, loc: tuple, seq: int) -> list:
+        ev, obj, by, via, line, thread, task, on = loc
+        src = self._node(by, task, 0, seq, thread)
+        dst = self._node(obj, task, 1, seq, thread)
+        fn = self.fn_of.get(obj)
+        if ev in ENTRIES:
+            from_loop = by is not None and self.kinds.get(by) == "event_loop"
+            kind_key = (ev, via, from_loop)
+            kind = self._entry_kinds.get(kind_key)
+            if kind is None:
+                kind = self._entry_kinds[kind_key] = len(self._entry_kind_list)
+                self._entry_kind_list.append(kind_key)
+            flows = [(src, dst, ("in", ev, via, from_loop, vflag)) for vflag in (0, 1, 2)]
+            slot = [True, fn, flows, ev, via, from_loop, kind]
+        else:
+            dst_state: str | None
+            if ev == "yield":
+                dst_state = "L%s" % line if line is not None else "L?"
+            else:
+                dst_state = "failed" if ev == "raise" else None  # a return: closed or finished, by its entry
+            slot = [False, fn, (dst, src, ("out", ev, on is not None)), dst_state, ev == "yield" and on is not None,
+                    ev == "yield", {}, ev, on]
+        # an object's function and node are fixed from its record: a slot
+        # stays valid while the object lives, and the slots of ended objects go
+        if len(self._slots) > 50000:
+            self._slots.clear()
+        self._slots[loc] = slot
+        return slot
+
+    def events(self, batch) -> None:
+        """Take a batch of events, each ``(seq, slot, obj, value)``: the
+        :meth:`slot` of its location, and ``value`` the recorded value text
+        or None.
+
+        The writer runs this for every event it writes: what an event does
+        here is a few lookups in its location's slot."""
+        pending = self.pending
+        state = self.state
+        n = 0
+        for seq, slot, obj, value in batch:
+            n += 1
+            if slot[0]:  # an entry
+                vflag = 0 if value is None else 1 if value == "None" else 2
+                f = slot[2][vflag]
+                if type(f) is tuple:
+                    f = slot[2][vflag] = self._flow_slot(f, seq)
+                f[0] += 1
+                if vflag and len(f[2]) < KEEP:
+                    _note(f[2], seq, value)
+                if slot[1] is not None:
+                    pending[obj] = (slot, vflag, seq, value)
+                    if obj not in state:
+                        self._first_event(slot[1], obj, seq, slot[3] == "start")
+                continue
+            f = slot[2]
+            if type(f) is tuple:
+                f = slot[2] = self._flow_slot(f, seq)
+            f[0] += 1
+            if slot[4]:
+                value = slot[8]  # suspended in an await: what it waits on
+            if value is not None and len(f[2]) < KEEP:
+                _note(f[2], seq, value)
+            fn = slot[1]
+            if fn is None:
+                continue
+            entry = pending.pop(obj, None)
+            if entry is not None:
+                eslot, vflag, eseq, evalue = entry
+                prev = state[obj]
+                t = slot[6].get((prev, eslot[6], vflag))
+                if t is None:
+                    t = self._transition(slot, fn, prev, eslot, vflag, eseq, seq)
+                t[0] += 1
+                if vflag and len(t[3]) < KEEP:
+                    _note(t[3], eseq, evalue)
+                node = t[4]
+                node[2] += 1
+                if slot[5]:  # a yield
+                    node[3] = slot[4]
+                    if value is not None and len(node[4]) < KEEP:
+                        _note(node[4], seq, value)
+                    state[obj] = node[5]
+                    continue
+                if slot[7] == "raise" and value is not None and len(node[4]) < KEEP:
+                    _note(node[4], seq, value)
+            elif obj not in state:
+                self._first_event(fn, obj, seq, False)
+                if slot[5]:
+                    continue
+            elif slot[5]:
+                continue
+            # it ended: forget it (its flow node, if its own, stays)
+            state.pop(obj, None)
+            self.fn_of.pop(obj, None)
+        self.events_seen += n
+
+    def _transition(self, slot: list, fn: _Function, prev: str, eslot: list, vflag: int, eseq: int,
+                    seq: int) -> list:
+        """The transition (and its target state) of an exit from ``prev``
+        entered by ``eslot``; the slot keeps it for the next time."""
+        ev = slot[7]
+        dst = slot[3]
+        if dst is None:
+            dst = "closed" if eslot[3] == "close" else "finished"
+        node = self.nodes.get((fn.index, dst))
+        if node is None:
+            line = int(dst[1:]) if ev == "yield" and dst != "L?" else None
+            node = self.nodes[(fn.index, dst)] = [line, seq, 0, False, []]
+        key = (fn.index, prev, dst, eslot[6], vflag)
+        t = self.transitions.get(key)
+        if t is None:
+            t = self.transitions[key] = [0, eseq, seq, [], node]
+        t[4] = node
+        node_state = dst
+        if len(node) == 5:
+            node.append(node_state)   # the state an object is in after visiting it
+        slot[6][(prev, eslot[6], vflag)] = t
+        return t
+
+    def _first_event(self, fn: _Function, obj: int, seq: int, start: bool) -> None:
+        fn.instances += 1
+        if start:
+            fn.starts += 1
+        if fn.first is None:
+            fn.first = seq
+        self.state[obj] = "created"
+
+    # -- output -------------------------------------------------------------------------
+    def result(self) -> dict:
+        """The aggregates as one JSON-able record, in a fixed order."""
+        fns = sorted(self.functions.values(), key=lambda f: f.index)
+        big = {f.index for f in fns if f.starts > FLOW_AGGREGATE}
+
+        def merged(node: tuple) -> tuple:
+            # a function with too many objects: all of them are one node
+            if node[0] == "a" and self.member_fn.get(node[1], -1) in big:
+                return ("f", self.member_fn[node[1]], None)
+            return node
+
+        first: dict = {}
+        for node, where in self.first.items():
+            node = merged(node)
+            if node not in first or where[:2] < first[node][:2]:
+                first[node] = where
+        flow: dict = {}
+        for (src, dst, vkey), (count, seq, examples) in self.flow.items():
+            key = (merged(src), merged(dst), vkey)
+            into = flow.get(key)
+            if into is None:
+                flow[key] = [count, seq, examples]
+            else:
+                into[0] += count
+                into[1] = min(into[1], seq)
+                into[2] = merge_examples([into[2], examples])
+        kinds = self._entry_kind_list
+        transitions = [[fn, src, dst, *kinds[kind], vflag] + v[:4]
+                       for (fn, src, dst, kind, vflag), v in self.transitions.items()]
+        named = {n[1] for n in first if n[0] == "a"} | {f.obj for f in fns}
+        return {
+            "type": "aggregates", "version": VERSION, "events": self.events_seen,
+            "objects": [self.objects[i] for i in sorted(self.objects) if i in named],
+            "functions": [[f.obj, f.starts, f.instances, f.first] for f in fns],
+            "actors": sorted(([list(n)] + w for n, w in first.items()), key=lambda a: (a[1], a[2])),
+            "states": sorted(([k[0], k[1]] + v[:5] for k, v in self.nodes.items()), key=lambda s: s[3]),
+            "transitions": sorted(transitions, key=lambda t: t[9]),
+            "flow": sorted(([list(k[0]), list(k[1]), list(k[2])] + v for k, v in flow.items()),
+                           key=lambda e: e[4]),
+        }
