@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tracer import backends, invariant, traceio
+from tracer import invariant, traceio
+from tracer.record import backends
 
 # The backend the suite's recordings use: COTRACE_BACKEND (settrace or
 # monitoring; CI runs the suite once per backend on 3.12+), else auto.
@@ -46,7 +47,7 @@ def record_in_process(tmp_path, body, backend: str = BACKEND, writer_cls=traceio
     carries ``stderr`` (the recorder's warnings), ``result`` and ``footer_info``
     (what the recorder's stop() returned)."""
     import io
-    from tracer.filters import Filters
+    from tracer.record.filters import Filters
 
     path = tmp_path / ("inproc-%s.trace.jsonl" % backend)
     err = io.StringIO()

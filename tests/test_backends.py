@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from conftest import PROGRAMS, SAMPLES, load_checked, record_in_process
-from tracer import backends, compat, invariant
+from tracer import compat, invariant
+from tracer.record import backends
 
 needs_monitoring = pytest.mark.skipif(not compat.HAS_MONITORING, reason="sys.monitoring needs Python 3.12+")
 
@@ -141,7 +142,8 @@ def test_monitoring_leaves_ordinary_code_alone(tmp_path):
     """Code that is not a generator is switched off after its first call:
     a million calls of a plain function reach cotrace's callbacks once."""
     calls = {"n": 0}
-    original = backends.recorder_class("monitoring")._handle
+    from tracer.record.machine import Machine
+    original = Machine.handle
 
     def counting(self, *args):
         calls["n"] += 1
@@ -155,12 +157,11 @@ def test_monitoring_leaves_ordinary_code_alone(tmp_path):
             total = plain(total)
         _pingpong()
 
-    cls = backends.recorder_class("monitoring")
-    cls._handle = counting
+    Machine.handle = counting  # type: ignore[method-assign]
     try:
         trace, _ = _record(tmp_path, body, "monitoring")
     finally:
-        cls._handle = original
+        Machine.handle = original  # type: ignore[method-assign]
     # only generator events were handled (3.13 closes the echo generator
     # without an event: cotrace adds that close as synthetic events)
     assert calls["n"] == sum(1 for e in trace.events if not e.get("synthetic"))

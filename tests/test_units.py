@@ -7,9 +7,10 @@ import threading
 import pytest
 
 from conftest import BACKEND, record_in_process
-from tracer import backends, codeinfo, compat, framepeek, traceio
-from tracer.filters import Filters
-from tracer.saferepr import SafeRepr
+from tracer import compat, traceio
+from tracer.record import backends, codeinfo, framepeek
+from tracer.record.filters import Filters
+from tracer.record.saferepr import SafeRepr
 
 
 # ---------------------------------------------------------------- framepeek
@@ -328,7 +329,7 @@ def test_frame_state_byte_tells_suspension():
 
 def test_caches_forget_code_objects_that_die(tmp_path):
     import gc
-    from tracer import codecache
+    from tracer.record import codecache
 
     def body():
         for i in range(300):
@@ -348,4 +349,5 @@ def test_caches_forget_code_objects_that_die(tmp_path):
     w.close(dict(footer, exit=0, error=None))
     assert footer["objects"] == 300                    # every generator was recorded
     assert len(codecache._WATCHED) - before < 30       # but their code is not kept
-    assert len(rec._decisions) < 60 and len(rec._resumers) < 30 and len(rec.actors) < 30
+    decisions, resumers, actors = rec.machine.tables()
+    assert len(decisions) < 60 and len(resumers) < 30 and len(actors) < 30

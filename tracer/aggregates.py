@@ -28,7 +28,9 @@ distinct values in the order they happened.
 """
 from __future__ import annotations
 
-RECORDED = frozenset({"generator", "coroutine", "async_generator"})
+from . import compat
+
+RECORDED = frozenset(compat.RECORDED_KINDS)
 ENTRIES = frozenset({"start", "resume", "throw", "close"})
 EXAMPLES = 3             # distinct example values a picture shows
 KEEP = EXAMPLES + 1      # kept per group: one more, as a shown list may leave out "None"

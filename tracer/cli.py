@@ -8,10 +8,12 @@ import sys
 
 import click
 
-from . import __version__, backends, render, textview, traceio
+from . import PACKAGE_DIR, __version__, render, textview, traceio
+from .record import backends
 from .defaults import DEFAULT_MAX_MESSAGES
 from .runner import Target, TargetError
 from .session import RecordOptions, record, summary
+from .streams import say
 
 CONTEXT = {"allow_interspersed_args": False, "help_option_names": ["-h", "--help"]}
 
@@ -190,18 +192,10 @@ def _record(plan: _Plan):
         # diagrams even when the program failed, exited or was interrupted
         line = summary(recording.trace_path, recording.footer)
         if not drawer.draw(recording.trace_path, line) and not plan.drawing.quiet:
-            _say(line, err)
+            say(err, line + "\n")
     if recording.outcome.interrupted:
         return _INTERRUPTED
     return recording.outcome.exit_arg
-
-
-def _say(line: str, stream) -> None:
-    try:
-        stream.write(line + "\n")
-        stream.flush()
-    except (OSError, ValueError, AttributeError):
-        pass
 
 
 class _Drawer:
@@ -213,7 +207,7 @@ class _Drawer:
     def __init__(self, drawing: _Drawing) -> None:
         self.spawn, self.waitpid = os.posix_spawn, os.waitpid
         self.env = dict(os.environ)
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        root = os.path.dirname(PACKAGE_DIR)
         self.env["PYTHONPATH"] = os.pathsep.join([root] + ([self.env["PYTHONPATH"]]
                                                           if self.env.get("PYTHONPATH") else []))
         self.env.pop("PYTHONSTARTUP", None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dis
 import sys
+import types
 
 PY_VERSION = "%d.%d.%d" % sys.version_info[:3]
 PY311 = sys.version_info[:2] == (3, 11)
@@ -17,7 +18,6 @@ PY313_PLUS = sys.version_info >= (3, 13)
 # Code flags (Include/cpython/code.h).
 CO_GENERATOR = 0x20
 CO_COROUTINE = 0x80
-CO_ITERABLE_COROUTINE = 0x100
 CO_ASYNC_GENERATOR = 0x200
 CO_ANY_GENERATOR = CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR
 
@@ -72,8 +72,14 @@ SUSPENDED_ATTR = {
 # for an uncaught exception from 3.12 on (python/cpython#102778).
 SETS_LAST_EXC = sys.version_info >= (3, 12)
 
-# The frame of each generator-like kind (same on every supported version).
+# The kinds of code cotrace records, and each kind's frame and "running"
+# attributes (the same on every supported version; async generators have
+# ag_running, but it is also true while they await, so it is not asked).
+RECORDED_KINDS = ("generator", "coroutine", "async_generator")
 FRAME_ATTR = {"generator": "gi_frame", "coroutine": "cr_frame", "async_generator": "ag_frame"}
+RUNNING_ATTR = {"generator": "gi_running", "coroutine": "cr_running", "async_generator": None}
+FRAME_ATTR_BY_TYPE = {types.GeneratorType: "gi_frame", types.CoroutineType: "cr_frame",
+                      types.AsyncGeneratorType: "ag_frame"}
 
 # sys.monitoring (PEP 669) exists from 3.12 on.
 HAS_MONITORING = hasattr(sys, "monitoring")

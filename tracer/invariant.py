@@ -7,9 +7,10 @@ by a killed process may stop anywhere, but never breaks the order.
 """
 from __future__ import annotations
 
+from . import compat
 from .traceio import ENTRY_EVENTS, Trace
 
-_RECORDED = ("generator", "coroutine", "async_generator")
+_RECORDED = compat.RECORDED_KINDS
 
 
 def violations(trace: Trace) -> list[str]:

@@ -23,12 +23,13 @@ import os
 import tokenize
 from dataclasses import dataclass, field
 
+from . import compat
 from .aggregates import EXAMPLES, Aggregator, merge_examples
 from .aggregates import VERSION as AGGREGATES_VERSION
 from .taskmodel import TasksBuilder, TasksModel
 from .traceio import ENTRY_EVENTS, TraceError, TraceStream, read_tail
 
-RECORDED_KINDS = ("generator", "coroutine", "async_generator")
+RECORDED_KINDS = compat.RECORDED_KINDS
 LOOP_KINDS = ("event_loop", "task")  # who drives the coroutines of asyncio tasks (task: --hide-loop)
 from .defaults import DEFAULT_MAX_MESSAGES  # noqa: E402  (re-exported)
 FOLD_ABOVE = 60         # conversations longer than this are folded (unless fold is False)

@@ -18,7 +18,7 @@ import types
 from dataclasses import dataclass
 
 from . import compat
-from .filters import PACKAGE_DIR
+from . import PACKAGE_DIR
 
 
 class TargetError(Exception):

@@ -10,10 +10,12 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-from . import __version__, backends, compat, traceio
-from .filters import Filters
+from . import __version__, compat, traceio
+from .record import backends
+from .record.filters import Filters
+from .record.saferepr import SafeRepr
 from .runner import Outcome, Target
-from .saferepr import SafeRepr
+from .streams import say
 
 
 @dataclass
@@ -26,7 +28,7 @@ class RecordOptions:
     repr_limit: int = 200
     codec: str = traceio.DEFAULT_CODEC   # see traceio.CODECS
     quiet: bool = False
-    backend: str = "auto"         # see tracer.backends
+    backend: str = "auto"         # see tracer.record.backends
 
 
 @dataclass
@@ -62,7 +64,7 @@ def record(target: Target, opts: RecordOptions, stderr=None) -> Recording:
     writer = None
 
     def on_big(size: int) -> None:
-        _say(stderr, "cotrace: warning: the trace %s has passed %s; --max-events N or --include GLOB "
+        say(stderr, "cotrace: warning: the trace %s has passed %s; --max-events N or --include GLOB "
                      "records less\n" % (writer.path if writer else path, human_size(size)))
 
     for n in range(1, 100):
@@ -75,8 +77,7 @@ def record(target: Target, opts: RecordOptions, stderr=None) -> Recording:
     if writer is None:
         raise OSError("every trace file name for %s is in use" % target.stem)
     recorder = recorder_class(writer, Filters(opts.include, opts.exclude, opts.record_all),
-                        repr_limit=opts.repr_limit, max_events=opts.max_events, stderr=stderr)
-    recorder.repr = safe_repr
+                              max_events=opts.max_events, stderr=stderr, safe_repr=safe_repr)
     outcome = Outcome(1, 1, "cotrace: recording did not finish")
     try:
         outcome = target.run(prepared, recorder.start)
@@ -94,12 +95,12 @@ def record(target: Target, opts: RecordOptions, stderr=None) -> Recording:
         try:
             writer.close(footer)
         except OSError as exc:  # disk full, say: the program's exit status still stands
-            _say(stderr, "cotrace: warning: the trace %s is incomplete: %s\n" % (path, exc))
+            say(stderr, "cotrace: warning: the trace %s is incomplete: %s\n" % (path, exc))
     if not writer.owned:  # a forked child of the program ends here, silently
         return Recording(path, outcome, {})
     footer_size = writer.bytes
     if not opts.quiet:
-        _say(stderr, summary(path, footer, footer_size) + "\n")
+        say(stderr, summary(path, footer, footer_size) + "\n")
     return Recording(path, outcome, footer)
 
 
@@ -131,12 +132,3 @@ def summary(path: str, footer: dict, size: int | None = None) -> str:
     return ("cotrace: %d events, %d objects%s, %d still suspended -> %s%s"
             % (footer["events"], footer["objects"], dropped, len(footer["suspended"]), path,
                " (%s)" % human_size(size) if size is not None else ""))
-
-
-def _say(stream, text: str) -> None:
-    """Write to stderr if the program left one (it may have closed it)."""
-    try:
-        stream.write(text)
-        stream.flush()
-    except (OSError, ValueError, AttributeError):
-        pass

@@ -87,6 +87,12 @@ TRACE_SUFFIXES = tuple(SUFFIXES.values())
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _GZIP_MAGIC = b"\x1f\x8b"
 BIG_TRACE = 1 << 30   # bytes on disk past which the writer warns once
+SMALL_INT = 10 ** 15  # ints stored raw within this bound are written with repr() (see record.saferepr)
+
+# The records the recorder's sink hands the writer, as tuples in this order
+# (the first element is the record type, "e" or "o").
+EVENT_FIELDS = ("seq", "t", "ev", "obj", "by", "via", "value", "raw", "line", "thread", "task", "synthetic", "on")
+OBJECT_FIELDS = ("id", "kind", "name", "qualname", "file", "line", "label", "thread")
 
 
 def codec_of(path: str) -> str:
@@ -218,7 +224,7 @@ class TraceWriter:
                 tail, slot = cached
                 if raw:  # a value stored as it is: None, bool, int, ... (repr'd here, off the hot path)
                     value = repr(value) if (value is None or type(value) is bool or type(value) is int
-                                            and -1000000000000000 < value < 1000000000000000) else enc(value)
+                                            and -SMALL_INT < value < SMALL_INT) else enc(value)
                 elif value is None:  # no value travelled
                     add(f'{{"seq":{seq},"t":{t}{tail}')
                     fact((seq, slot, obj, None))

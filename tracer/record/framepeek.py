@@ -29,20 +29,17 @@ import types
 import typing
 from dataclasses import dataclass
 
-from . import compat
+from .. import compat
 from .codecache import per_code
 
 _WORD = ctypes.sizeof(ctypes.c_void_p)
 _ssize = ctypes.c_ssize_t.from_address
 _int = ctypes.c_int.from_address
-_py_object = ctypes.py_object
-_cast = ctypes.cast
 try:  # a direct address-to-object conversion, 10x faster than cast()
     from _ctypes import PyObj_FromPtr as _from_ptr  # private, present in 3.11-3.13
 except ImportError:  # pragma: no cover
     def _from_ptr(p):  # type: ignore[misc]
         return ctypes.cast(ctypes.c_void_p(p), ctypes.py_object).value
-_c_void_p = ctypes.c_void_p
 
 NOVALUE = object()  # returned when the value cannot be read
 
@@ -94,7 +91,8 @@ def _sample_objects():
         ag.__anext__().send(None)
     except StopIteration:
         pass
-    return a, b, {"generator": (g, g.gi_frame), "coroutine": (c, c.cr_frame), "async_generator": (ag, ag.ag_frame)}
+    return a, b, {kind: (obj, getattr(obj, compat.FRAME_ATTR[kind])) for kind, obj in
+                  (("generator", g), ("coroutine", c), ("async_generator", ag))}
 
 
 def _find_frame_layout():

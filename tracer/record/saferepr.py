@@ -19,9 +19,15 @@ import _thread
 
 __all__ = ["SafeRepr", "ReprTimeout"]
 
-# Types whose repr is ours (C code, no user __repr__) and cannot change after
-# the event: they can be stored as they are and repr'd later, off the hot path.
+from ..traceio import SMALL_INT
+
+# The "store raw, repr later" rule, stated once: values of these types (and
+# tuples of at most TUPLE_SCALARS of them) have a repr that is ours (C code,
+# no user __repr__) and cannot change after the event, so the recorder's sink
+# stores them as they are and the trace writer reprs them off the hot path
+# (ints within SMALL_INT directly, the rest through SafeRepr).
 IMMUTABLE_SCALARS = (type(None), bool, int, float, complex, str, bytes)
+TUPLE_SCALARS = 8
 
 
 _BUILTIN_LEAVES = frozenset(IMMUTABLE_SCALARS)
@@ -96,10 +102,10 @@ class SafeRepr(reprlib.Repr):
     def __call__(self, value) -> str:
         """Repr ``value`` within the limits; never raises (except BaseException we must not eat)."""
         t = type(value)
-        if t is int and -10 ** 15 < value < 10 ** 15 or t is type(None) or t is bool:
+        if t is int and -SMALL_INT < value < SMALL_INT or t is type(None) or t is bool:
             return repr(value)
         # only a repr that may run user code needs a deadline
-        leaves = t in _BUILTIN_LEAVES or t is tuple and len(value) <= 8 and all(type(x) in _BUILTIN_LEAVES for x in value)
+        leaves = t in _BUILTIN_LEAVES or t is tuple and len(value) <= TUPLE_SCALARS and all(type(x) in _BUILTIN_LEAVES for x in value)
         token = self._watchdog.arm() if self._depth == 0 and not leaves else None
         self._depth += 1
         try:

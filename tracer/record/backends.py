@@ -1,16 +1,18 @@
 """The recorder backends, chosen in one place.
 
-``settrace`` (:class:`tracer.recorder.Recorder`) works on every supported
-Python and is the reference; ``monitoring``
-(:class:`tracer.monitoring.MonitoringRecorder`) uses PEP 669 on 3.12+ and
-costs nothing for code it does not record.  Both feed the same state
-machine and write the same trace; the header's ``backend`` says which
-one recorded.
+``settrace`` (:class:`tracer.record.settrace.SettraceSource`) works on every
+supported Python and is the reference; ``monitoring``
+(:class:`tracer.record.monitoring.MonitoringSource`) uses PEP 669 on 3.12+
+and costs nothing for code it does not record.  Both feed the same state
+machine and write the same trace; the header's ``backend`` says which one
+recorded.
 """
 from __future__ import annotations
 
-from . import compat
+from .. import compat
+from .monitoring import MonitoringSource
 from .recorder import Recorder
+from .toolid import TOOL_IDS, free_tool_id
 
 NAMES = ("auto", "settrace", "monitoring")
 
@@ -19,14 +21,11 @@ class BackendError(ValueError):
     """The backend asked for does not exist on this interpreter."""
 
 
-TOOL_IDS = (4, 3)  # sys.monitoring ids no convention claims (0-2 and 5 are the debugger's,
-# coverage's, profiler's and optimizer's); cotrace takes the first free one
+class MonitoringRecorder(Recorder):
+    """A :class:`Recorder` fed by ``sys.monitoring`` instead of ``sys.settrace``."""
 
-
-def free_tool_id() -> int | None:
-    import sys
-    mon = sys.monitoring  # type: ignore[attr-defined]
-    return next((i for i in TOOL_IDS if mon.get_tool(i) is None), None)
+    backend = "monitoring"
+    source_class = MonitoringSource
 
 
 def resolve(name: str) -> str:
@@ -46,7 +45,4 @@ def resolve(name: str) -> str:
 
 
 def recorder_class(name: str) -> type[Recorder]:
-    if resolve(name) == "monitoring":
-        from .monitoring import MonitoringRecorder
-        return MonitoringRecorder
-    return Recorder
+    return MonitoringRecorder if resolve(name) == "monitoring" else Recorder

@@ -6,7 +6,7 @@ import os
 import site
 import sysconfig
 
-PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+from .. import PACKAGE_DIR
 
 
 def _library_dirs() -> tuple[str, ...]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dis
 
-from . import compat
+from .. import compat
 from .codecache import per_code as _per_code, per_location as _per_location
 
 _NAME_LOADS = frozenset(

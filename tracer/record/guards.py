@@ -1,0 +1,165 @@
+"""Process-wide patches a recording needs, each undone by ``remove()``.
+
+* :class:`SigintGuard`: a Ctrl-C that lands inside cotrace's own code is
+  postponed until the hook hands control back to the program.
+* :class:`GcPhase`: whether the cyclic collector is running (a generator it
+  finalizes is closed by ``<gc>``, not by whatever frame happened to run).
+* :func:`after_fork`: a forked child runs on untraced.
+"""
+from __future__ import annotations
+
+import functools
+import gc
+import os
+import signal
+import threading
+import typing
+import weakref
+import _thread
+
+from .. import PACKAGE_DIR
+
+# Code that runs only inside a hook: every file of this package
+# (tracer/record/), and the trace writer and aggregator it calls.  Not the
+# runner, session or command, which sit at the bottom of every stack of the
+# program.
+_RECORD_DIR = os.path.join(PACKAGE_DIR, "record") + os.sep
+_WRITER_FILES = frozenset(os.path.join(PACKAGE_DIR, name) for name in ("traceio.py", "aggregates.py"))
+
+
+def is_hook_code(filename: str) -> bool:
+    return filename.startswith(_RECORD_DIR) or filename in _WRITER_FILES
+
+
+class _Retrip(int):
+    """``_Retrip(SIGINT).fire`` runs ``_thread.interrupt_main(SIGINT)``.
+
+    Through a property, because an attribute load, unlike a call, is not
+    followed by a check for pending signals: the re-raised interrupt must
+    fire in the program after our trace function returns, not inside it.
+    """
+
+    fire = property(_thread.interrupt_main)
+
+
+RETRIP = _Retrip(2)  # signal.SIGINT
+
+
+class SigintGuard:
+    """A signal's Python handler runs at the next "eval breaker" check, which
+    may fall inside a cotrace hook, for instance at its very first
+    instruction, where no try block can catch the KeyboardInterrupt: the
+    interpreter would then unset tracing and raise it in the wrong frame.
+    While the default SIGINT handler is installed we wrap it: inside any
+    file of this package the interrupt is postponed (``deferred``) to the
+    moment the hook hands control back (``deliver``), everywhere else it is
+    raised as usual.  Inside means: one of the innermost 64 frames runs
+    hook code (:func:`is_hook_code`), so that a value's ``__repr__`` called
+    by the recorder counts too.
+
+    The wrapper must stay invisible: programs (asyncio.Runner among them)
+    install their own Ctrl-C handling only when getsignal(SIGINT) is
+    signal.default_int_handler.  So signal.getsignal and signal.signal
+    report default_int_handler wherever the wrapper is installed.
+    """
+
+    def __init__(self, is_active) -> None:
+        self.deferred = False
+        self._is_active = is_active
+        self._prev: typing.Any = None
+        self._handler: typing.Any = None
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        try:
+            if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+                return
+            default = signal.default_int_handler
+            is_active, hook_code = self._is_active, is_hook_code
+
+            def on_sigint(signum, frame):
+                if is_active():
+                    f, depth = frame, 0
+                    while f is not None and depth < 64:
+                        if hook_code(f.f_code.co_filename):
+                            self.deferred = True
+                            return
+                        f, depth = f.f_back, depth + 1
+                default(signum, frame)
+
+            real_getsignal, real_signal = signal.getsignal, signal.signal
+
+            @functools.wraps(real_getsignal)
+            def getsignal(signalnum):
+                handler = real_getsignal(signalnum)
+                return default if handler is on_sigint else handler
+
+            @functools.wraps(real_signal)
+            def set_signal(signalnum, handler):
+                previous = real_signal(signalnum, handler)
+                return default if previous is on_sigint else previous
+
+            real_signal(signal.SIGINT, on_sigint)
+            signal.getsignal, signal.signal = getsignal, set_signal
+            self._prev = (real_getsignal, real_signal)
+            self._handler = on_sigint
+        except (ValueError, OSError):  # not the main interpreter, or no signals
+            pass
+
+    def deliver(self) -> None:
+        """A Ctrl-C arrived while cotrace ran: deliver it in the program."""
+        self.deferred = False
+        RETRIP.fire
+
+    def remove(self) -> None:
+        if self._prev is None:
+            return
+        real_getsignal, real_signal = self._prev
+        self._prev = None
+        signal.getsignal, signal.signal = real_getsignal, real_signal
+        try:
+            if real_getsignal(signal.SIGINT) is self._handler:
+                real_signal(signal.SIGINT, signal.default_int_handler)
+        except (ValueError, OSError):
+            pass
+
+
+class GcPhase:
+    """``collecting`` is True while the cyclic garbage collector runs."""
+
+    def __init__(self) -> None:
+        self.collecting = False
+
+    def _on_gc(self, phase, info) -> None:
+        self.collecting = phase == "start"
+
+    def install(self) -> None:
+        gc.callbacks.append(self._on_gc)
+
+    def remove(self) -> None:
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+
+
+_FORK_HOOKS: list = []   # weak references to bound methods
+
+
+def after_fork(method) -> None:
+    """Run the bound method ``method()`` in a forked child, for as long as
+    its object lives (os.register_at_fork cannot unregister: one hook of
+    cotrace's for the process, kept weakly so that it keeps no recorder)."""
+    if not _FORK_HOOKS:
+        os.register_at_fork(after_in_child=_run_fork_hooks)
+    _FORK_HOOKS[:] = [ref for ref in _FORK_HOOKS if ref() is not None]
+    _FORK_HOOKS.append(weakref.WeakMethod(method))
+
+
+def _run_fork_hooks() -> None:
+    for ref in list(_FORK_HOOKS):
+        method = ref()
+        if method is not None:
+            try:
+                method()
+            except Exception:
+                pass

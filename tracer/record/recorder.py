@@ -1,0 +1,131 @@
+"""One recording: a source feeding the state machine, which writes through
+the sink; the process guards and the tool id around them.
+
+:class:`Recorder` is what :mod:`tracer.session` (and tests) drive:
+``start()`` installs everything, saving what was installed before;
+``stop()`` puts it back and returns the footer fields.  An internal error
+disables recording with one warning on stderr; the traced program never
+sees an exception from the recorder.
+"""
+from __future__ import annotations
+
+import gc
+import sys
+import time
+
+from ..streams import say
+from . import codecache, framepeek
+from .filters import Filters
+from .guards import GcPhase, SigintGuard, after_fork
+from .machine import Machine
+from .saferepr import SafeRepr
+from .settrace import SettraceSource
+from .sink import Sink
+from .toolid import ToolLease
+
+
+class Recorder:
+    """Records generator control flow of the current process into ``writer``
+    (a :class:`tracer.traceio.TraceWriter`).  ``safe_repr`` is the one
+    bounded repr of the recording (the writer's ``encode_value`` too)."""
+
+    backend = "settrace"
+    source_class: type = SettraceSource
+
+    def __init__(self, writer, filters: Filters | None = None, repr_limit: int = 200,
+                 max_events: int | None = None, stderr=None, safe_repr: SafeRepr | None = None) -> None:
+        self.writer = writer
+        self.repr = safe_repr or SafeRepr(repr_limit)
+        self.stderr = stderr or sys.stderr
+        self.error: str | None = None
+        self.gc = GcPhase()
+        self.sink = Sink(writer, self.repr, max_events, {}, self._stop_at_limit)
+        self.machine = Machine(self.sink, filters or Filters(), self.repr, self.gc, self._fail)
+        self.guard = SigintGuard(lambda: self.machine.active)
+        self.lease = ToolLease()
+        self.source = self.source_class(self.machine, self.guard, self.lease, self._warn)
+        self._installed = False
+        self._fork_hooked = False
+
+    @property
+    def active(self) -> bool:
+        return self.machine.active
+
+    def start(self) -> None:
+        framepeek.calibrate()
+        # calibration made a few cycles (generators, frames); collect them
+        # now so that the program's first gc.collect() counts only its own
+        gc.collect()
+        if framepeek.LAYOUT is None:
+            self._warn("cannot read sent values on this interpreter (%s); they are recorded as null"
+                       % framepeek.FAILURE)
+        self.sink.t0 = time.perf_counter_ns()
+        self.machine.active = True
+        main = self.machine.thread_state()
+        if not self._fork_hooked:
+            after_fork(self._after_fork_in_child)
+            self._fork_hooked = True
+        self._installed = True
+        for table in self.machine.tables():
+            codecache.track(table)
+        self.gc.install()
+        self.guard.install()
+        try:
+            self.source.install(main)
+        except BaseException:
+            self._uninstall()
+            raise
+
+    def stop(self) -> dict:
+        """Uninstall the hooks and settle the state; return footer fields."""
+        if self.active and self.error is None and not self.source.intact():
+            # CPython unsets a trace function that raises; ours only does so
+            # when it cannot even start (RecursionError at the recursion
+            # limit, a signal handler raising at its first instruction)
+            self.error = ("tracing was switched off or replaced in the main thread (by the program's own "
+                          "sys.settrace, or by the interpreter when an exception escaped the trace function, "
+                          "e.g. at the recursion limit); events after that point are missing")
+        self._uninstall()
+        sink = self.sink
+        suspended, running = self.machine.settle(sink.limit_reached, sink.last_defined)
+        return {"events": sink.count, "dropped": sink.dropped, "limit_reached": sink.limit_reached,
+                "lost": self.machine.lost, "suspended": suspended, "running": running,
+                "objects": self.machine.objects, "recorder_error": self.error}
+
+    def _uninstall(self) -> None:
+        """Put back every hook start() installed (also after an internal
+        error, which only stops recording).  Idempotent."""
+        self.machine.active = False
+        if not self._installed:
+            return
+        self._installed = False
+        for table in self.machine.tables():
+            codecache.untrack(table)
+        self.guard.remove()
+        self.gc.remove()
+        self.source.remove()
+
+    def _after_fork_in_child(self) -> None:
+        # a forked child runs on untraced: its events would interleave with
+        # the parent's in the same file
+        self._uninstall()
+
+    def _stop_at_limit(self) -> None:
+        """--max-events reached: switch the hooks off, so that the rest of
+        the program runs at untraced speed (stop() still settles the state
+        and writes the footer).  Events after this point are not counted."""
+        self.machine.active = False
+        self.source.silence()
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = "%s: %s" % (type(exc).__name__, exc)
+            self._warn("internal error, recording stopped: %s" % self.error)
+        self.machine.active = False  # every hook now returns at once; stop() uninstalls
+        try:
+            self.source.silence()
+        except Exception:
+            pass
+
+    def _warn(self, text: str) -> None:
+        say(self.stderr, "cotrace: warning: %s\n" % text)

@@ -1,0 +1,89 @@
+"""The settrace source: ``sys.settrace`` events into the state machine.
+
+Works on every supported Python and is the reference source.  The trace
+function decides once per code object whether it is a recorded generator,
+coroutine or async generator; ordinary code returns ``None`` after one flags
+test and is never traced line by line, recorded frames get no line events.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import typing
+
+from .. import compat
+from .machine import MISSING
+from .toolid import install_close_hook
+
+
+class SettraceSource:
+    """Feeds ``call``/``return``/``exception`` of recorded frames, in every
+    thread (``threading.settrace`` gives each new thread its own function)."""
+
+    name = "settrace"
+
+    def __init__(self, machine, guard, lease, warn) -> None:
+        self.machine, self.guard, self.lease, self.warn = machine, guard, lease, warn
+        self._trace_fns: list = []
+        self._prev_trace: typing.Any = None
+        self._prev_thread_trace: typing.Any = None
+
+    def install(self, main) -> None:
+        self._prev_trace = sys.gettrace()
+        self._prev_thread_trace = threading.gettrace()
+        threading.settrace(self._bootstrap)
+        install_close_hook(self.lease, self.machine, self.warn)
+        sys.settrace(self._make_trace(main))
+
+    def remove(self) -> None:
+        self.lease.release()
+        sys.settrace(self._prev_trace)
+        threading.settrace(self._prev_thread_trace)
+
+    def intact(self) -> bool:
+        current = sys.gettrace()
+        return any(current is fn for fn in self._trace_fns)
+
+    def silence(self) -> None:
+        """Stop being called (after an internal error, or at --max-events);
+        remove() puts the rest back."""
+        sys.settrace(self._prev_trace)
+        threading.settrace(self._prev_thread_trace)
+        self.lease.silence()  # 3.13's close hook
+
+    def _bootstrap(self, frame, event, arg):
+        """threading.settrace hook: give each new thread its own trace function."""
+        if not self.machine.active:
+            return None
+        fn = self._make_trace(self.machine.thread_state(new=True))
+        sys.settrace(fn)
+        return fn(frame, event, arg)
+
+    def _make_trace(self, ts):
+        machine = self.machine
+        decisions = machine.decisions
+        decide = machine.decide
+        handle = machine.handle
+        guard = self.guard
+        any_generator = compat.CO_ANY_GENERATOR
+
+        def trace(frame, event, arg):
+            code = frame.f_code
+            if not code.co_flags & any_generator:
+                # ordinary code, the bulk of all calls: one flags test, no
+                # lookup (a plain function is never recorded)
+                return None
+            kind = decisions.get(id(code), MISSING)
+            if kind is MISSING:
+                kind = decide(code)
+            if kind is None or not machine.active:
+                return None
+            if event == "call":
+                frame.f_trace_lines = False  # no line events in recorded frames
+            handle(ts, frame, event, arg, kind)
+            if guard.deferred:
+                guard.deliver()
+            return trace
+
+        self._trace_fns.append(trace)
+        return trace

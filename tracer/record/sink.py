@@ -1,0 +1,117 @@
+"""Where the state machine's events go: numbered, limited, their values
+captured safely, handed to the trace writer as records of the declared
+shape (:data:`tracer.traceio.EVENT_FIELDS`, :data:`tracer.traceio.OBJECT_FIELDS`).
+
+Values follow the rule stated in :mod:`tracer.record.saferepr`: immutable
+scalars are stored as they are and repr'd by the writer; anything else is
+repr'd now, bounded and exception-proof.
+"""
+from __future__ import annotations
+
+import itertools
+import sys
+import threading
+import time
+import _thread
+
+from .saferepr import IMMUTABLE_SCALARS, TUPLE_SCALARS, SafeRepr
+
+# threading's registry of running Thread objects (private, stable since 2.x);
+# read directly because threading.current_thread() would create a dummy
+# Thread, visible to the program, for threads started with _thread
+ACTIVE_THREADS: dict = threading._active  # type: ignore[attr-defined]
+_MODULES = sys.modules
+_SCALAR_TYPES = frozenset(IMMUTABLE_SCALARS)
+
+
+def thread_name(thread) -> str | None:
+    """Thread._name, not the .name property: no Python frame of threading.py."""
+    if thread is None:
+        return None
+    name = getattr(thread, "_name", None)
+    return name if type(name) is str else thread.name
+
+
+class Sink:
+    """Numbers events (``seq``), stops at ``max_events``, names the thread
+    and the asyncio task, and appends records to ``writer``.
+
+    ``ts`` is the state of the thread being handled, set by the state
+    machine around each event (None for events made outside a handler)."""
+
+    def __init__(self, writer, safe_repr: SafeRepr, max_events: int | None, threads: dict, on_limit) -> None:
+        self.writer = writer
+        self.repr = safe_repr
+        self.limit = max_events if max_events is not None else sys.maxsize
+        self.count = 0
+        self.dropped = 0
+        self.limit_reached = False   # --max-events hit: recording switched itself off
+        self.last_defined = 0        # ids up to this one have records in the file (ids only grow)
+        self.ts = None
+        self.t0 = 0
+        self._threads = threads      # the state machine's: ident -> thread state
+        self._on_limit = on_limit
+        # not the event count: an emit nested in ours (a gc callback) takes the next
+        self._seq = itertools.count(1)
+
+    def clock(self) -> int:
+        return time.perf_counter_ns() - self.t0
+
+    def val(self, v):
+        """(value, True) to store as it is and repr later, off the hot path:
+        immutable scalars and short tuples of them, whose repr runs no user
+        code and cannot change; (repr, False) for anything else, made now."""
+        t = type(v)
+        if t in _SCALAR_TYPES or t is tuple and len(v) <= TUPLE_SCALARS and all(type(x) in _SCALAR_TYPES for x in v):
+            return v, True
+        return self.repr(v), False
+
+    def emit(self, ev, oid, by, via, value, raw, line, t=None, synthetic=False, on=None) -> None:
+        if self.count >= self.limit:
+            self.dropped += 1
+            if not self.limit_reached:
+                self.limit_reached = True
+                self._on_limit()
+            return
+        self.count += 1
+        if t is None:
+            t = time.perf_counter_ns() - self.t0
+        aio = _MODULES.get("asyncio")
+        ts = self.ts
+        thread = ts.thread if ts is not None else None
+        name = thread._name if thread is not None else None  # Thread._name: no Python frame of threading.py
+        w = self.writer
+        # the order of traceio.EVENT_FIELDS
+        w.append(("e", next(self._seq), t, ev, oid, by, via, value, raw, line,
+                  name if type(name) is str else self.thread_name(),
+                  None if aio is None else _task(aio), synthetic, on))
+        if len(w.buf) >= w.batch:
+            w.flush()
+
+    def define(self, oid, kind, name, qualname, file, line, label, thread) -> None:
+        """Queue an object record (the order of traceio.OBJECT_FIELDS),
+        unless --max-events was reached: no event will mention it then."""
+        if self.count < self.limit:
+            self.last_defined = oid
+            self.writer.append(("o", oid, kind, name, qualname, file, line, label, thread))
+
+    def thread_name(self) -> str:
+        ts = self._threads.get(_thread.get_ident())
+        t = ts.thread if ts is not None else None
+        if t is None:
+            t = ACTIVE_THREADS.get(_thread.get_ident())
+            if t is None:
+                return "Thread-%d" % _thread.get_ident()
+        return thread_name(t)  # type: ignore[return-value]
+
+
+def _task(aio):
+    """Name of the running asyncio task, or None."""
+    try:
+        loop = aio.events._get_running_loop()
+        if loop is None:
+            return None
+        task = aio.current_task(loop)
+        return task.get_name() if task is not None else None
+    except Exception:
+        return None
