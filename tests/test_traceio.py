@@ -1,4 +1,4 @@
-"""Trace format v1: writing, reading, and answering bad input with one sentence."""
+"""The trace format: writing, reading, codecs, and answering bad input with one sentence."""
 import gzip
 import json
 import subprocess

@@ -449,7 +449,7 @@ def copy_lines(path: str, out) -> None:
 
 
 def load(path: str) -> Trace:
-    """Read a whole v1 trace, plain or gzip-compressed, into memory.
+    """Read a whole trace (any supported version, any codec) into memory.
 
     A missing footer or a truncated last line is accepted with a warning (the
     traced process was killed); anything else that is wrong raises
@@ -463,7 +463,7 @@ def load(path: str) -> Trace:
 
 
 class TraceStream:
-    """A v1 trace read one record at a time: the header is read on opening,
+    """A trace read one record at a time: the header is read on opening,
     objects as they come, events are yielded by :meth:`events`, and the
     footer and warnings are set once the iteration ends.  Memory stays flat
     in the number of events; the same checks as :func:`load` apply."""
