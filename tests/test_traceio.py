@@ -301,3 +301,22 @@ def test_orjson_and_stdlib_decoders_agree(tmp_path):
     assert traceio._orjson is not None
     for line in odd:
         assert repr(traceio._raw_decode(line)[0]) == repr(json.loads(line))
+
+
+def test_zstd_lines_split_at_newlines_only(tmp_path):
+    # JSON allows a raw U+2028 / U+0085 inside a string (another tool may
+    # write one); the zstd reader must not split the line there, and a bad
+    # UTF-8 byte is reported on its own line
+    import zstandard
+    records = [dict(HEADER, version=3), OBJ, ACTOR, ev(1, "start"), ev(2, "yield", "a\u2028b\x85c"), FOOTER]
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    path = tmp_path / "sep.trace.jsonl.zst"
+    path.write_bytes(zstandard.ZstdCompressor().compress(text.encode("utf-8")))
+    trace = traceio.load(str(path))
+    assert trace.events[1]["value"] == "a\u2028b\x85c" and trace.footer is not None
+    bad = tmp_path / "bad-utf8.trace.jsonl.zst"
+    lines = text.encode("utf-8").split(b"\n")
+    lines[4] = lines[4].replace(b"yield", b"yi\xffeld")
+    bad.write_bytes(zstandard.ZstdCompressor().compress(b"\n".join(lines)))
+    with pytest.raises(traceio.TraceError, match=r"bad-utf8.trace.jsonl.zst:5: not UTF-8 text"):
+        traceio.load(str(bad))

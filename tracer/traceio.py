@@ -298,7 +298,7 @@ def read_tail(path: str) -> tuple[dict, dict] | None:
                 return None
             else:
                 text = _last_lines(fh, end, 2)
-        lines = text.decode("utf-8").splitlines()
+        lines = text.decode("utf-8").rstrip("\n").split("\n")
         if len(lines) != 2:
             return None
         agg, footer = (_raw_decode(line)[0] for line in lines)
@@ -370,21 +370,24 @@ class _ZstdLines:
             data = self._buf + b"".join(out)
             cut = data.rfind(b"\n") + 1
             if cut:
-                self._lines = data[:cut].decode("utf-8").splitlines(keepends=True)
-                self._lines.reverse()
+                # split at "\n" only (a JSON string may hold a raw U+2028),
+                # each line decoded when it is read: a UTF-8 error names its line
+                lines = data[:cut].split(b"\n")
+                lines.pop()
+                self._lines = [line + b"\n" for line in reversed(lines)]
                 self._buf = data[cut:]
                 return True
             self._buf = data
         if self._buf:
             tail, self._buf = self._buf, b""
-            self._lines = [tail.decode("utf-8")]
+            self._lines = [tail]
             return True
         return False
 
     def readline(self) -> str:
         if not self._lines and not self._fill():
             return ""
-        return self._lines.pop()
+        return self._lines.pop().decode("utf-8")
 
     def close(self) -> None:
         self._fh.close()
