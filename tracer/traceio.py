@@ -430,23 +430,37 @@ def _open_text(path: str):
     return open(path, "r", encoding="utf-8", errors="strict")
 
 
+# what reading a trace file's lines may raise, whatever its codec
+_READ_ERRORS = (UnicodeDecodeError, OSError, gzip.BadGzipFile, zlib.error)
+
+
+def _open_trace(name: str):
+    """The trace's text lines (any codec), or the one-sentence TraceError."""
+    try:
+        return _open_text(name)
+    except OSError as exc:
+        raise TraceError("%s: cannot open trace file (%s)" % (name, exc.strerror or exc)) from None
+
+
+def _read_error(name: str, lineno: int, exc: BaseException) -> TraceError:
+    """The one-sentence TraceError for one of _READ_ERRORS at ``lineno``."""
+    if isinstance(exc, UnicodeDecodeError):
+        return TraceError("%s:%d: not UTF-8 text" % (name, lineno))
+    return TraceError("%s:%d: cannot read trace file (%s)" % (name, lineno, exc))
+
+
 def copy_lines(path: str, out) -> None:
     """Write the JSON Lines of a trace, whatever its codec, to the text
     stream ``out`` as they are stored (no check beyond decoding)."""
     name = os.fspath(path)
-    try:
-        fh = _open_text(name)
-    except OSError as exc:
-        raise TraceError("%s: cannot open trace file (%s)" % (name, exc.strerror or exc)) from None
+    fh = _open_trace(name)
     lineno = 0
     try:
         for line in _lines(fh):
             lineno += 1
             out.write(line)
-    except UnicodeDecodeError:
-        raise TraceError("%s:%d: not UTF-8 text" % (name, lineno + 1)) from None
-    except (OSError, gzip.BadGzipFile, zlib.error) as exc:
-        raise TraceError("%s:%d: cannot read trace file (%s)" % (name, lineno + 1, exc)) from None
+    except _READ_ERRORS as exc:
+        raise _read_error(name, lineno + 1, exc) from None
     finally:
         fh.close()
 
@@ -474,10 +488,7 @@ class TraceStream:
     def __init__(self, path: str) -> None:
         _fast_decoder()
         self.name = name = os.fspath(path)
-        try:
-            self._fh = _open_text(name)
-        except OSError as exc:
-            raise TraceError("%s: cannot open trace file (%s)" % (name, exc.strerror or exc)) from None
+        self._fh = _open_trace(name)
         self._lineno = 0
         self._lines = _lines(self._fh)
         self._following: str | None = None
@@ -490,10 +501,8 @@ class TraceStream:
     def _read(self):
         try:
             return next(self._lines, None)
-        except UnicodeDecodeError:
-            raise TraceError("%s:%d: not UTF-8 text" % (self.name, self._lineno + 1)) from None
-        except (OSError, gzip.BadGzipFile, zlib.error) as exc:
-            raise TraceError("%s:%d: cannot read trace file (%s)" % (self.name, self._lineno + 1, exc)) from None
+        except _READ_ERRORS as exc:
+            raise _read_error(self.name, self._lineno + 1, exc) from None
 
     def _next_record(self, allow_truncated: bool = True):
         """The next JSON object, or None at the end of the file."""
