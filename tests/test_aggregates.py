@@ -119,6 +119,24 @@ def test_aggregates_are_small_however_long_the_run(cotrace, tmp_path):
     assert [n.label for n in flow.nodes] == ["<module>", "g ×5000"]
 
 
+def test_the_aggregator_forgets_objects_that_ended():
+    # its tables stay the size of the code, not of the objects it saw
+    agg = aggregates.Aggregator()
+    agg.object({"id": 1, "kind": "function", "name": "main", "qualname": "main", "file": "x.py", "line": 1,
+                "label": "main"})
+    seq = 0
+    for oid in range(2, 5002):
+        agg.object({"id": oid, "kind": "generator", "name": "g", "qualname": "g", "file": "x.py", "line": 5,
+                    "label": "g#%d" % oid})
+        for ev, via, value in (("start", "next", None), ("yield", None, "1"), ("resume", "next", None),
+                               ("return", None, None)):
+            seq += 1
+            agg.events([(seq, agg.slot((ev, oid, 1, via, 6, "MainThread", None, None), seq), oid, value)])
+    assert agg.events_seen == 20000
+    tables = (agg.kinds, agg.objects, agg.fn_of, agg.member_fn, agg.state, agg.pending, agg.first)
+    assert max(len(t) for t in tables) <= aggregates.FLOW_AGGREGATE + 3
+
+
 def test_missing_or_unreachable_aggregates_fall_back_to_the_events(cotrace, tmp_path):
     run = cotrace("--no-diagrams", SAMPLES / "producer_consumer.py")
     path = run.trace_path("producer_consumer")

@@ -84,7 +84,7 @@ class Aggregator:
 
     def __init__(self) -> None:
         self.events_seen = 0
-        self.kinds: dict = {}        # id -> kind, of every object seen
+        self.kinds: dict = {}        # id -> kind, of the actors that are not recorded objects (bounded by the code)
         self.objects: dict = {}      # id -> object record, of the actors and functions the result names
         self.fn_of: dict = {}        # recorded object id -> _Function (until it ends)
         self.member_fn: dict = {}    # recorded object id kept as its own flow node -> function index
@@ -102,8 +102,10 @@ class Aggregator:
     # -- input --------------------------------------------------------------------------
     def object(self, rec: dict) -> None:
         oid, kind = rec["id"], rec["kind"]
-        self.kinds[oid] = kind
         if kind not in RECORDED:
+            # (a recorded object is known by fn_of while it lives: keeping
+            # every one here would grow with the objects of the run)
+            self.kinds[oid] = kind
             self.objects[oid] = rec
             return
         key = (rec.get("file"), rec.get("qualname") or rec.get("name"), rec.get("line"))
