@@ -36,8 +36,8 @@ def run_fed(body, max_events=None):
     writer = ListWriter()
     failures: list = []
     limits: list = []
-    sink = Sink(writer, SafeRepr(200), max_events, {}, lambda: limits.append(True))
-    machine = Machine(sink, Filters(record_all=True), sink.repr, GcPhase(), failures.append)
+    sink = Sink(writer, SafeRepr(200), max_events, lambda: limits.append(True))
+    machine = Machine(sink, Filters(record_all=True), GcPhase(), failures.append)
     machine.active = True
     ts = machine.thread_state()
     here = __file__

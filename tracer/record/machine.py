@@ -40,6 +40,7 @@ import _thread
 
 from .. import compat
 from . import awaitables, codecache, codeinfo, framepeek
+from .actors import Actors
 from .filters import Filters
 from .saferepr import ReprTimeout
 from .sink import ACTIVE_THREADS
@@ -118,24 +119,23 @@ _DELEGATING = frozenset({"yield from", "await"}) | _ASYNC_ITER_VIAS
 class Machine:
     """The state machine of one recording.
 
-    ``sink`` takes its events (:class:`tracer.record.sink.Sink`), ``actors``
-    names who hands control over (:class:`tracer.record.actors.Actors`),
+    ``sink`` takes its events (:class:`tracer.record.sink.Sink`; its
+    ``threads`` registry and bounded ``repr`` are the machine's too),
+    :class:`tracer.record.actors.Actors` names who hands control over,
     ``gc`` says when the cyclic collector runs (:class:`tracer.record.guards.GcPhase`),
     ``fail(exc)`` is called on an internal error (the recorder then stops
     recording; the program never sees the exception).
     """
 
-    def __init__(self, sink, filters: Filters, safe_repr, gc_phase, fail) -> None:
-        from .actors import Actors
-
+    def __init__(self, sink, filters: Filters, gc_phase, fail) -> None:
         self.active = False
         self.lost = 0
-        self.repr = safe_repr
+        self.repr = sink.repr          # the recording's one bounded repr
         self.filters = filters
         self._sink = sink
         self._gc = gc_phase
         self._fail = fail
-        self.threads: dict = {}        # ident -> ThreadState
+        self.threads: dict = sink.threads  # ident -> ThreadState (the sink names threads from it)
         self._serials = itertools.count()
         self._actors = Actors(sink, lambda: self.thread_state().serial)
         self.decisions: dict = {}      # id(code) -> recorded kind or None
@@ -151,7 +151,6 @@ class Machine:
         self._special_actor = self._actors.special_actor
         self._plain_resumer = self._actors.plain_resumer
         self._actor_for_frame = self._actors.for_frame
-        sink._threads = self.threads
 
     @property
     def objects(self) -> int:

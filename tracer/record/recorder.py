@@ -39,8 +39,8 @@ class Recorder:
         self.stderr = stderr or sys.stderr
         self.error: str | None = None
         self.gc = GcPhase()
-        self.sink = Sink(writer, self.repr, max_events, {}, self._stop_at_limit)
-        self.machine = Machine(self.sink, filters or Filters(), self.repr, self.gc, self._fail)
+        self.sink = Sink(writer, self.repr, max_events, self._stop_at_limit)
+        self.machine = Machine(self.sink, filters or Filters(), self.gc, self._fail)
         self.guard = SigintGuard(lambda: self.machine.active)
         self.lease = ToolLease()
         self.source = self.source_class(self.machine, self.guard, self.lease, self._warn)

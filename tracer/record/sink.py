@@ -39,7 +39,7 @@ class Sink:
     ``ts`` is the state of the thread being handled, set by the state
     machine around each event (None for events made outside a handler)."""
 
-    def __init__(self, writer, safe_repr: SafeRepr, max_events: int | None, threads: dict, on_limit) -> None:
+    def __init__(self, writer, safe_repr: SafeRepr, max_events: int | None, on_limit) -> None:
         self.writer = writer
         self.repr = safe_repr
         self.limit = max_events if max_events is not None else sys.maxsize
@@ -49,7 +49,7 @@ class Sink:
         self.last_defined = 0        # ids up to this one have records in the file (ids only grow)
         self.ts = None
         self.t0 = 0
-        self._threads = threads      # the state machine's: ident -> thread state
+        self.threads: dict = {}      # ident -> the state machine's thread state (it fills it)
         self._on_limit = on_limit
         # not the event count: an emit nested in ours (a gc callback) takes the next
         self._seq = itertools.count(1)
@@ -96,7 +96,7 @@ class Sink:
             self.writer.append(("o", oid, kind, name, qualname, file, line, label, thread))
 
     def thread_name(self) -> str:
-        ts = self._threads.get(_thread.get_ident())
+        ts = self.threads.get(_thread.get_ident())
         t = ts.thread if ts is not None else None
         if t is None:
             t = ACTIVE_THREADS.get(_thread.get_ident())

@@ -9,6 +9,8 @@ from __future__ import annotations
 import sys
 import types
 
+from .. import compat
+
 TOOL_IDS = (4, 3)  # sys.monitoring ids no convention claims (0-2 and 5 are the debugger's,
 # coverage's, profiler's and optimizer's); cotrace takes the first free one
 TOOL_NAME = "cotrace"
@@ -82,8 +84,6 @@ def install_close_hook(lease: ToolLease, machine, warn) -> None:
     re-enter the frame, so nothing fires.  A sys.monitoring CALL hook sees
     the call to close() itself; every other call site disables itself after
     its first call, so ordinary code pays once per call site."""
-    from .. import compat
-
     if not (compat.CLOSE_MAY_SKIP_FRAME and compat.HAS_MONITORING):
         return
     mon = sys.monitoring  # type: ignore[attr-defined]
