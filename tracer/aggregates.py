@@ -255,15 +255,12 @@ class Aggregator:
         node = self.nodes.get((fn.index, dst))
         if node is None:
             line = int(dst[1:]) if ev == "yield" and dst != "L?" else None
-            node = self.nodes[(fn.index, dst)] = [line, seq, 0, False, []]
+            # the last field: the state an object is in after visiting it
+            node = self.nodes[(fn.index, dst)] = [line, seq, 0, False, [], dst]
         key = (fn.index, prev, dst, eslot[6], vflag)
         t = self.transitions.get(key)
         if t is None:
             t = self.transitions[key] = [0, eseq, seq, [], node]
-        t[4] = node
-        node_state = dst
-        if len(node) == 5:
-            node.append(node_state)   # the state an object is in after visiting it
         slot[6][(prev, eslot[6], vflag)] = t
         return t
 
