@@ -726,8 +726,8 @@ def build(path: str, max_messages: int = DEFAULT_MAX_MESSAGES, fold: bool | None
     trace = stream.trace
     builder = _Builder(stream, max_messages, fold, hide_loop)
     tail = read_tail(path) if use_aggregates and trace.header.get("version", 0) >= 3 else None
-    agg = tail[0] if tail is not None and tail[0].get("version") == AGGREGATES_VERSION else None
-    if agg is not None and tail is not None:
+    if tail is not None and tail[0].get("version") == AGGREGATES_VERSION:
+        agg = tail[0]
         limit = window if window is not None else max(WINDOW, 50 * max_messages)
         builder.run(stream.events(), window=limit)
         if builder.window is not None:

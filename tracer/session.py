@@ -98,9 +98,8 @@ def record(target: Target, opts: RecordOptions, stderr=None) -> Recording:
             say(stderr, "cotrace: warning: the trace %s is incomplete: %s\n" % (path, exc))
     if not writer.owned:  # a forked child of the program ends here, silently
         return Recording(path, outcome, {})
-    footer_size = writer.bytes
     if not opts.quiet:
-        say(stderr, summary(path, footer, footer_size) + "\n")
+        say(stderr, summary(path, footer, writer.bytes) + "\n")
     return Recording(path, outcome, footer)
 
 
