@@ -17,10 +17,13 @@ import pytest
 
 from tracer import invariant, traceio
 from tracer.record import backends
+from tracer.record import core as cores
 
 # The backend the suite's recordings use: COTRACE_BACKEND (settrace or
 # monitoring; CI runs the suite once per backend on 3.12+), else auto.
 BACKEND = backends.resolve(os.environ.get("COTRACE_BACKEND", "auto"))
+# The core they use: COTRACE_CORE (c or python), else auto (C where built).
+CORE = cores.resolve(os.environ.get("COTRACE_CORE", "auto"))
 
 # A suite started in the background (nohup, "cmd &" in a script) inherits
 # SIGINT ignored, and so would every program it starts: the Ctrl-C tests
@@ -42,19 +45,20 @@ def load_checked(path) -> traceio.Trace:
     return trace
 
 
-def record_in_process(tmp_path, body, backend: str = BACKEND, writer_cls=traceio.TraceWriter) -> traceio.Trace:
+def record_in_process(tmp_path, body, backend: str = BACKEND, writer_cls=traceio.TraceWriter,
+                      core: str = CORE) -> traceio.Trace:
     """Record ``body()`` in this process with ``backend``; the loaded trace
     carries ``stderr`` (the recorder's warnings), ``result`` and ``footer_info``
     (what the recorder's stop() returned)."""
     import io
     from tracer.record.filters import Filters
 
-    path = tmp_path / ("inproc-%s.trace.jsonl" % backend)
+    path = tmp_path / ("inproc-%s-%s.trace.jsonl" % (backend, core))
     err = io.StringIO()
     rec = None
     w = writer_cls(str(path), {"format": "cotrace", "version": traceio.FORMAT_VERSION},
                    encode_value=lambda v: rec.repr(v))
-    rec = backends.recorder_class(backend)(w, Filters(), stderr=err)
+    rec = backends.recorder_class(backend)(w, Filters(), stderr=err, core=core)
     rec.start()
     try:
         result = body()
@@ -65,6 +69,8 @@ def record_in_process(tmp_path, body, backend: str = BACKEND, writer_cls=traceio
     trace.stderr = err.getvalue()  # type: ignore[attr-defined]
     trace.result = result          # type: ignore[attr-defined]
     trace.footer_info = footer     # type: ignore[attr-defined]
+    # (events the C core did itself, events it handed to the machine)
+    trace.core_stats = rec.machine.core.stats() if rec.core == "c" else None  # type: ignore[attr-defined]
     return trace
 
 

@@ -8,8 +8,9 @@ import sys
 
 import click
 
-from . import PACKAGE_DIR, __version__, render, textview, traceio
+from . import PACKAGE_DIR, __version__, compat, render, textview, traceio
 from .record import backends
+from .record import core as cores
 from .defaults import DEFAULT_MAX_MESSAGES
 from .runner import Target, TargetError
 from .session import RecordOptions, record, summary
@@ -20,7 +21,7 @@ CONTEXT = {"allow_interspersed_args": False, "help_option_names": ["-h", "--help
 # cotrace's options that take a value: needed to find where they end
 _VALUE_OPTIONS = frozenset({"-o", "--output-dir", "--include", "--exclude", "--max-events", "--repr-limit",
                             "-f", "--format", "--max-messages", "--after-recording", "--in-dir", "--backend",
-                            "--codec"})
+                            "--codec", "--core"})
 
 
 def split_args(args: list) -> list:
@@ -49,6 +50,13 @@ def split_args(args: list) -> list:
     return args
 
 
+def _print_version(ctx, _param, value) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    click.echo("cotrace %s (Python %s; %s)" % (__version__, compat.PY_VERSION, cores.describe()))
+    ctx.exit()
+
+
 @click.command(context_settings=CONTEXT)
 @click.option("-m", "--module", "module", metavar="MODULE",
               help="Run library module MODULE as a script, like python -m.")
@@ -73,6 +81,10 @@ def split_args(args: list) -> list:
               envvar="COTRACE_BACKEND",
               help="How events are recorded: sys.monitoring (3.12+, the fastest), settrace, or auto (monitoring "
                    "where it exists).  Environment: COTRACE_BACKEND.")
+@click.option("--core", type=click.Choice(cores.NAMES), default="auto", show_default=True, envvar="COTRACE_CORE",
+              help="What handles the frequent events: the C core (built at install where a compiler exists), "
+                   "the Python core (the reference), or auto (C where it was built for this Python).  "
+                   "Environment: COTRACE_CORE.")
 @click.option("-f", "--format", "formats", multiple=True, metavar="FORMAT",
               help="Diagram format, repeatable or comma-separated: svg (default), png, pdf, dot, mermaid, "
                    "plantuml, txt.  See --list-formats.")
@@ -91,9 +103,10 @@ def split_args(args: list) -> list:
 @click.option("--jsonl", is_flag=True,
               help="With a trace file: write it to stdout as plain JSON Lines (to grep a compressed trace).")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
-@click.version_option(__version__, prog_name="cotrace")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version, the Python and the recording cores available here, and exit.")
 @click.argument("target", nargs=-1, type=click.UNPROCESSED)
-def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit, codec, compress, backend, formats,
+def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit, codec, compress, backend, core, formats,
         no_diagrams, list_formats, max_messages, fold, hide_loop, after_recording, in_dir, list_events, jsonl, quiet,
         target):
     """Run SCRIPT (or -m MODULE) and record every generator and coroutine
@@ -156,7 +169,7 @@ def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit
     opts = RecordOptions(output_dir=output_dir, include=include, exclude=exclude, record_all=record_all,
                          max_events=max_events, repr_limit=repr_limit, quiet=True,
                          codec=codec or ("gzip" if compress else traceio.DEFAULT_CODEC),
-                         backend=backend)
+                         backend=backend, core=core)
     # recorded by main(), outside click's call stack: the program should see
     # as few of cotrace's frames below its own as possible
     return _Plan(tgt, opts, drawing)
@@ -182,7 +195,7 @@ def _record(plan: _Plan):
     except TargetError as exc:
         click.echo(str(exc), err=True)
         return exc.exit_code
-    except backends.BackendError as exc:
+    except (backends.BackendError, cores.CoreError) as exc:
         click.echo("cotrace: error: %s" % exc, err=True)
         return 2
     except OSError as exc:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from . import __version__, compat, traceio
 from .record import backends
+from .record import core as cores
 from .record.filters import Filters
 from .record.saferepr import SafeRepr
 from .runner import Outcome, Target
@@ -29,6 +30,7 @@ class RecordOptions:
     codec: str = traceio.DEFAULT_CODEC   # see traceio.CODECS
     quiet: bool = False
     backend: str = "auto"         # see tracer.record.backends
+    core: str = "auto"            # see tracer.record.core
 
 
 @dataclass
@@ -51,12 +53,13 @@ def record(target: Target, opts: RecordOptions, stderr=None) -> Recording:
     """
     stderr = stderr or sys.stderr
     recorder_class = backends.recorder_class(opts.backend)  # BackendError before anything runs
+    core = cores.resolve(opts.core)                          # CoreError, likewise
     prepared = target.prepare()
     os.makedirs(opts.output_dir, exist_ok=True)
     path = trace_path_for(target, opts)
     header = {
         "format": traceio.FORMAT_NAME, "version": traceio.FORMAT_VERSION, "python": compat.PY_VERSION,
-        "backend": recorder_class.backend, "argv": [prepared[2]] + list(target.args),
+        "backend": recorder_class.backend, "core": core, "argv": [prepared[2]] + list(target.args),
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "cotrace": __version__, "target": target.stem, "repr_limit": opts.repr_limit,
     }
@@ -77,7 +80,7 @@ def record(target: Target, opts: RecordOptions, stderr=None) -> Recording:
     if writer is None:
         raise OSError("every trace file name for %s is in use" % target.stem)
     recorder = recorder_class(writer, Filters(opts.include, opts.exclude, opts.record_all),
-                              max_events=opts.max_events, stderr=stderr, safe_repr=safe_repr)
+                              max_events=opts.max_events, stderr=stderr, safe_repr=safe_repr, core=core)
     outcome = Outcome(1, 1, "cotrace: recording did not finish")
     try:
         outcome = target.run(prepared, recorder.start)

@@ -127,6 +127,11 @@ class Machine:
     recording; the program never sees the exception).
     """
 
+    # the record types: the C core (tracer.record.core) uses its own, with
+    # the same fields, which its fast path reads and writes directly
+    obj_class: typing.Any = Obj
+    thread_class: typing.Any = ThreadState
+
     def __init__(self, sink, filters: Filters, gc_phase, fail) -> None:
         self.active = False
         self.lost = 0
@@ -165,7 +170,7 @@ class Machine:
         ident = _thread.get_ident()
         ts = self.threads.get(ident)
         if ts is None or new:
-            ts = self.threads[ident] = ThreadState(ident, next(self._serials))
+            ts = self.threads[ident] = self.thread_class(ident, next(self._serials))
         return ts
 
     def decide(self, code):
@@ -202,16 +207,21 @@ class Machine:
             finally:
                 self.busy = sink.ts = None
                 lock.release()
-        except ReprTimeout:
-            pass
-        except RecursionError:
+        except BaseException as exc:
+            self.failed(exc)
+
+    def failed(self, exc: BaseException) -> None:
+        """What an exception escaping a handler means (also the C core's)."""
+        if isinstance(exc, ReprTimeout):
+            return
+        if isinstance(exc, RecursionError):
             # the program is at its recursion limit and our callback needs a
             # few frames more: this event is lost, recording goes on
             self.lost += 1
-        except KeyboardInterrupt:
+        elif isinstance(exc, KeyboardInterrupt):
             # Ctrl-C landed in our code: hand it back to the program
             _thread.interrupt_main()
-        except BaseException as exc:
+        else:
             self._fail(exc)
 
     def closing(self, frame, caller) -> None:
@@ -263,7 +273,7 @@ class Machine:
 
     def _new_obj(self, frame, code, kind) -> Obj:
         oid = self._actors.new_object(code, kind)
-        rec = Obj(oid, kind, id(frame))
+        rec = self.obj_class(oid, kind, id(frame))
         gen = framepeek.owner_of(frame, kind)
         if gen is not None:
             rec.ref = weakref.ref(gen, functools.partial(self._on_death, rec))

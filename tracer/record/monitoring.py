@@ -89,7 +89,13 @@ class MonitoringSource:
                 return None
             return callback
 
-        entered, left = local_event("call"), local_event("return")
+        core = getattr(machine, "core", None)
+        if core is not None:
+            # the C core's callbacks: the same decisions, the hot events in C
+            core.set_thread(main)
+            entered, left = core.entered, core.left
+        else:
+            entered, left = local_event("call"), local_event("return")
 
         # PY_THROW / PY_UNWIND: other events, which cannot be switched off
         def exception_event(name):
@@ -116,6 +122,9 @@ class MonitoringSource:
 
     def remove(self) -> None:
         self.lease.release()
+        core = getattr(self.machine, "core", None)
+        if core is not None:
+            core.set_thread(None)
 
     def intact(self) -> bool:
         return self.lease.intact()

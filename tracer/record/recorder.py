@@ -15,6 +15,7 @@ import time
 
 from ..streams import say
 from . import codecache, framepeek
+from . import core as cores
 from .filters import Filters
 from .guards import GcPhase, SigintGuard, after_fork
 from .machine import Machine
@@ -33,15 +34,24 @@ class Recorder:
     source_class: type = SettraceSource
 
     def __init__(self, writer, filters: Filters | None = None, repr_limit: int = 200,
-                 max_events: int | None = None, stderr=None, safe_repr: SafeRepr | None = None) -> None:
+                 max_events: int | None = None, stderr=None, safe_repr: SafeRepr | None = None,
+                 core: str = "python") -> None:
         self.writer = writer
         self.repr = safe_repr or SafeRepr(repr_limit)
         self.stderr = stderr or sys.stderr
         self.error: str | None = None
         self.gc = GcPhase()
-        self.sink = Sink(writer, self.repr, max_events, self._stop_at_limit)
-        self.machine = Machine(self.sink, filters or Filters(), self.gc, self._fail)
+        self.core = cores.resolve(core)
+        if self.core == "c":
+            c = cores.new_core()
+            self.sink = cores.CSink(c, writer, self.repr, max_events, self._stop_at_limit)
+            self.machine = cores.CMachine(c, self.sink, filters or Filters(), self.gc, self._fail)
+        else:
+            self.sink = Sink(writer, self.repr, max_events, self._stop_at_limit)
+            self.machine = Machine(self.sink, filters or Filters(), self.gc, self._fail)
         self.guard = SigintGuard(lambda: self.machine.active)
+        if self.core == "c":
+            self.machine.bind(writer, self.guard)
         self.lease = ToolLease()
         self.source = self.source_class(self.machine, self.guard, self.lease, self._warn)
         self._installed = False

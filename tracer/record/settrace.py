@@ -61,6 +61,12 @@ class SettraceSource:
 
     def _make_trace(self, ts):
         machine = self.machine
+        core = getattr(machine, "core", None)
+        if core is not None:
+            # the C core's trace function: the same decisions, the hot events in C
+            fn = core.tracer(ts)
+            self._trace_fns.append(fn)
+            return fn
         decisions = machine.decisions
         decide = machine.decide
         handle = machine.handle

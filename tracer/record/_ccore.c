@@ -1,0 +1,1523 @@
+/* cotrace's C core: the hot events of a recording, in C.
+ *
+ * The Python state machine (tracer/record/machine.py) is the reference.
+ * This module does, for the events generator-dense runs are made of, exactly
+ * what the machine would do, on the same state:
+ *
+ *   - the resumption of a suspended, known generator or coroutine by a known
+ *     resumer (send, next, for, yield from, await), held back as the
+ *     machine's pending entry, and the resolution of a pending entry as an
+ *     ordinary one;
+ *   - a plain yield (not of an async generator, not one whose "waits on"
+ *     label needs asyncio introspection).
+ *
+ * Everything else (starts, returns, throws, closes, unwinds, first sight of a
+ * code object or a call site, finalization, synthetic events, the limit) is
+ * handed to the machine's Python handler before anything is changed: every
+ * condition is checked first, then the state is updated.  The state is the
+ * machine's own: the object and thread records are the C types below, whose
+ * fields the Python code reads and writes as attributes.
+ *
+ * The value sent into a resumed frame is read at the offsets that
+ * tracer.record.framepeek found and verified at start-up (its StackView
+ * of the frame), never at offsets guessed here.
+ *
+ * Built for CPython 3.11-3.13 with the GIL; the module refuses to load on
+ * any other interpreter (tracer.record.core checks BUILT_FOR as well).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <frameobject.h>
+#include <time.h>
+
+#if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030E0000
+#error "cotrace's C core supports CPython 3.11-3.13 only"
+#endif
+#ifdef Py_GIL_DISABLED
+#error "cotrace's C core does not support free-threaded builds"
+#endif
+
+#if PY_VERSION_HEX >= 0x030C0000
+#define PyErr_GetRaisedException_compat PyErr_GetRaisedException
+#define PyErr_SetRaisedException_compat PyErr_SetRaisedException
+#else
+static PyObject *
+PyErr_GetRaisedException_compat(void)
+{
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    if (t == NULL)
+        return NULL;
+    PyErr_NormalizeException(&t, &v, &tb);
+    if (tb != NULL)
+        PyException_SetTraceback(v, tb);
+    Py_XDECREF(t);
+    Py_XDECREF(tb);
+    return v;
+}
+
+static void
+PyErr_SetRaisedException_compat(PyObject *exc)
+{
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
+}
+#endif
+
+#define NEW 0
+#define RUNNING 1
+#define SUSPENDED 2
+#define DONE 3
+
+/* site flags (see core.site_info) */
+#define SITE_DELEGATING 1
+#define SITE_CLOSES_WITHOUT_REENTRY 2
+#define SITE_YIELD 4
+#define SITE_RETURN 8
+
+#define ANY_GENERATOR (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR)
+
+static PyObject *s_e, *s_yield, *s_resume, *s_start, *s_call, *s_return, *s_other, *s_throw, *s_close,
+    *s_next, *s_for, *s_yield_from, *s_await, *s_async_for, *s_asend, *s_anext, *s_generator,
+    *s_coroutine, *s_async_generator, *s_gi_suspended, *s_cr_suspended, *s_gi_running,
+    *s_cr_running, *s_name_attr, *s_asyncio, *s_buf, *s_f_trace_lines, *s_collecting,
+    *s_deferred, *s_deliver, *s_flush, *s_gi_frame, *s_cr_frame, *s_ag_frame, *s_first, *s_last, *s_sp, *s_base, *s_first_local, *s_ints;
+
+/* ------------------------------------------------------------------ Obj */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *id, *kind, *resumer, *delegate, *delegator, *synthetic, *dying, *ref, *excs,
+        *fast_close, *frame_id, *yield_line, *on, *view;
+    int state;
+    int exc_lasti;
+    /* the frame's value stack, from its StackView (vready 1) */
+    int vready;
+    int vptr;
+    char *vbase;
+    Py_ssize_t vfirst, vlast, vsp, vfirst_local;
+} ObjObject;
+
+static PyTypeObject ObjType;
+
+static int
+obj_init(ObjObject *self, PyObject *args, PyObject *kw)
+{
+    PyObject *oid, *kind, *frame_id;
+    if (!PyArg_ParseTuple(args, "OOO", &oid, &kind, &frame_id))
+        return -1;
+    PyObject *excs = PyList_New(0);
+    if (excs == NULL)
+        return -1;
+    Py_XSETREF(self->id, Py_NewRef(oid));
+    Py_XSETREF(self->kind, Py_NewRef(kind));
+    Py_XSETREF(self->frame_id, Py_NewRef(frame_id));
+    Py_XSETREF(self->excs, excs);
+    Py_XSETREF(self->resumer, Py_NewRef(Py_None));
+    Py_XSETREF(self->delegate, Py_NewRef(Py_None));
+    Py_XSETREF(self->delegator, Py_NewRef(Py_None));
+    Py_XSETREF(self->synthetic, Py_NewRef(Py_False));
+    Py_XSETREF(self->dying, Py_NewRef(Py_False));
+    Py_XSETREF(self->ref, Py_NewRef(Py_None));
+    Py_XSETREF(self->fast_close, Py_NewRef(Py_False));
+    Py_XSETREF(self->yield_line, Py_NewRef(Py_None));
+    Py_XSETREF(self->on, Py_NewRef(Py_None));
+    Py_XSETREF(self->view, Py_NewRef(Py_None));
+    self->state = NEW;
+    self->exc_lasti = -1;
+    self->vready = 0;
+    return 0;
+}
+
+static int
+obj_traverse(ObjObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->id); Py_VISIT(self->kind); Py_VISIT(self->resumer); Py_VISIT(self->delegate);
+    Py_VISIT(self->delegator); Py_VISIT(self->synthetic); Py_VISIT(self->dying); Py_VISIT(self->ref);
+    Py_VISIT(self->excs); Py_VISIT(self->fast_close); Py_VISIT(self->frame_id);
+    Py_VISIT(self->yield_line); Py_VISIT(self->on); Py_VISIT(self->view);
+    return 0;
+}
+
+static int
+obj_clear(ObjObject *self)
+{
+    Py_CLEAR(self->id); Py_CLEAR(self->kind); Py_CLEAR(self->resumer); Py_CLEAR(self->delegate);
+    Py_CLEAR(self->delegator); Py_CLEAR(self->synthetic); Py_CLEAR(self->dying); Py_CLEAR(self->ref);
+    Py_CLEAR(self->excs); Py_CLEAR(self->fast_close); Py_CLEAR(self->frame_id);
+    Py_CLEAR(self->yield_line); Py_CLEAR(self->on); Py_CLEAR(self->view);
+    return 0;
+}
+
+static void
+obj_dealloc(ObjObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    obj_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+#define OBJ_MEMBER(name) {#name, T_OBJECT, offsetof(ObjObject, name), 0, NULL}
+static PyMemberDef obj_members[] = {
+    OBJ_MEMBER(id), OBJ_MEMBER(kind), OBJ_MEMBER(resumer), OBJ_MEMBER(delegate),
+    OBJ_MEMBER(delegator), OBJ_MEMBER(synthetic), OBJ_MEMBER(dying), OBJ_MEMBER(ref),
+    OBJ_MEMBER(excs), OBJ_MEMBER(fast_close), OBJ_MEMBER(frame_id), OBJ_MEMBER(yield_line),
+    OBJ_MEMBER(on),
+    {"state", T_INT, offsetof(ObjObject, state), 0, NULL},
+    {"exc_lasti", T_INT, offsetof(ObjObject, exc_lasti), 0, NULL},
+    {NULL}
+};
+
+static PyObject *
+obj_get_view(ObjObject *self, void *closure)
+{
+    return Py_NewRef(self->view ? self->view : Py_None);
+}
+
+static int
+obj_set_view(ObjObject *self, PyObject *value, void *closure)
+{
+    if (value == NULL)
+        value = Py_None;
+    Py_XSETREF(self->view, Py_NewRef(value));
+    self->vready = 0;  /* read again at the next resumption */
+    return 0;
+}
+
+static PyGetSetDef obj_getset[] = {
+    {"view", (getter)obj_get_view, (setter)obj_set_view, NULL, NULL},
+    {NULL}
+};
+
+static PyTypeObject ObjType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tracer.record._ccore.Obj",
+    .tp_doc = "Recorder-side state of one generator, coroutine or async generator (see machine.Obj).",
+    .tp_basicsize = sizeof(ObjObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)obj_init,
+    .tp_dealloc = (destructor)obj_dealloc,
+    .tp_traverse = (traverseproc)obj_traverse,
+    .tp_clear = (inquiry)obj_clear,
+    .tp_members = obj_members,
+    .tp_getset = obj_getset,
+};
+
+/* ---------------------------------------------------------- ThreadState */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *ident, *pending, *serial, *thread, *last_yield;
+} TSObject;
+
+static PyTypeObject TSType;
+
+static int
+ts_init(TSObject *self, PyObject *args, PyObject *kw)
+{
+    PyObject *ident, *serial, *thread = Py_None;
+    if (!PyArg_ParseTuple(args, "OO|O", &ident, &serial, &thread))
+        return -1;
+    Py_XSETREF(self->ident, Py_NewRef(ident));
+    Py_XSETREF(self->serial, Py_NewRef(serial));
+    Py_XSETREF(self->thread, Py_NewRef(thread));
+    Py_XSETREF(self->pending, Py_NewRef(Py_None));
+    Py_XSETREF(self->last_yield, Py_NewRef(Py_None));
+    return 0;
+}
+
+static int
+ts_traverse(TSObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->ident); Py_VISIT(self->pending); Py_VISIT(self->serial); Py_VISIT(self->thread);
+    Py_VISIT(self->last_yield);
+    return 0;
+}
+
+static int
+ts_clear(TSObject *self)
+{
+    Py_CLEAR(self->ident); Py_CLEAR(self->pending); Py_CLEAR(self->serial); Py_CLEAR(self->thread);
+    Py_CLEAR(self->last_yield);
+    return 0;
+}
+
+static void
+ts_dealloc(TSObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    ts_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+#define TS_MEMBER(name) {#name, T_OBJECT, offsetof(TSObject, name), 0, NULL}
+static PyMemberDef ts_members[] = {
+    TS_MEMBER(ident), TS_MEMBER(pending), TS_MEMBER(serial), TS_MEMBER(thread), TS_MEMBER(last_yield),
+    {NULL}
+};
+
+static PyTypeObject TSType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tracer.record._ccore.ThreadState",
+    .tp_doc = "Per-thread recorder state (see machine.ThreadState): ThreadState(ident, serial, thread=None).",
+    .tp_basicsize = sizeof(TSObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)ts_init,
+    .tp_dealloc = (destructor)ts_dealloc,
+    .tp_traverse = (traverseproc)ts_traverse,
+    .tp_clear = (inquiry)ts_clear,
+    .tp_members = ts_members,
+};
+
+/* ----------------------------------------------------------------- Core */
+
+typedef struct {
+    PyObject_HEAD
+    /* the machine's tables (bound once, by bind()) */
+    PyObject *records, *decisions, *by_id, *closable, *loops, *resumers, *sites;
+    /* collaborators */
+    PyObject *writer, *guard, *gc_phase, *lock_acquire, *lock_release;
+    PyObject *handle, *decide, *thread_state, *site_info, *repr, *task, *thread_name, *failed;
+    PyObject *lazy_type, *disable, *tskey, *busy, *poll_close;
+    long long t0;
+    long long poll_tick;
+    long long seq;
+    Py_ssize_t count, limit, batch;
+    int active;
+    int may_skip;   /* 3.13: close() may finish a generator without entering it */
+    long long fast_events, slow_events;
+} CoreObject;
+
+static PyTypeObject CoreType;
+
+static int
+core_traverse(CoreObject *c, visitproc visit, void *arg)
+{
+    Py_VISIT(c->records); Py_VISIT(c->decisions); Py_VISIT(c->by_id); Py_VISIT(c->closable);
+    Py_VISIT(c->loops); Py_VISIT(c->resumers); Py_VISIT(c->sites); Py_VISIT(c->writer);
+    Py_VISIT(c->guard); Py_VISIT(c->gc_phase); Py_VISIT(c->lock_acquire); Py_VISIT(c->lock_release);
+    Py_VISIT(c->handle); Py_VISIT(c->decide); Py_VISIT(c->thread_state); Py_VISIT(c->site_info);
+    Py_VISIT(c->repr); Py_VISIT(c->task); Py_VISIT(c->thread_name); Py_VISIT(c->failed);
+    Py_VISIT(c->lazy_type); Py_VISIT(c->disable); Py_VISIT(c->tskey); Py_VISIT(c->busy);
+    Py_VISIT(c->poll_close);
+    return 0;
+}
+
+static int
+core_clear(CoreObject *c)
+{
+    Py_CLEAR(c->records); Py_CLEAR(c->decisions); Py_CLEAR(c->by_id); Py_CLEAR(c->closable);
+    Py_CLEAR(c->loops); Py_CLEAR(c->resumers); Py_CLEAR(c->sites); Py_CLEAR(c->writer);
+    Py_CLEAR(c->guard); Py_CLEAR(c->gc_phase); Py_CLEAR(c->lock_acquire); Py_CLEAR(c->lock_release);
+    Py_CLEAR(c->handle); Py_CLEAR(c->decide); Py_CLEAR(c->thread_state); Py_CLEAR(c->site_info);
+    Py_CLEAR(c->repr); Py_CLEAR(c->task); Py_CLEAR(c->thread_name); Py_CLEAR(c->failed);
+    Py_CLEAR(c->lazy_type); Py_CLEAR(c->disable); Py_CLEAR(c->tskey); Py_CLEAR(c->busy);
+    Py_CLEAR(c->poll_close);
+    return 0;
+}
+
+static void
+core_dealloc(CoreObject *c)
+{
+    PyObject_GC_UnTrack(c);
+    core_clear(c);
+    Py_TYPE(c)->tp_free((PyObject *)c);
+}
+
+static PyObject *
+core_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    CoreObject *c = (CoreObject *)type->tp_alloc(type, 0);
+    if (c == NULL)
+        return NULL;
+    c->busy = Py_NewRef(Py_None);
+    c->limit = PY_SSIZE_T_MAX;
+    c->batch = 2048;
+    c->tskey = PyUnicode_FromFormat("cotrace.core.ts.%p", (void *)c);
+    if (c->tskey == NULL) {
+        Py_DECREF(c);
+        return NULL;
+    }
+    return (PyObject *)c;
+}
+
+static PyObject *
+core_bind(CoreObject *c, PyObject *args, PyObject *kw)
+{
+    static char *names[] = {"records", "decisions", "by_id", "closable", "loops", "resumers", "sites",
+                            "writer", "guard", "gc_phase", "lock", "handle", "decide", "thread_state",
+                            "site_info", "repr", "task", "thread_name", "failed", "lazy_type", "disable",
+                            "poll_close", "may_skip", NULL};
+    PyObject *records, *decisions, *by_id, *closable, *loops, *resumers, *sites, *writer, *guard, *gc_phase,
+        *lock, *handle, *decide, *thread_state, *site_info, *repr, *task, *thread_name, *failed, *lazy_type,
+        *disable, *poll_close;
+    int may_skip;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!O!O!O!O!O!O!OOOOOOOOOOOOOOOp", names,
+                                     &PyDict_Type, &records, &PyDict_Type, &decisions, &PyDict_Type, &by_id,
+                                     &PySet_Type, &closable, &PySet_Type, &loops, &PyDict_Type, &resumers,
+                                     &PyDict_Type, &sites, &writer, &guard, &gc_phase, &lock, &handle, &decide,
+                                     &thread_state, &site_info, &repr, &task, &thread_name, &failed,
+                                     &lazy_type, &disable, &poll_close, &may_skip))
+        return NULL;
+    PyObject *acq = PyObject_GetAttrString(lock, "acquire");
+    if (acq == NULL)
+        return NULL;
+    PyObject *rel = PyObject_GetAttrString(lock, "release");
+    if (rel == NULL) {
+        Py_DECREF(acq);
+        return NULL;
+    }
+    Py_XSETREF(c->records, Py_NewRef(records)); Py_XSETREF(c->decisions, Py_NewRef(decisions));
+    Py_XSETREF(c->by_id, Py_NewRef(by_id)); Py_XSETREF(c->closable, Py_NewRef(closable));
+    Py_XSETREF(c->loops, Py_NewRef(loops)); Py_XSETREF(c->resumers, Py_NewRef(resumers));
+    Py_XSETREF(c->sites, Py_NewRef(sites)); Py_XSETREF(c->writer, Py_NewRef(writer));
+    Py_XSETREF(c->guard, Py_NewRef(guard)); Py_XSETREF(c->gc_phase, Py_NewRef(gc_phase));
+    Py_XSETREF(c->lock_acquire, acq); Py_XSETREF(c->lock_release, rel);
+    Py_XSETREF(c->handle, Py_NewRef(handle)); Py_XSETREF(c->decide, Py_NewRef(decide));
+    Py_XSETREF(c->thread_state, Py_NewRef(thread_state)); Py_XSETREF(c->site_info, Py_NewRef(site_info));
+    Py_XSETREF(c->repr, Py_NewRef(repr)); Py_XSETREF(c->task, Py_NewRef(task));
+    Py_XSETREF(c->thread_name, Py_NewRef(thread_name)); Py_XSETREF(c->failed, Py_NewRef(failed));
+    Py_XSETREF(c->lazy_type, Py_NewRef(lazy_type)); Py_XSETREF(c->disable, Py_NewRef(disable));
+    Py_XSETREF(c->poll_close, Py_NewRef(poll_close));
+    c->may_skip = may_skip;
+    PyObject *batch = PyObject_GetAttrString(writer, "batch");
+    if (batch == NULL)
+        return NULL;
+    c->batch = PyLong_AsSsize_t(batch);
+    Py_DECREF(batch);
+    if (c->batch == -1 && PyErr_Occurred())
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* ---- small helpers */
+
+static inline long long
+now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);  /* what time.perf_counter_ns() reads on Linux */
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static inline int
+is_true(PyObject *o)
+{
+    return o == Py_True || (o != Py_False && o != Py_None && o != NULL && PyObject_IsTrue(o) > 0);
+}
+
+/* borrowed item of dict ``d`` keyed by the address ``p``, or NULL (no error) */
+static PyObject *
+get_by_addr(PyObject *d, void *p, int *err)
+{
+    PyObject *key = PyLong_FromVoidPtr(p);
+    if (key == NULL) {
+        *err = 1;
+        return NULL;
+    }
+    PyObject *v = PyDict_GetItemWithError(d, key);
+    Py_DECREF(key);
+    if (v == NULL && PyErr_Occurred())
+        *err = 1;
+    return v;
+}
+
+/* the generator object behind a weak reference (new reference), or NULL */
+static PyObject *
+deref(PyObject *ref)
+{
+    if (ref == NULL || ref == Py_None || !PyWeakref_Check(ref))
+        return NULL;
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *obj = NULL;
+    if (PyWeakref_GetRef(ref, &obj) < 0) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return obj;
+#else
+    PyObject *obj = PyWeakref_GetObject(ref);
+    if (obj == NULL || obj == Py_None) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return Py_NewRef(obj);
+#endif
+}
+
+/* site info (flags, via) of ``code`` at ``lasti``: borrowed tuple or NULL with an error */
+static PyObject *
+site(CoreObject *c, PyObject *code, int lasti)
+{
+    int err = 0;
+    PyObject *per = get_by_addr(c->sites, code, &err);
+    if (err)
+        return NULL;
+    PyObject *key = PyLong_FromLong(lasti);
+    if (key == NULL)
+        return NULL;
+    PyObject *hit = NULL;
+    if (per != NULL) {
+        hit = PyDict_GetItemWithError(per, key);
+        if (hit == NULL && PyErr_Occurred()) {
+            Py_DECREF(key);
+            return NULL;
+        }
+    }
+    if (hit == NULL) {
+        /* first time at this location: the Python side works it out and fills the table */
+        PyObject *r = PyObject_CallFunctionObjArgs(c->site_info, code, key, NULL);
+        Py_DECREF(key);
+        if (r == NULL)
+            return NULL;
+        if (!PyTuple_Check(r) || PyTuple_GET_SIZE(r) != 2) {
+            Py_DECREF(r);
+            PyErr_SetString(PyExc_TypeError, "site_info must return (flags, via)");
+            return NULL;
+        }
+        Py_DECREF(r);  /* the table holds it */
+        per = get_by_addr(c->sites, code, &err);
+        if (err)
+            return NULL;
+        key = PyLong_FromLong(lasti);
+        if (key == NULL)
+            return NULL;
+        hit = per ? PyDict_GetItemWithError(per, key) : NULL;
+        Py_DECREF(key);
+        if (hit == NULL && !PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "site_info did not fill the site table");
+        return hit;
+    }
+    Py_DECREF(key);
+    return hit;
+}
+
+static inline long
+site_flags(PyObject *s)
+{
+    return PyLong_AsLong(PyTuple_GET_ITEM(s, 0));
+}
+
+/* Sink.val: (value, raw) as new references */
+static inline int
+is_scalar(PyObject *v)
+{
+    return v == Py_None || PyBool_Check(v) || PyLong_CheckExact(v) || PyFloat_CheckExact(v) ||
+           PyComplex_CheckExact(v) || PyUnicode_CheckExact(v) || PyBytes_CheckExact(v);
+}
+
+static int
+val(CoreObject *c, PyObject *v, PyObject **value, PyObject **raw)
+{
+    int scalar = is_scalar(v);
+    if (!scalar && PyTuple_CheckExact(v) && PyTuple_GET_SIZE(v) <= 8) {
+        scalar = 1;
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(v); i++) {
+            if (!is_scalar(PyTuple_GET_ITEM(v, i))) {
+                scalar = 0;
+                break;
+            }
+        }
+    }
+    if (scalar) {
+        *value = Py_NewRef(v);
+        *raw = Py_NewRef(Py_True);
+        return 0;
+    }
+    PyObject *text = PyObject_CallOneArg(c->repr, v);
+    if (text == NULL)
+        return -1;
+    *value = text;
+    *raw = Py_NewRef(Py_False);
+    return 0;
+}
+
+/* the top of the value stack of rec's frame (borrowed), or NULL: no value */
+static PyObject *
+stack_top(ObjObject *rec)
+{
+    if (rec->vready != 1)
+        return NULL;
+    Py_ssize_t slot;
+    if (rec->vptr) {
+        Py_ssize_t p = ((Py_ssize_t *)rec->vbase)[rec->vsp];
+        slot = (p - (Py_ssize_t)rec->vbase) / (Py_ssize_t)sizeof(void *) - 1;
+    }
+    else {
+        slot = rec->vfirst_local + ((int *)rec->vbase)[rec->vsp] - 1;
+    }
+    if (!(rec->vfirst <= slot && slot < rec->vlast))
+        return NULL;
+    return ((PyObject **)rec->vbase)[slot];
+}
+
+static Py_ssize_t
+int_attr(PyObject *o, PyObject *name, int *err)
+{
+    PyObject *v = PyObject_GetAttr(o, name);
+    if (v == NULL) {
+        *err = 1;
+        return 0;
+    }
+    Py_ssize_t r = PyLong_AsSsize_t(v);
+    Py_DECREF(v);
+    if (r == -1 && PyErr_Occurred())
+        *err = 1;
+    return r;
+}
+
+/* read the StackView the Python side made into rec's C fields; -1 on error */
+static int
+load_view(ObjObject *rec)
+{
+    int err = 0;
+    PyObject *view = rec->view;
+    Py_ssize_t base = int_attr(view, s_base, &err);
+    Py_ssize_t first = int_attr(view, s_first, &err);
+    Py_ssize_t last = int_attr(view, s_last, &err);
+    Py_ssize_t sp = int_attr(view, s_sp, &err);
+    Py_ssize_t first_local = int_attr(view, s_first_local, &err);
+    if (err)
+        return -1;
+    PyObject *ints = PyObject_GetAttr(view, s_ints);
+    if (ints == NULL)
+        return -1;
+    rec->vptr = ints == Py_None;
+    Py_DECREF(ints);
+    rec->vbase = (char *)base;
+    rec->vfirst = first;
+    rec->vlast = last;
+    rec->vsp = sp;
+    rec->vfirst_local = first_local;
+    rec->vready = 1;
+    return 0;
+}
+
+/* Sink.emit for an event of the fast path (the limit was checked before) */
+static int
+emit(CoreObject *c, TSObject *ts, PyObject *ev, PyObject *oid, PyObject *by, PyObject *via, PyObject *value,
+     PyObject *raw, PyObject *line, long long t, PyObject *on)
+{
+    PyObject *name = NULL, *task = NULL, *rec = NULL, *buf = NULL, *seq = NULL, *tt = NULL;
+    if (ts->thread != Py_None) {
+        name = PyObject_GetAttr(ts->thread, s_name_attr);
+        if (name == NULL)
+            PyErr_Clear();
+        else if (!PyUnicode_CheckExact(name))
+            Py_CLEAR(name);
+    }
+    if (name == NULL) {
+        name = PyObject_CallNoArgs(c->thread_name);
+        if (name == NULL)
+            return -1;
+    }
+    PyObject *aio = PyDict_GetItemWithError(PyImport_GetModuleDict(), s_asyncio);
+    if (aio == NULL && PyErr_Occurred())
+        goto fail;
+    task = aio == NULL ? Py_NewRef(Py_None) : PyObject_CallOneArg(c->task, aio);
+    if (task == NULL)
+        goto fail;
+    c->count++;
+    seq = PyLong_FromLongLong(++c->seq);
+    tt = PyLong_FromLongLong(t);
+    if (seq == NULL || tt == NULL)
+        goto fail;
+    rec = PyTuple_New(14);
+    if (rec == NULL)
+        goto fail;
+    /* the order of traceio.EVENT_FIELDS */
+    PyTuple_SET_ITEM(rec, 0, Py_NewRef(s_e));
+    PyTuple_SET_ITEM(rec, 1, seq);
+    PyTuple_SET_ITEM(rec, 2, tt);
+    seq = tt = NULL;
+    PyTuple_SET_ITEM(rec, 3, Py_NewRef(ev));
+    PyTuple_SET_ITEM(rec, 4, Py_NewRef(oid));
+    PyTuple_SET_ITEM(rec, 5, Py_NewRef(by));
+    PyTuple_SET_ITEM(rec, 6, Py_NewRef(via));
+    PyTuple_SET_ITEM(rec, 7, Py_NewRef(value));
+    PyTuple_SET_ITEM(rec, 8, Py_NewRef(raw));
+    PyTuple_SET_ITEM(rec, 9, Py_NewRef(line));
+    PyTuple_SET_ITEM(rec, 10, name);
+    PyTuple_SET_ITEM(rec, 11, task);
+    name = task = NULL;
+    PyTuple_SET_ITEM(rec, 12, Py_NewRef(Py_False));
+    PyTuple_SET_ITEM(rec, 13, Py_NewRef(on));
+    buf = PyObject_GetAttr(c->writer, s_buf);
+    if (buf == NULL || !PyList_Check(buf) || PyList_Append(buf, rec) < 0) {
+        if (buf != NULL && !PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "writer.buf is not a list");
+        goto fail;
+    }
+    Py_DECREF(buf);
+    Py_DECREF(rec);
+    return 0;
+fail:
+    Py_XDECREF(name); Py_XDECREF(task); Py_XDECREF(rec); Py_XDECREF(buf); Py_XDECREF(seq); Py_XDECREF(tt);
+    return -1;
+}
+
+/* the held-back entry of ``ts`` as an ordinary resumption (machine._resolve) */
+static int
+resolve(CoreObject *c, TSObject *ts)
+{
+    PyObject *p = ts->pending;
+    if (p == Py_None)
+        return 0;
+    ts->pending = Py_NewRef(Py_None);
+    /* (rec, frame_id, lasti, start, by, via, value, raw, line, chain, t) */
+    ObjObject *rec = (ObjObject *)PyTuple_GET_ITEM(p, 0);
+    int start = PyTuple_GET_ITEM(p, 3) == Py_True;
+    PyObject *by = PyTuple_GET_ITEM(p, 4);
+    PyObject *via = PyTuple_GET_ITEM(p, 5);
+    long long t = PyLong_AsLongLong(PyTuple_GET_ITEM(p, 10));
+    if (t == -1 && PyErr_Occurred()) {
+        Py_DECREF(p);
+        return -1;
+    }
+    if (start && via != Py_None && (PyUnicode_Compare(via, s_throw) == 0 || PyUnicode_Compare(via, s_close) == 0))
+        via = s_other;
+    int r = emit(c, ts, start ? s_start : s_resume, rec->id, by, via,
+                 start ? Py_None : PyTuple_GET_ITEM(p, 6), PyTuple_GET_ITEM(p, 7), PyTuple_GET_ITEM(p, 8), t,
+                 Py_None);
+    if (r == 0)
+        Py_SETREF(rec->resumer, Py_NewRef(by));
+    Py_DECREF(p);
+    return r;
+}
+
+/* can the pending entry of ts be resolved here (not a possible finalization)? */
+static inline int
+pending_ok(CoreObject *c, TSObject *ts)
+{
+    PyObject *p = ts->pending;
+    if (p == Py_None)
+        return 1;
+    if (!PyTuple_CheckExact(p) && !PyTuple_Check(p))
+        return 0;
+    if (PyTuple_GET_SIZE(p) != 11 || Py_TYPE(PyTuple_GET_ITEM(p, 0)) != &ObjType)
+        return 0;
+    return (PyObject *)Py_TYPE(PyTuple_GET_ITEM(p, 4)) != c->lazy_type;
+}
+
+static inline int
+str_in(PyObject *s, PyObject *a, PyObject *b, PyObject *d)
+{
+    if (s == NULL || s == Py_None)
+        return 0;
+    return s == a || s == b || s == d || PyUnicode_Compare(s, a) == 0 || PyUnicode_Compare(s, b) == 0 ||
+           (d != NULL && PyUnicode_Compare(s, d) == 0);
+}
+
+#define FALLBACK 1
+
+/* is rec (a delegator, suspended) running its generator right now? (machine._is_running) */
+static int
+is_running(ObjObject *rec)
+{
+    PyObject *attr = NULL;
+    if (rec->kind == s_generator || PyUnicode_Compare(rec->kind, s_generator) == 0)
+        attr = s_gi_running;
+    else if (rec->kind == s_coroutine || PyUnicode_Compare(rec->kind, s_coroutine) == 0)
+        attr = s_cr_running;
+    if (attr == NULL)
+        return 0;
+    PyObject *gen = deref(rec->ref);
+    if (gen == NULL)
+        return 0;
+    PyObject *v = PyObject_GetAttr(gen, attr);
+    Py_DECREF(gen);
+    if (v == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int r = is_true(v);
+    Py_DECREF(v);
+    return r;
+}
+
+/* machine._poll_fast_closed: 3.13's generators that close() finished
+ * without running them; the closes themselves are the machine's */
+static int
+poll_fast_closed(CoreObject *c)
+{
+    c->poll_tick++;
+    Py_ssize_t n = PySet_GET_SIZE(c->closable);
+    if (n > 64 && c->poll_tick % 64)
+        return 0;
+    PyObject *items = PySequence_List(c->closable);
+    if (items == NULL)
+        return -1;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++) {
+        ObjObject *rec = (ObjObject *)PyList_GET_ITEM(items, i);
+        if (Py_TYPE(rec) != &ObjType)
+            continue;
+        if (rec->state != SUSPENDED) {
+            if (PySet_Discard(c->closable, (PyObject *)rec) < 0)
+                goto fail;
+            continue;
+        }
+        ObjObject *d = (ObjObject *)rec->delegator;
+        if ((PyObject *)d != Py_None && Py_TYPE(d) == &ObjType && d->state == SUSPENDED &&
+                d->delegate == (PyObject *)rec)
+            continue;  /* closed through its delegator: recorded with the delegator's close */
+        PyObject *gen = deref(rec->ref);
+        if (gen == NULL)
+            continue;
+        PyObject *attr = rec->kind == s_generator || PyUnicode_Compare(rec->kind, s_generator) == 0 ? s_gi_frame
+            : rec->kind == s_coroutine || PyUnicode_Compare(rec->kind, s_coroutine) == 0 ? s_cr_frame : s_ag_frame;
+        PyObject *f = PyObject_GetAttr(gen, attr);
+        Py_DECREF(gen);
+        if (f == NULL)
+            goto fail;
+        Py_DECREF(f);
+        if (f == Py_None) {
+            PyObject *r = PyObject_CallOneArg(c->poll_close, (PyObject *)rec);
+            if (r == NULL)
+                goto fail;
+            Py_DECREF(r);
+        }
+    }
+    Py_DECREF(items);
+    return 0;
+fail:
+    Py_DECREF(items);
+    return -1;
+}
+
+/* An entry (call / PY_START / PY_RESUME).  0: done, FALLBACK: nothing changed,
+ * the Python handler must do it, -1: error. */
+static int
+fast_entry(CoreObject *c, TSObject *ts, PyFrameObject *frame)
+{
+    int err = 0, result = FALLBACK;
+    PyFrameObject *fb = NULL;
+    PyCodeObject *fcode = NULL;
+    PyObject *by = NULL, *via = NULL, *value = NULL, *raw = NULL, *fid = NULL, *line = NULL, *chain = NULL;
+    PyObject *p = NULL, *lasti_o = NULL, *t_o = NULL;
+    ObjObject *r = NULL;
+    int delegating = 0;
+
+    ObjObject *rec = (ObjObject *)get_by_addr(c->records, frame, &err);
+    if (err)
+        return -1;
+    if (rec == NULL || Py_TYPE(rec) != &ObjType || rec->state != SUSPENDED)
+        return FALLBACK;
+    Py_INCREF(rec);
+    if (!pending_ok(c, ts))
+        goto done;
+    Py_ssize_t n = PySet_GET_SIZE(c->closable);
+    int poll = 0;
+    if (n) {
+        int has = PySet_Contains(c->closable, (PyObject *)rec);
+        if (has < 0)
+            goto error;
+        poll = n > 1 || !has;  /* look for silently closed generators (3.13) */
+    }
+    if (c->count + 2 + (poll ? 2 * n : 0) > c->limit)
+        goto done;
+    fb = PyFrame_GetBack(frame);
+    if (fb == NULL)
+        goto done;
+    fcode = PyFrame_GetCode(fb);
+    PyObject *d = get_by_addr(c->decisions, fcode, &err);
+    if (err)
+        goto error;
+    if (d != NULL && d != Py_None && is_true(d)) {
+        r = (ObjObject *)get_by_addr(c->records, fb, &err);
+        if (err)
+            goto error;
+        if (r != NULL) {
+            if (Py_TYPE(r) != &ObjType || r->state == SUSPENDED)
+                goto done;  /* a chain of outer generators passing a throw down */
+            Py_INCREF(r);
+        }
+    }
+    else if (fcode->co_flags & ANY_GENERATOR)
+        goto done;  /* an unrecorded (or undecided) generator passing control along */
+    if (rec->delegator != Py_None) {
+        ObjObject *dl = (ObjObject *)rec->delegator;
+        if (Py_TYPE(dl) != &ObjType)
+            goto done;
+        if (dl->state == SUSPENDED && dl->delegate == (PyObject *)rec && (is_true(dl->dying) || is_running(dl)))
+            goto done;
+    }
+    int fb_lasti = PyFrame_GetLasti(fb);
+    if (r != NULL && r->state == RUNNING) {
+        PyObject *s = site(c, (PyObject *)fcode, fb_lasti);
+        if (s == NULL)
+            goto error;
+        via = PyTuple_GET_ITEM(s, 1);
+        if (str_in(via, s_async_for, s_asend, s_anext))
+            goto done;
+        delegating = str_in(via, s_yield_from, s_await, NULL);
+        Py_INCREF(via);
+        by = Py_NewRef(r->id);
+    }
+    else {
+        if (is_true(rec->dying))
+            goto done;
+        PyObject *collecting = PyObject_GetAttr(c->gc_phase, s_collecting);
+        if (collecting == NULL)
+            goto error;
+        int col = is_true(collecting);
+        Py_DECREF(collecting);
+        if (col)
+            goto done;
+        PyObject *here = get_by_addr(c->resumers, fcode, &err);
+        if (err)
+            goto error;
+        if (here == NULL)
+            goto done;  /* a new call site: the machine names it */
+        PyObject *key = PyTuple_New(2);
+        if (key == NULL)
+            goto error;
+        PyObject *li = PyLong_FromLong(fb_lasti);
+        if (li == NULL) {
+            Py_DECREF(key);
+            goto error;
+        }
+        PyTuple_SET_ITEM(key, 0, li);
+        PyTuple_SET_ITEM(key, 1, Py_NewRef(ts->serial));
+        PyObject *hit = PyDict_GetItemWithError(here, key);
+        Py_DECREF(key);
+        if (hit == NULL) {
+            if (PyErr_Occurred())
+                goto error;
+            goto done;
+        }
+        if (!PyTuple_Check(hit) || PyTuple_GET_SIZE(hit) != 2)
+            goto done;
+        by = Py_NewRef(PyTuple_GET_ITEM(hit, 0));
+        via = Py_NewRef(PyTuple_GET_ITEM(hit, 1));
+    }
+    int plain = str_in(via, s_next, s_for, NULL);
+    if (!plain) {
+        if (rec->view == Py_None)
+            goto done;  /* the first resumption by a value: the machine makes the frame's view */
+        if (rec->vready == 0 && load_view(rec) < 0)
+            goto error;
+    }
+
+    /* from here on the state changes, in the machine's order */
+    result = 0;
+    Py_SETREF(ts->last_yield, Py_NewRef(Py_None));
+    if (resolve(c, ts) < 0)
+        goto error;
+    if (poll && poll_fast_closed(c) < 0)
+        goto error;
+    if (delegating) {
+        Py_SETREF(r->delegate, Py_NewRef((PyObject *)rec));
+        Py_SETREF(rec->delegator, Py_NewRef((PyObject *)r));
+    }
+    if (plain) {
+        value = Py_NewRef(Py_None);
+        raw = Py_NewRef(Py_True);
+    }
+    else {
+        PyObject *v = stack_top(rec);
+        if (v == NULL) {
+            value = Py_NewRef(Py_None);
+            raw = Py_NewRef(Py_False);
+        }
+        else {
+            Py_INCREF(v);
+            int vr = val(c, v, &value, &raw);
+            Py_DECREF(v);
+            if (vr < 0)
+                goto error;
+        }
+    }
+    rec->state = RUNNING;
+    rec->exc_lasti = -1;
+    int lineno = PyFrame_GetLineNumber(frame);
+    fid = PyLong_FromVoidPtr(frame);
+    lasti_o = PyLong_FromLong(PyFrame_GetLasti(frame));
+    line = PyLong_FromLong(lineno);
+    chain = PyList_New(0);
+    t_o = PyLong_FromLongLong(now_ns() - c->t0);
+    if (fid == NULL || lasti_o == NULL || line == NULL || chain == NULL || t_o == NULL)
+        goto error;
+    p = PyTuple_New(11);
+    if (p == NULL)
+        goto error;
+    PyTuple_SET_ITEM(p, 0, Py_NewRef((PyObject *)rec));
+    PyTuple_SET_ITEM(p, 1, fid);
+    PyTuple_SET_ITEM(p, 2, lasti_o);
+    PyTuple_SET_ITEM(p, 3, Py_NewRef(Py_False));
+    PyTuple_SET_ITEM(p, 4, by);
+    PyTuple_SET_ITEM(p, 5, via);
+    PyTuple_SET_ITEM(p, 6, value);
+    PyTuple_SET_ITEM(p, 7, raw);
+    PyTuple_SET_ITEM(p, 8, line);
+    PyTuple_SET_ITEM(p, 9, chain);
+    PyTuple_SET_ITEM(p, 10, t_o);
+    fid = lasti_o = by = via = value = raw = line = chain = t_o = NULL;
+    Py_SETREF(ts->pending, p);
+    c->fast_events++;
+    goto done;
+error:
+    result = -1;
+done:
+    Py_XDECREF(rec); Py_XDECREF(r); Py_XDECREF(fb); Py_XDECREF(fcode);
+    Py_XDECREF(by); Py_XDECREF(via); Py_XDECREF(value); Py_XDECREF(raw); Py_XDECREF(fid);
+    Py_XDECREF(line); Py_XDECREF(chain); Py_XDECREF(lasti_o); Py_XDECREF(t_o);
+    return result;
+}
+
+/* An exit (return / PY_YIELD / PY_RETURN) with the value ``arg``. */
+static int
+fast_exit(CoreObject *c, TSObject *ts, PyFrameObject *frame, PyObject *arg)
+{
+    int err = 0, result = FALLBACK;
+    PyObject *gen = NULL, *value = NULL, *raw = NULL, *line = NULL, *ly = NULL, *passed = NULL;
+    PyCodeObject *code = NULL;
+    PyObject *on = Py_None;
+
+    if (!pending_ok(c, ts))
+        return FALLBACK;
+    ObjObject *rec = (ObjObject *)get_by_addr(c->records, frame, &err);
+    if (err)
+        return -1;
+    if (rec == NULL) {
+        if (c->count + 1 > c->limit)
+            return FALLBACK;
+        return resolve(c, ts);
+    }
+    if (Py_TYPE(rec) != &ObjType || rec->state != RUNNING)
+        return FALLBACK;
+    Py_INCREF(rec);
+    int is_gen = rec->kind == s_generator || PyUnicode_Compare(rec->kind, s_generator) == 0;
+    int is_coro = !is_gen && (rec->kind == s_coroutine || PyUnicode_Compare(rec->kind, s_coroutine) == 0);
+    if ((!is_gen && !is_coro) || c->count + 2 > c->limit)
+        goto done;  /* async generators: values come wrapped */
+    code = PyFrame_GetCode(frame);
+    int lasti = PyFrame_GetLasti(frame);
+    gen = deref(rec->ref);
+    int suspended;
+    if (gen != NULL) {
+        PyObject *s = PyObject_GetAttr(gen, is_gen ? s_gi_suspended : s_cr_suspended);
+        if (s == NULL)
+            goto error;
+        suspended = is_true(s);
+        Py_DECREF(s);
+    }
+    else {
+        PyObject *s = site(c, (PyObject *)code, lasti);
+        if (s == NULL)
+            goto error;
+        suspended = (site_flags(s) & SITE_YIELD) && rec->exc_lasti != lasti;
+    }
+    if (!suspended)
+        goto done;  /* the end of the frame: the machine finishes it */
+    /* who the resumer will be once the pending entry is resolved */
+    PyObject *resumer = rec->resumer;
+    if (ts->pending != Py_None && PyTuple_GET_ITEM(ts->pending, 0) == (PyObject *)rec)
+        resumer = PyTuple_GET_ITEM(ts->pending, 4);
+    PyObject *last = ts->last_yield;
+    if (last != Py_None && PyTuple_Check(last) && PyTuple_GET_SIZE(last) == 2 &&
+            PyTuple_GET_ITEM(last, 0) == rec->delegate && rec->delegate != Py_None &&
+            PyLong_AsVoidPtr(PyTuple_GET_ITEM(last, 1)) == (void *)arg) {
+        on = ((ObjObject *)rec->delegate)->on;
+    }
+    else if (gen != NULL) {
+        if (!is_gen)
+            goto done;  /* what the coroutine waits on: asyncio introspection */
+        int in_loops = PySet_Contains(c->loops, resumer);
+        if (in_loops < 0)
+            goto error;
+        if (in_loops)
+            goto done;
+    }
+    if (resumer != Py_None) {
+        ObjObject *r2 = (ObjObject *)PyDict_GetItemWithError(c->by_id, resumer);
+        if (r2 == NULL && PyErr_Occurred())
+            goto error;
+        if (r2 != NULL && (Py_TYPE(r2) != &ObjType || (is_true(r2->synthetic) && r2->state == RUNNING)))
+            goto done;  /* a throw() passed down: the outer generators yield too */
+    }
+    PyObject *s = site(c, (PyObject *)code, lasti);
+    if (s == NULL)
+        goto error;
+    long flags = site_flags(s);
+    if (flags == -1 && PyErr_Occurred())
+        goto error;
+
+    result = 0;
+    Py_INCREF(on);
+    if (resolve(c, ts) < 0)
+        goto error;
+    passed = PyLong_FromVoidPtr(arg);
+    if (passed == NULL || val(c, arg, &value, &raw) < 0)
+        goto error;
+    Py_SETREF(rec->on, Py_NewRef(on));
+    ly = PyTuple_Pack(2, (PyObject *)rec, passed);
+    if (ly == NULL)
+        goto error;
+    Py_SETREF(ts->last_yield, ly);
+    ly = NULL;
+    line = PyLong_FromLong(PyFrame_GetLineNumber(frame));
+    if (line == NULL)
+        goto error;
+    if (emit(c, ts, s_yield, rec->id, rec->resumer, Py_None, value, raw, line, now_ns() - c->t0, on) < 0)
+        goto error;
+    rec->state = SUSPENDED;
+    Py_SETREF(rec->yield_line, Py_NewRef(line));
+    if (!(flags & SITE_DELEGATING))
+        Py_SETREF(rec->delegate, Py_NewRef(Py_None));
+    int fast_close = c->may_skip && (flags & SITE_CLOSES_WITHOUT_REENTRY);
+    Py_SETREF(rec->fast_close, Py_NewRef(fast_close ? Py_True : Py_False));
+    if (fast_close ? PySet_Add(c->closable, (PyObject *)rec) : PySet_Discard(c->closable, (PyObject *)rec)) {
+        if (PyErr_Occurred())
+            goto error;
+    }
+    c->fast_events++;
+    goto done_on;
+error:
+    result = -1;
+done_on:
+    if (result != FALLBACK)
+        Py_DECREF(on);
+done:
+    Py_XDECREF(rec); Py_XDECREF(gen); Py_XDECREF(code); Py_XDECREF(value); Py_XDECREF(raw);
+    Py_XDECREF(line); Py_XDECREF(ly); Py_XDECREF(passed);
+    return result;
+}
+
+/* One event of a recorded frame: the fast path, else the machine's handler. */
+static int
+dispatch(CoreObject *c, TSObject *ts, PyFrameObject *frame, int exit, PyObject *event, PyObject *arg,
+         PyObject *kind)
+{
+    int r = FALLBACK;
+    if (c->busy == Py_None && Py_TYPE(ts) == &TSType) {
+        PyObject *ok = PyObject_CallNoArgs(c->lock_acquire);
+        if (ok == NULL) {
+            r = -1;
+        }
+        else {
+            Py_DECREF(ok);
+            Py_SETREF(c->busy, Py_NewRef(ts->ident));
+            r = exit ? fast_exit(c, ts, frame, arg) : fast_entry(c, ts, frame);
+            if (r == 0) {
+                PyObject *buf = PyObject_GetAttr(c->writer, s_buf);
+                if (buf == NULL)
+                    r = -1;
+                else {
+                    if (PyList_Check(buf) && PyList_GET_SIZE(buf) >= c->batch) {
+                        PyObject *res = PyObject_CallMethodNoArgs(c->writer, s_flush);
+                        if (res == NULL)
+                            r = -1;
+                        Py_XDECREF(res);
+                    }
+                    Py_DECREF(buf);
+                }
+            }
+            Py_SETREF(c->busy, Py_NewRef(Py_None));
+            PyObject *exc = r < 0 ? PyErr_GetRaisedException_compat() : NULL;
+            PyObject *res = PyObject_CallNoArgs(c->lock_release);
+            Py_XDECREF(res);
+            if (res == NULL)
+                PyErr_Clear();
+            if (exc != NULL)
+                PyErr_SetRaisedException_compat(exc);
+        }
+    }
+    if (r == FALLBACK) {
+        c->slow_events++;
+        PyObject *args[5] = {(PyObject *)ts, (PyObject *)frame, event, arg ? arg : Py_None, kind};
+        PyObject *res = PyObject_Vectorcall(c->handle, args, 5, NULL);
+        if (res == NULL)
+            r = -1;
+        else {
+            Py_DECREF(res);
+            r = 0;
+        }
+    }
+    if (r < 0) {
+        /* as the machine's handler: ReprTimeout, RecursionError, Ctrl-C, or an internal error */
+        PyObject *exc = PyErr_GetRaisedException_compat();
+        PyObject *res = exc ? PyObject_CallOneArg(c->failed, exc) : NULL;
+        Py_XDECREF(exc);
+        Py_XDECREF(res);
+        PyErr_Clear();
+    }
+    /* a SIGINT deferred while our code ran: delivered in the program, as the Python sources do */
+    PyObject *deferred = PyObject_GetAttr(c->guard, s_deferred);
+    if (deferred == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int fire = is_true(deferred);
+    Py_DECREF(deferred);
+    if (fire) {
+        PyObject *res = PyObject_CallMethodNoArgs(c->guard, s_deliver);
+        if (res == NULL)
+            return -1;
+        Py_DECREF(res);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------- the sources' entry points */
+
+static PyObject *
+decision(CoreObject *c, PyObject *code)
+{
+    int err = 0;
+    PyObject *kind = get_by_addr(c->decisions, code, &err);
+    if (err)
+        return NULL;
+    if (kind != NULL)
+        return Py_NewRef(kind);
+    return PyObject_CallOneArg(c->decide, code);
+}
+
+/* this thread's ThreadState for the monitoring source (borrowed), or NULL */
+static PyObject *
+thread_ts(CoreObject *c)
+{
+    PyObject *d = PyThreadState_GetDict();
+    if (d == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "no thread state dict");
+        return NULL;
+    }
+    PyObject *ts = PyDict_GetItemWithError(d, c->tskey);
+    if (ts != NULL || PyErr_Occurred())
+        return ts;
+    PyObject *kw = PyDict_New();
+    if (kw == NULL || PyDict_SetItemString(kw, "new", Py_True) < 0) {
+        Py_XDECREF(kw);
+        return NULL;
+    }
+    PyObject *empty = PyTuple_New(0);
+    ts = empty ? PyObject_Call(c->thread_state, empty, kw) : NULL;
+    Py_XDECREF(empty);
+    Py_DECREF(kw);
+    if (ts == NULL)
+        return NULL;
+    int r = PyDict_SetItem(d, c->tskey, ts);
+    Py_DECREF(ts);  /* the thread's dict holds it */
+    return r < 0 ? NULL : ts;
+}
+
+static PyObject *
+core_set_thread(CoreObject *c, PyObject *ts)
+{
+    PyObject *d = PyThreadState_GetDict();
+    if (d == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "no thread state dict");
+        return NULL;
+    }
+    if (ts == Py_None) {
+        if (PyDict_DelItem(d, c->tskey) < 0) {
+            if (!PyErr_ExceptionMatches(PyExc_KeyError))
+                return NULL;
+            PyErr_Clear();
+        }
+        Py_RETURN_NONE;
+    }
+    if (PyDict_SetItem(d, c->tskey, ts) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* sys.monitoring PY_START / PY_RESUME (code, offset) and PY_YIELD / PY_RETURN (code, offset, value) */
+static PyObject *
+monitor(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, int exit)
+{
+    if (nargs < 2 || (exit && nargs < 3)) {
+        PyErr_SetString(PyExc_TypeError, "monitoring callback: wrong number of arguments");
+        return NULL;
+    }
+    PyObject *code = args[0];
+    PyObject *kind = decision(c, code);
+    if (kind == NULL)
+        return NULL;
+    if (kind == Py_None) {
+        Py_DECREF(kind);
+        return Py_NewRef(c->disable);
+    }
+    if (c->active) {
+        PyObject *ts = thread_ts(c);
+        PyFrameObject *frame = ts ? PyEval_GetFrame() : NULL;
+        if (ts == NULL || frame == NULL) {
+            Py_DECREF(kind);
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_RuntimeError, "no current frame");
+            PyObject *exc = PyErr_GetRaisedException_compat();
+            PyObject *res = PyObject_CallOneArg(c->failed, exc);
+            Py_XDECREF(res);
+            Py_XDECREF(exc);
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
+        Py_INCREF(ts);
+        Py_INCREF(frame);
+        int r = dispatch(c, (TSObject *)ts, frame, exit, exit ? s_return : s_call, exit ? args[2] : Py_None, kind);
+        Py_DECREF(frame);
+        Py_DECREF(ts);
+        if (r < 0) {
+            Py_DECREF(kind);
+            return NULL;
+        }
+    }
+    Py_DECREF(kind);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+core_entered(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
+{
+    return monitor(c, args, nargs, 0);
+}
+
+static PyObject *
+core_left(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
+{
+    return monitor(c, args, nargs, 1);
+}
+
+/* ---- the settrace source's trace function */
+
+typedef struct {
+    PyObject_HEAD
+    CoreObject *core;
+    PyObject *ts;
+} TracerObject;
+
+static PyTypeObject TracerType;
+
+static PyObject *
+tracer_call(TracerObject *self, PyObject *args, PyObject *kw)
+{
+    PyObject *frame, *event, *arg;
+    if (!PyArg_UnpackTuple(args, "trace", 3, 3, &frame, &event, &arg))
+        return NULL;
+    if (!PyFrame_Check(frame))
+        Py_RETURN_NONE;
+    CoreObject *c = self->core;
+    PyCodeObject *code = PyFrame_GetCode((PyFrameObject *)frame);
+    int flags = code->co_flags;
+    if (!(flags & ANY_GENERATOR)) {
+        /* ordinary code, the bulk of all calls: never recorded */
+        Py_DECREF(code);
+        Py_RETURN_NONE;
+    }
+    PyObject *kind = decision(c, (PyObject *)code);
+    Py_DECREF(code);
+    if (kind == NULL)
+        return NULL;
+    if (kind == Py_None || !c->active) {
+        Py_DECREF(kind);
+        Py_RETURN_NONE;
+    }
+    int exit;
+    if (event == s_call || PyUnicode_Compare(event, s_call) == 0) {
+        exit = 0;
+        if (PyObject_SetAttr(frame, s_f_trace_lines, Py_False) < 0) {  /* no line events in recorded frames */
+            Py_DECREF(kind);
+            return NULL;
+        }
+    }
+    else if (event == s_return || PyUnicode_Compare(event, s_return) == 0)
+        exit = 1;
+    else
+        exit = -1;  /* exception (or line, opcode): the machine's */
+    int r;
+    if (exit < 0) {
+        PyObject *fargs[5] = {self->ts, frame, event, arg, kind};
+        PyObject *res = PyObject_Vectorcall(c->handle, fargs, 5, NULL);
+        r = 0;
+        if (res == NULL) {
+            PyObject *exc = PyErr_GetRaisedException_compat();
+            PyObject *f = PyObject_CallOneArg(c->failed, exc);
+            Py_XDECREF(f);
+            Py_XDECREF(exc);
+            PyErr_Clear();
+        }
+        Py_XDECREF(res);
+        c->slow_events++;
+        PyObject *deferred = PyObject_GetAttr(c->guard, s_deferred);
+        if (deferred == NULL)
+            PyErr_Clear();
+        else {
+            int fire = is_true(deferred);
+            Py_DECREF(deferred);
+            if (fire) {
+                PyObject *d = PyObject_CallMethodNoArgs(c->guard, s_deliver);
+                if (d == NULL)
+                    r = -1;
+                Py_XDECREF(d);
+            }
+        }
+    }
+    else
+        r = dispatch(c, (TSObject *)self->ts, (PyFrameObject *)frame, exit, event, arg, kind);
+    Py_DECREF(kind);
+    if (r < 0)
+        return NULL;
+    return Py_NewRef((PyObject *)self);
+}
+
+static int
+tracer_traverse(TracerObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->core);
+    Py_VISIT(self->ts);
+    return 0;
+}
+
+static int
+tracer_clear(TracerObject *self)
+{
+    Py_CLEAR(self->core);
+    Py_CLEAR(self->ts);
+    return 0;
+}
+
+static void
+tracer_dealloc(TracerObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    tracer_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject TracerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tracer.record._ccore.Tracer",
+    .tp_doc = "The settrace source's trace function for one thread (made by Core.tracer(ts)).",
+    .tp_basicsize = sizeof(TracerObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_call = (ternaryfunc)tracer_call,
+    .tp_dealloc = (destructor)tracer_dealloc,
+    .tp_traverse = (traverseproc)tracer_traverse,
+    .tp_clear = (inquiry)tracer_clear,
+};
+
+static PyObject *
+core_tracer(CoreObject *c, PyObject *ts)
+{
+    TracerObject *t = PyObject_GC_New(TracerObject, &TracerType);
+    if (t == NULL)
+        return NULL;
+    t->core = (CoreObject *)Py_NewRef((PyObject *)c);
+    t->ts = Py_NewRef(ts);
+    PyObject_GC_Track(t);
+    return (PyObject *)t;
+}
+
+/* the sink's seq numbers: next(core) */
+static PyObject *
+core_iternext(CoreObject *c)
+{
+    return PyLong_FromLongLong(++c->seq);
+}
+
+static PyObject *
+core_stats(CoreObject *c, PyObject *unused)
+{
+    return Py_BuildValue("(LL)", c->fast_events, c->slow_events);
+}
+
+static PyMethodDef core_methods[] = {
+    {"bind", (PyCFunction)(void (*)(void))core_bind, METH_VARARGS | METH_KEYWORDS,
+     "Bind the machine's tables and collaborators (once, before recording)."},
+    {"entered", (PyCFunction)(void (*)(void))core_entered, METH_FASTCALL,
+     "sys.monitoring PY_START / PY_RESUME callback."},
+    {"left", (PyCFunction)(void (*)(void))core_left, METH_FASTCALL,
+     "sys.monitoring PY_YIELD / PY_RETURN callback."},
+    {"tracer", (PyCFunction)core_tracer, METH_O, "A settrace function for the thread state ``ts``."},
+    {"set_thread", (PyCFunction)core_set_thread, METH_O,
+     "Make ``ts`` the monitoring source's state of the calling thread (None: forget it)."},
+    {"stats", (PyCFunction)core_stats, METH_NOARGS, "(events done in C, events handed to the machine)."},
+    {NULL}
+};
+
+static PyMemberDef core_members[] = {
+    {"active", T_INT, offsetof(CoreObject, active), 0, "recording (the machine's ``active``)"},
+    {"busy", T_OBJECT, offsetof(CoreObject, busy), 0, "ident of the thread inside a handler, or None"},
+    {"count", T_PYSSIZET, offsetof(CoreObject, count), 0, "events emitted (the sink's ``count``)"},
+    {"limit", T_PYSSIZET, offsetof(CoreObject, limit), 0, "--max-events (the sink's ``limit``)"},
+    {"t0", T_LONGLONG, offsetof(CoreObject, t0), 0, "perf_counter_ns() at the start"},
+    {"seq", T_LONGLONG, offsetof(CoreObject, seq), 0, "the last seq given out"},
+    {"poll_tick", T_LONGLONG, offsetof(CoreObject, poll_tick), 0, "the machine's ``_poll_tick``"},
+    {NULL}
+};
+
+static PyObject *
+core_iter(PyObject *c)
+{
+    return Py_NewRef(c);
+}
+
+static PyTypeObject CoreType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tracer.record._ccore.Core",
+    .tp_doc = "The C core of one recording (see tracer.record.core).",
+    .tp_basicsize = sizeof(CoreObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = core_new,
+    .tp_dealloc = (destructor)core_dealloc,
+    .tp_traverse = (traverseproc)core_traverse,
+    .tp_clear = (inquiry)core_clear,
+    .tp_methods = core_methods,
+    .tp_members = core_members,
+    .tp_iter = core_iter,
+    .tp_iternext = (iternextfunc)core_iternext,
+};
+
+/* ---------------------------------------------------------------- module */
+
+static int
+intern_all(void)
+{
+#define I(var, text) if ((var = PyUnicode_InternFromString(text)) == NULL) return -1
+    I(s_e, "e"); I(s_yield, "yield"); I(s_resume, "resume"); I(s_start, "start"); I(s_call, "call");
+    I(s_return, "return"); I(s_other, "other"); I(s_throw, "throw"); I(s_close, "close"); I(s_next, "next");
+    I(s_for, "for"); I(s_yield_from, "yield from"); I(s_await, "await"); I(s_async_for, "async for");
+    I(s_asend, "asend"); I(s_anext, "anext"); I(s_generator, "generator"); I(s_coroutine, "coroutine");
+    I(s_async_generator, "async_generator"); I(s_gi_suspended, "gi_suspended");
+    I(s_cr_suspended, "cr_suspended"); I(s_gi_running, "gi_running"); I(s_cr_running, "cr_running");
+    I(s_name_attr, "_name"); I(s_asyncio, "asyncio"); I(s_buf, "buf"); I(s_f_trace_lines, "f_trace_lines");
+    I(s_collecting, "collecting"); I(s_deferred, "deferred"); I(s_deliver, "deliver"); I(s_flush, "flush");
+    I(s_first, "first"); I(s_last, "last"); I(s_sp, "sp"); I(s_base, "base"); I(s_first_local, "first_local");
+    I(s_ints, "ints"); I(s_gi_frame, "gi_frame"); I(s_cr_frame, "cr_frame"); I(s_ag_frame, "ag_frame");
+#undef I
+    return 0;
+}
+
+static struct PyModuleDef ccore_module = {
+    PyModuleDef_HEAD_INIT, "_ccore",
+    "cotrace's C core: the hot events of a recording (see tracer.record.core).", -1, NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__ccore(void)
+{
+    /* refuse an interpreter other than the one this was compiled for */
+    if ((Py_Version >> 16) != (PY_VERSION_HEX >> 16)) {
+        PyErr_Format(PyExc_ImportError, "cotrace's C core was built for Python %d.%d",
+                     PY_MAJOR_VERSION, PY_MINOR_VERSION);
+        return NULL;
+    }
+    if (intern_all() < 0)
+        return NULL;
+    if (PyType_Ready(&ObjType) < 0 || PyType_Ready(&TSType) < 0 || PyType_Ready(&CoreType) < 0 ||
+            PyType_Ready(&TracerType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&ccore_module);
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddObjectRef(m, "Obj", (PyObject *)&ObjType) < 0 ||
+            PyModule_AddObjectRef(m, "ThreadState", (PyObject *)&TSType) < 0 ||
+            PyModule_AddObjectRef(m, "Core", (PyObject *)&CoreType) < 0 ||
+            PyModule_AddObjectRef(m, "Tracer", (PyObject *)&TracerType) < 0 ||
+            PyModule_AddObject(m, "BUILT_FOR", Py_BuildValue("(ii)", PY_MAJOR_VERSION, PY_MINOR_VERSION)) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
