@@ -57,7 +57,7 @@ def record_in_process(tmp_path, body, backend: str = BACKEND, writer_cls=traceio
     err = io.StringIO()
     rec = None
     w = writer_cls(str(path), {"format": "cotrace", "version": traceio.FORMAT_VERSION},
-                   encode_value=lambda v: rec.repr(v))
+                   encode_value=lambda v: rec.repr(v), core=core)
     rec = backends.recorder_class(backend)(w, Filters(), stderr=err, core=core)
     rec.start()
     try:

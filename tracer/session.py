@@ -72,7 +72,7 @@ def record(target: Target, opts: RecordOptions, stderr=None) -> Recording:
 
     for n in range(1, 100):
         try:
-            writer = traceio.TraceWriter(path, header, encode_value=safe_repr, on_big=on_big)
+            writer = traceio.TraceWriter(path, header, encode_value=safe_repr, on_big=on_big, core=core)
             break
         except traceio.TraceBusy:
             # the same program is being recorded right now: take another name

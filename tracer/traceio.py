@@ -35,7 +35,7 @@ import os
 import typing
 from dataclasses import dataclass, field
 
-from .aggregates import Aggregator
+from .aggregates import KEEP, Aggregator
 
 _zstd: typing.Any
 _orjson: typing.Any
@@ -139,6 +139,12 @@ def _event_tail(key: tuple) -> str:
     return "".join(parts)
 
 
+def _c_module():
+    from .record import core as cores
+    cores.resolve("c")
+    return cores.module()
+
+
 class TraceWriter:
     """Streams records to disk in bounded batches.
 
@@ -147,8 +153,11 @@ class TraceWriter:
     batch, and the reader accepts the file without its footer.
     """
 
-    def __init__(self, path: str, header: dict, encode_value, batch: int = 2048, on_big=None) -> None:
+    def __init__(self, path: str, header: dict, encode_value, batch: int = 2048, on_big=None,
+                 core: str = "python") -> None:
         self.path = path
+        # core "c": flush's loop and the aggregator's in C (tracer.record._ccore)
+        self._fast = _c_module() if core == "c" else None
         self.bytes = 0           # written to disk so far (compressed)
         self._on_big = on_big    # called once with the size when it passes BIG_TRACE
         self._encode_value = encode_value
@@ -197,16 +206,20 @@ class TraceWriter:
         self.append = self.buf.append
         if not buf:
             return
+        if self._fast is not None:
+            # the same loop in C (tracer.record._ccore.format_batch)
+            data, facts = self._fast.format_batch(buf, self._tails, self._tail_for, self._object_line,
+                                                  self._encode_value, _json_str, SMALL_INT)
+            self._write(data)
+            self._fast.aggregate(self.aggregator, facts, KEEP)
+            return
         out: list[str] = []
         add = out.append
         enc = self._encode_value
         js = _json_str
         tails = self._tails
-        if len(tails) > 50000:  # bounded: a program with endless distinct locations or tasks
-            tails.clear()
         facts: list = []           # the events as the aggregator takes them
         fact = facts.append
-        slot_for = self.aggregator.slot
         for rec in buf:
             if rec[0] == "e":
                 # the hot record type, formatted directly: what changes from
@@ -218,9 +231,7 @@ class TraceWriter:
                 key = (ev, obj, by, via, line, thread, task, synthetic, on)
                 cached = tails.get(key)
                 if cached is None:
-                    # the JSON tail, and the aggregator's slot for this location
-                    cached = tails[key] = (_event_tail(key), slot_for((ev, obj, by, via, line, thread, task, on),
-                                                                      seq))
+                    cached = self._tail_for(key, seq)
                 tail, slot = cached
                 if raw:  # a value stored as it is: None, bool, int, ... (repr'd here, off the hot path)
                     value = repr(value) if (value is None or type(value) is bool or type(value) is int
@@ -232,16 +243,28 @@ class TraceWriter:
                 add(f'{{"seq":{seq},"t":{t},"value":{js(value)}{tail}')
                 fact((seq, slot, obj, value))
             else:
-                _, oid, kind, name, qualname, file, line, label, thread = rec
-                d = {"type": "object", "id": oid, "kind": kind, "name": name, "qualname": qualname,
-                     "file": file, "line": line, "label": label}
-                if thread is not None:
-                    d["thread"] = thread
-                add(_dumps(d).decode("ascii"))
-                self.aggregator.object(d)
+                add(self._object_line(rec))
         add("")
         self._write("\n".join(out).encode("utf-8"))
         self.aggregator.events(facts)
+
+    def _tail_for(self, key: tuple, seq: int) -> tuple:
+        """(JSON tail, aggregator slot) of an event location, made once."""
+        tails = self._tails
+        if len(tails) > 50000:  # bounded: a program with endless distinct locations or tasks
+            tails.clear()
+        ev, obj, by, via, line, thread, task, synthetic, on = key
+        hit = tails[key] = (_event_tail(key), self.aggregator.slot((ev, obj, by, via, line, thread, task, on), seq))
+        return hit
+
+    def _object_line(self, rec: tuple) -> str:
+        _, oid, kind, name, qualname, file, line, label, thread = rec
+        d = {"type": "object", "id": oid, "kind": kind, "name": name, "qualname": qualname,
+             "file": file, "line": line, "label": label}
+        if thread is not None:
+            d["thread"] = thread
+        self.aggregator.object(d)
+        return _dumps(d).decode("ascii")
 
     @property
     def owned(self) -> bool:

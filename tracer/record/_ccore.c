@@ -1469,6 +1469,468 @@ static PyTypeObject CoreType = {
     .tp_iternext = (iternextfunc)core_iternext,
 };
 
+/* ------------------------------------------------------ the trace writer */
+
+/* A growing byte buffer. */
+typedef struct {
+    char *data;
+    Py_ssize_t len, cap;
+} Buf;
+
+static int
+buf_reserve(Buf *b, Py_ssize_t more)
+{
+    if (b->len + more <= b->cap)
+        return 0;
+    Py_ssize_t cap = b->cap ? b->cap : 1 << 16;
+    while (cap < b->len + more)
+        cap *= 2;
+    char *d = PyMem_Realloc(b->data, cap);
+    if (d == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    b->data = d;
+    b->cap = cap;
+    return 0;
+}
+
+static inline int
+buf_add(Buf *b, const char *s, Py_ssize_t n)
+{
+    if (buf_reserve(b, n) < 0)
+        return -1;
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    return 0;
+}
+
+static inline int
+buf_ll(Buf *b, long long v)
+{
+    char tmp[32];
+    int n = snprintf(tmp, sizeof tmp, "%lld", v);
+    return buf_add(b, tmp, n);
+}
+
+/* an ASCII str (what the writer's JSON pieces are) */
+static int
+buf_str(Buf *b, PyObject *s)
+{
+    Py_ssize_t n;
+    const char *p = PyUnicode_AsUTF8AndSize(s, &n);
+    if (p == NULL)
+        return -1;
+    return buf_add(b, p, n);
+}
+
+/* format_batch(buf, tails, tail_for, object_line, encode, js, small_int) -> (bytes, facts)
+ *
+ * TraceWriter.flush's loop: every event record becomes its JSON line (seq,
+ * t and value, then the location's cached tail), and one (seq, slot, obj,
+ * value) fact for the aggregator; object records are the writer's own
+ * (object_line(rec) -> str).  The same bytes as the Python loop. */
+static PyObject *
+format_batch(PyObject *self, PyObject *args)
+{
+    PyObject *recs, *tails, *tail_for, *object_line, *encode, *js;
+    long long small;
+    if (!PyArg_ParseTuple(args, "O!O!OOOOL", &PyList_Type, &recs, &PyDict_Type, &tails, &tail_for, &object_line,
+                          &encode, &js, &small))
+        return NULL;
+    Buf b = {NULL, 0, 0};
+    PyObject *facts = PyList_New(0);
+    if (facts == NULL)
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(recs);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *rec = PyList_GET_ITEM(recs, i);
+        if (!PyTuple_Check(rec) || PyTuple_GET_SIZE(rec) < 1) {
+            PyErr_SetString(PyExc_TypeError, "a trace record must be a tuple");
+            goto fail;
+        }
+        if (i && buf_add(&b, "\n", 1) < 0)
+            goto fail;
+        if (PyTuple_GET_ITEM(rec, 0) != s_e) {
+            PyObject *line = PyObject_CallOneArg(object_line, rec);
+            if (line == NULL)
+                goto fail;
+            int r = buf_str(&b, line);
+            Py_DECREF(line);
+            if (r < 0)
+                goto fail;
+            continue;
+        }
+        if (PyTuple_GET_SIZE(rec) != 14) {
+            PyErr_SetString(PyExc_TypeError, "an event record must have 14 fields");
+            goto fail;
+        }
+#define F(k) PyTuple_GET_ITEM(rec, k)
+        /* _, seq, t, ev, obj, by, via, value, raw, line, thread, task, synthetic, on */
+        PyObject *key = PyTuple_Pack(9, F(3), F(4), F(5), F(6), F(9), F(10), F(11), F(12), F(13));
+        if (key == NULL)
+            goto fail;
+        PyObject *cached = PyDict_GetItemWithError(tails, key);
+        if (cached == NULL) {
+            if (PyErr_Occurred()) {
+                Py_DECREF(key);
+                goto fail;
+            }
+            cached = PyObject_CallFunctionObjArgs(tail_for, key, F(1), NULL);  /* stores it in tails */
+            Py_DECREF(key);
+            if (cached == NULL)
+                goto fail;
+            Py_DECREF(cached);  /* tails holds it; stays alive for this iteration */
+        }
+        else
+            Py_DECREF(key);
+        if (!PyTuple_Check(cached) || PyTuple_GET_SIZE(cached) != 2) {
+            PyErr_SetString(PyExc_TypeError, "a cached tail must be (json, slot)");
+            goto fail;
+        }
+        Py_INCREF(cached);
+        PyObject *tail = PyTuple_GET_ITEM(cached, 0), *slot = PyTuple_GET_ITEM(cached, 1);
+        PyObject *value = F(7);
+        PyObject *text = NULL;
+        if (F(8) == Py_True) {
+            /* stored as it is: repr'd here, off the hot path */
+            int direct = value == Py_None || PyBool_Check(value);
+            if (!direct && PyLong_CheckExact(value)) {
+                int overflow = 0;
+                long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
+                direct = !overflow && -small < v && v < small;
+            }
+            text = direct ? PyObject_Repr(value) : PyObject_CallOneArg(encode, value);
+        }
+        else if (value != Py_None)
+            text = Py_NewRef(value);
+        if (buf_add(&b, "{\"seq\":", 7) < 0 || buf_ll(&b, PyLong_AsLongLong(F(1))) < 0 ||
+                buf_add(&b, ",\"t\":", 5) < 0 || buf_ll(&b, PyLong_AsLongLong(F(2))) < 0) {
+            Py_XDECREF(text);
+            Py_DECREF(cached);
+            goto fail;
+        }
+        if (PyErr_Occurred() || (F(8) == Py_True && text == NULL)) {
+            Py_XDECREF(text);
+            Py_DECREF(cached);
+            goto fail;
+        }
+        if (text != NULL) {
+            PyObject *j = PyObject_CallOneArg(js, text);
+            if (j == NULL || buf_add(&b, ",\"value\":", 9) < 0 || buf_str(&b, j) < 0) {
+                Py_XDECREF(j);
+                Py_DECREF(text);
+                Py_DECREF(cached);
+                goto fail;
+            }
+            Py_DECREF(j);
+        }
+        if (buf_str(&b, tail) < 0) {
+            Py_XDECREF(text);
+            Py_DECREF(cached);
+            goto fail;
+        }
+        PyObject *fact = PyTuple_Pack(4, F(1), slot, F(4), text ? text : Py_None);
+        Py_XDECREF(text);
+        Py_DECREF(cached);
+        if (fact == NULL || PyList_Append(facts, fact) < 0) {
+            Py_XDECREF(fact);
+            goto fail;
+        }
+        Py_DECREF(fact);
+#undef F
+    }
+    if (n && buf_add(&b, "\n", 1) < 0)
+        goto fail;
+    PyObject *data = PyBytes_FromStringAndSize(b.data ? b.data : "", b.len);
+    PyMem_Free(b.data);
+    if (data == NULL) {
+        Py_DECREF(facts);
+        return NULL;
+    }
+    PyObject *out = PyTuple_Pack(2, data, facts);
+    Py_DECREF(data);
+    Py_DECREF(facts);
+    return out;
+fail:
+    PyMem_Free(b.data);
+    Py_DECREF(facts);
+    return NULL;
+}
+
+/* ------------------------------------------------------ the aggregator */
+
+static int
+list_incr(PyObject *list, Py_ssize_t i)
+{
+    PyObject *v = PyList_GET_ITEM(list, i);
+    long long x = PyLong_AsLongLong(v);
+    if (x == -1 && PyErr_Occurred())
+        return -1;
+    PyObject *nv = PyLong_FromLongLong(x + 1);
+    if (nv == NULL)
+        return -1;
+    PyList_SET_ITEM(list, i, nv);
+    Py_DECREF(v);
+    return 0;
+}
+
+/* aggregates._note: keep [seq, value] if there is room and it is new */
+static int
+note(PyObject *examples, Py_ssize_t keep, PyObject *seq, PyObject *value)
+{
+    if (value == Py_None || PyList_GET_SIZE(examples) >= keep)
+        return 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(examples); i++) {
+        PyObject *pair = PyList_GET_ITEM(examples, i);
+        int eq = PyObject_RichCompareBool(PyList_GET_ITEM(pair, 1), value, Py_EQ);
+        if (eq < 0)
+            return -1;
+        if (eq)
+            return 0;
+    }
+    PyObject *pair = PyList_New(2);
+    if (pair == NULL)
+        return -1;
+    PyList_SET_ITEM(pair, 0, Py_NewRef(seq));
+    PyList_SET_ITEM(pair, 1, Py_NewRef(value));
+    int r = PyList_Append(examples, pair);
+    Py_DECREF(pair);
+    return r;
+}
+
+static inline int
+is_list(PyObject *o, Py_ssize_t min)
+{
+    return PyList_Check(o) && PyList_GET_SIZE(o) >= min;
+}
+
+/* flow counter of ``holder[i]``, made from its key tuple the first time (borrowed) */
+static PyObject *
+flow_of(PyObject *agg, PyObject *holder, Py_ssize_t i, int holder_is_list, PyObject *seq)
+{
+    PyObject *f = holder_is_list ? PyList_GET_ITEM(holder, i) : holder;
+    if (!PyTuple_Check(f))
+        return f;
+    PyObject *made = PyObject_CallMethod(agg, "_flow_slot", "OO", f, seq);
+    if (made == NULL)
+        return NULL;
+    return made;  /* new reference: the caller stores it */
+}
+
+/* aggregate(aggregator, facts, keep): Aggregator.events, the same effects */
+static PyObject *
+aggregate(PyObject *self, PyObject *args)
+{
+    PyObject *agg, *facts;
+    Py_ssize_t keep;
+    if (!PyArg_ParseTuple(args, "OO!n", &agg, &PyList_Type, &facts, &keep))
+        return NULL;
+    PyObject *pending = PyObject_GetAttrString(agg, "pending");
+    PyObject *state = PyObject_GetAttrString(agg, "state");
+    PyObject *fn_of = PyObject_GetAttrString(agg, "fn_of");
+    if (pending == NULL || state == NULL || fn_of == NULL || !PyDict_Check(pending) || !PyDict_Check(state) ||
+            !PyDict_Check(fn_of)) {
+        Py_XDECREF(pending); Py_XDECREF(state); Py_XDECREF(fn_of);
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "not an Aggregator");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(facts);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *fact = PyList_GET_ITEM(facts, i);
+        PyObject *seq = PyTuple_GET_ITEM(fact, 0), *slot = PyTuple_GET_ITEM(fact, 1);
+        PyObject *obj = PyTuple_GET_ITEM(fact, 2), *value = PyTuple_GET_ITEM(fact, 3);
+        if (!is_list(slot, 7))
+            goto bad;
+        if (PyList_GET_ITEM(slot, 0) == Py_True) {  /* an entry */
+            int vflag = value == Py_None ? 0 : PyUnicode_CompareWithASCIIString(value, "None") == 0 ? 1 : 2;
+            PyObject *flows = PyList_GET_ITEM(slot, 2);
+            if (!is_list(flows, 3))
+                goto bad;
+            PyObject *f = PyList_GET_ITEM(flows, vflag);
+            if (PyTuple_Check(f)) {
+                f = flow_of(agg, flows, vflag, 1, seq);
+                if (f == NULL)
+                    goto fail;
+                PyList_SetItem(flows, vflag, f);  /* steals */
+            }
+            if (!is_list(f, 3) || list_incr(f, 0) < 0)
+                goto badf;
+            if (vflag && note(PyList_GET_ITEM(f, 2), keep, seq, value) < 0)
+                goto fail;
+            PyObject *fn = PyList_GET_ITEM(slot, 1);
+            if (fn != Py_None) {
+                PyObject *vf = PyLong_FromLong(vflag);
+                PyObject *entry = vf ? PyTuple_Pack(4, slot, vf, seq, value) : NULL;
+                Py_XDECREF(vf);
+                if (entry == NULL || PyDict_SetItem(pending, obj, entry) < 0) {
+                    Py_XDECREF(entry);
+                    goto fail;
+                }
+                Py_DECREF(entry);
+                int has = PyDict_Contains(state, obj);
+                if (has < 0)
+                    goto fail;
+                if (!has) {
+                    int start = PyUnicode_CompareWithASCIIString(PyList_GET_ITEM(slot, 3), "start") == 0;
+                    PyObject *r = PyObject_CallMethod(agg, "_first_event", "OOOO", fn, obj, seq,
+                                                      start ? Py_True : Py_False);
+                    if (r == NULL)
+                        goto fail;
+                    Py_DECREF(r);
+                }
+            }
+            continue;
+        }
+        if (!is_list(slot, 9))
+            goto bad;
+        PyObject *f = PyList_GET_ITEM(slot, 2);
+        if (PyTuple_Check(f)) {
+            f = flow_of(agg, slot, 2, 1, seq);
+            if (f == NULL)
+                goto fail;
+            PyList_SetItem(slot, 2, f);
+        }
+        if (!is_list(f, 3) || list_incr(f, 0) < 0)
+            goto badf;
+        if (is_true(PyList_GET_ITEM(slot, 4)))
+            value = PyList_GET_ITEM(slot, 8);  /* suspended in an await: what it waits on */
+        if (value != Py_None && note(PyList_GET_ITEM(f, 2), keep, seq, value) < 0)
+            goto fail;
+        PyObject *fn = PyList_GET_ITEM(slot, 1);
+        if (fn == Py_None)
+            continue;
+        int is_yield = PyList_GET_ITEM(slot, 5) == Py_True;
+        PyObject *entry = PyDict_GetItemWithError(pending, obj);
+        if (entry == NULL && PyErr_Occurred())
+            goto fail;
+        if (entry != NULL) {
+            Py_INCREF(entry);
+            if (PyDict_DelItem(pending, obj) < 0) {
+                Py_DECREF(entry);
+                goto fail;
+            }
+            PyObject *eslot = PyTuple_GET_ITEM(entry, 0), *vflag = PyTuple_GET_ITEM(entry, 1);
+            PyObject *eseq = PyTuple_GET_ITEM(entry, 2), *evalue = PyTuple_GET_ITEM(entry, 3);
+            PyObject *prev = PyDict_GetItemWithError(state, obj);
+            if (prev == NULL) {
+                Py_DECREF(entry);
+                if (!PyErr_Occurred())
+                    PyErr_SetObject(PyExc_KeyError, obj);
+                goto fail;
+            }
+            PyObject *tkey = PyTuple_Pack(3, prev, PyList_GET_ITEM(eslot, 6), vflag);
+            PyObject *trans = PyList_GET_ITEM(slot, 6);
+            PyObject *t = tkey ? PyDict_GetItemWithError(trans, tkey) : NULL;
+            Py_XDECREF(tkey);
+            if (t == NULL && PyErr_Occurred()) {
+                Py_DECREF(entry);
+                goto fail;
+            }
+            if (t == NULL) {
+                t = PyObject_CallMethod(agg, "_transition", "OOOOOOO", slot, fn, prev, eslot, vflag, eseq, seq);
+                if (t == NULL) {
+                    Py_DECREF(entry);
+                    goto fail;
+                }
+            }
+            else
+                Py_INCREF(t);
+            int vf = PyObject_IsTrue(vflag);
+            if (!is_list(t, 5) || list_incr(t, 0) < 0 || (vf && note(PyList_GET_ITEM(t, 3), keep, eseq, evalue) < 0)) {
+                Py_DECREF(t);
+                Py_DECREF(entry);
+                goto badf;
+            }
+            PyObject *node = PyList_GET_ITEM(t, 4);
+            Py_INCREF(node);
+            Py_DECREF(t);
+            Py_DECREF(entry);
+            if (!is_list(node, 6) || list_incr(node, 2) < 0) {
+                Py_DECREF(node);
+                goto badf;
+            }
+            if (is_yield) {
+                PyObject *aw = PyList_GET_ITEM(slot, 4);
+                Py_INCREF(aw);
+                PyList_SetItem(node, 3, aw);
+                if (value != Py_None && note(PyList_GET_ITEM(node, 4), keep, seq, value) < 0) {
+                    Py_DECREF(node);
+                    goto fail;
+                }
+                int r = PyDict_SetItem(state, obj, PyList_GET_ITEM(node, 5));
+                Py_DECREF(node);
+                if (r < 0)
+                    goto fail;
+                continue;
+            }
+            if (PyUnicode_CompareWithASCIIString(PyList_GET_ITEM(slot, 7), "raise") == 0 && value != Py_None &&
+                    note(PyList_GET_ITEM(node, 4), keep, seq, value) < 0) {
+                Py_DECREF(node);
+                goto fail;
+            }
+            Py_DECREF(node);
+        }
+        else {
+            int has = PyDict_Contains(state, obj);
+            if (has < 0)
+                goto fail;
+            if (!has) {
+                PyObject *r = PyObject_CallMethod(agg, "_first_event", "OOOO", fn, obj, seq, Py_False);
+                if (r == NULL)
+                    goto fail;
+                Py_DECREF(r);
+                if (is_yield)
+                    continue;
+            }
+            else if (is_yield)
+                continue;
+        }
+        /* it ended: forget it (its flow node, if its own, stays) */
+        if (PyDict_DelItem(state, obj) < 0) {
+            if (!PyErr_ExceptionMatches(PyExc_KeyError))
+                goto fail;
+            PyErr_Clear();
+        }
+        if (PyDict_DelItem(fn_of, obj) < 0) {
+            if (!PyErr_ExceptionMatches(PyExc_KeyError))
+                goto fail;
+            PyErr_Clear();
+        }
+        continue;
+    badf:
+        if (PyErr_Occurred())
+            goto fail;
+    bad:
+        PyErr_SetString(PyExc_TypeError, "malformed aggregator slot");
+        goto fail;
+    }
+    PyObject *seen = PyObject_GetAttrString(agg, "events_seen");
+    if (seen == NULL)
+        goto fail;
+    PyObject *count = PyLong_FromSsize_t(n);
+    PyObject *total = count ? PyNumber_Add(seen, count) : NULL;
+    Py_XDECREF(count);
+    Py_DECREF(seen);
+    if (total == NULL || PyObject_SetAttrString(agg, "events_seen", total) < 0) {
+        Py_XDECREF(total);
+        goto fail;
+    }
+    Py_DECREF(total);
+    Py_DECREF(pending); Py_DECREF(state); Py_DECREF(fn_of);
+    Py_RETURN_NONE;
+fail:
+    Py_DECREF(pending); Py_DECREF(state); Py_DECREF(fn_of);
+    return NULL;
+}
+
+static PyMethodDef module_functions[] = {
+    {"format_batch", format_batch, METH_VARARGS, "TraceWriter.flush's loop (see the C source)."},
+    {"aggregate", aggregate, METH_VARARGS, "Aggregator.events (see the C source)."},
+    {NULL}
+};
+
 /* ---------------------------------------------------------------- module */
 
 static int
@@ -1491,7 +1953,7 @@ intern_all(void)
 
 static struct PyModuleDef ccore_module = {
     PyModuleDef_HEAD_INIT, "_ccore",
-    "cotrace's C core: the hot events of a recording (see tracer.record.core).", -1, NULL,
+    "cotrace's C core: the hot events of a recording (see tracer.record.core).", -1, module_functions,
 };
 
 PyMODINIT_FUNC

@@ -81,9 +81,14 @@ def describe() -> str:
     return "cores: c, python (default: c)" if ok else "cores: python (the C core is %s)" % why
 
 
-def new_core():
+def module():
+    """The extension module (after :func:`resolve` said ``c``)."""
     _load()
-    return _ccore.Core()
+    return _ccore
+
+
+def new_core():
+    return module().Core()
 
 
 class CSink(Sink):
