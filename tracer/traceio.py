@@ -208,10 +208,10 @@ class TraceWriter:
             return
         if self._fast is not None:
             # the same loop in C (tracer.record._ccore.format_batch)
-            data, facts = self._fast.format_batch(buf, self._tails, self._tail_for, self._object_line,
+            data, found = self._fast.format_batch(buf, self._tails, self._tail_for, self._object_line,
                                                   self._encode_value, _json_str, SMALL_INT)
             self._write(data)
-            self._fast.aggregate(self.aggregator, facts, KEEP)
+            self._fast.aggregate(self.aggregator, found, KEEP)
             return
         out: list[str] = []
         add = out.append

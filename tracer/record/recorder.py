@@ -42,16 +42,19 @@ class Recorder:
         self.error: str | None = None
         self.gc = GcPhase()
         self.core = cores.resolve(core)
+        self.sink: Sink
+        self.machine: Machine
+        cmachine = None
         if self.core == "c":
             c = cores.new_core()
             self.sink = cores.CSink(c, writer, self.repr, max_events, self._stop_at_limit)
-            self.machine = cores.CMachine(c, self.sink, filters or Filters(), self.gc, self._fail)
+            self.machine = cmachine = cores.CMachine(c, self.sink, filters or Filters(), self.gc, self._fail)
         else:
             self.sink = Sink(writer, self.repr, max_events, self._stop_at_limit)
             self.machine = Machine(self.sink, filters or Filters(), self.gc, self._fail)
         self.guard = SigintGuard(lambda: self.machine.active)
-        if self.core == "c":
-            self.machine.bind(writer, self.guard)
+        if cmachine is not None:
+            cmachine.bind(writer, self.guard)
         self.lease = ToolLease()
         self.source = self.source_class(self.machine, self.guard, self.lease, self._warn)
         self._installed = False
