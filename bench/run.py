@@ -84,6 +84,10 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tracer.record import core as _cores  # noqa: E402  (this tree's cotrace, as the children run it)
+
+DEFAULT_CORE = "C" if _cores.c_available()[0] else "Python"
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 from tracer import traceio  # noqa: E402  (this tree's: the footer of a trace, whatever its codec)
@@ -231,7 +235,11 @@ class Variant:
     """One way of running a workload: untraced, cotrace with a backend, viztracer."""
 
     def __init__(self, key: str, label: str, backend: str | None = None, exe: str | None = None):
-        self.key, self.label, self.backend, self.exe = key, label, backend, exe
+        # a cotrace key is a backend ("monitoring": the default core, C where
+        # it was built) or "backend:python" (the Python core)
+        self.key, self.label, self.exe = key, label, exe
+        self.backend = backend.split(":")[0] if backend else None
+        self.core = "python" if backend and backend.endswith(":python") else "auto"
 
     def argv(self, script: str, size: str, out: Path) -> list:
         if self.key == "untraced":
@@ -240,7 +248,7 @@ class Variant:
             return [self.exe, "--quiet", "-o", str(out / VIZ_FILE), script, size]
         # --no-diagrams: cotrace SCRIPT also draws after recording; measure recording only
         return [sys.executable, "-m", "tracer", "-q", "--no-diagrams", "--backend", self.backend,
-                "-o", str(out), script, size]
+                "--core", self.core, "-o", str(out), script, size]
 
     def collect(self, out: Path, result: dict) -> None:
         """What the run left in ``out``: a cotrace trace's events, bytes and
@@ -255,7 +263,8 @@ class Variant:
                 trace = traces[0]
                 footer, header = _footer(trace), _header(trace)
                 result.update(events=footer.get("events"), dropped=footer.get("dropped") or 0,
-                              bytes=trace.stat().st_size, recorded_by=header.get("backend"))
+                              bytes=trace.stat().st_size, recorded_by=header.get("backend"),
+                              core=header.get("core", "python"))
                 if header.get("backend") != self.backend:
                     result["rc"] = -1
                     result["err"] = "asked for --backend %s, the header says %r" % (self.backend, header.get("backend"))
@@ -548,7 +557,10 @@ def _x(r: float | None) -> str:
 
 
 def _label(key: str) -> str:
-    return key if key in ("untraced", "viztracer") else "cotrace " + key
+    if key in ("untraced", "viztracer"):
+        return key
+    backend, _, core = key.partition(":")
+    return "cotrace %s, %s core" % (backend, "Python" if core == "python" else DEFAULT_CORE)
 
 
 def _missing(s: dict, key: str) -> str:
@@ -840,6 +852,8 @@ def main(argv: list | None = None) -> int:
     parser.add_argument("--no-install", action="store_true",
                         help="do not create bench/.venv-X.Y.Z or install viztracer (use it if it is there)")
     parser.add_argument("--no-write", action="store_true", help="do not rewrite bench/RESULTS.md")
+    parser.add_argument("--python-core", action="store_true",
+                        help="also measure the Python core (the reference) beside the default one (C where built)")
     args = parser.parse_args(argv)
     only = set(args.only or PARTS) - set(args.skip or ())
     names = [n for n in WORKLOADS if n in only or "overhead" in only]
@@ -857,6 +871,8 @@ def main(argv: list | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="cotrace-bench-") as t:
         tmp = Path(t)
         backends, env["missing"] = cotrace_backends(tmp)
+        if args.python_core and DEFAULT_CORE == "C":
+            backends = backends + [b + ":python" for b in backends]
         print("cotrace backends: %s%s" % (", ".join(backends) or "none",
                                           "".join("; %s unavailable: %s" % kv for kv in env["missing"].items())),
               flush=True)

@@ -829,8 +829,10 @@ fast_entry(CoreObject *c, TSObject *ts, PyFrameObject *frame)
         if (err)
             goto error;
         if (r != NULL) {
-            if (Py_TYPE(r) != &ObjType || r->state == SUSPENDED)
+            if (Py_TYPE(r) != &ObjType || r->state == SUSPENDED) {
+                r = NULL;   /* (borrowed: not released at done) */
                 goto done;  /* a chain of outer generators passing a throw down */
+            }
             Py_INCREF(r);
         }
     }
@@ -848,11 +850,10 @@ fast_entry(CoreObject *c, TSObject *ts, PyFrameObject *frame)
         PyObject *s = site(c, (PyObject *)fcode, fb_lasti);
         if (s == NULL)
             goto error;
-        via = PyTuple_GET_ITEM(s, 1);
+        via = Py_NewRef(PyTuple_GET_ITEM(s, 1));
         if (str_in(via, s_async_for, s_asend, s_anext))
             goto done;
         delegating = str_in(via, s_yield_from, s_await, NULL);
-        Py_INCREF(via);
         by = Py_NewRef(r->id);
     }
     else {
@@ -974,6 +975,7 @@ fast_exit(CoreObject *c, TSObject *ts, PyFrameObject *frame, PyObject *arg)
     PyObject *gen = NULL, *value = NULL, *raw = NULL, *line = NULL, *ly = NULL, *passed = NULL;
     PyCodeObject *code = NULL;
     PyObject *on = Py_None;
+    int on_held = 0;
 
     if (!pending_ok(c, ts))
         return FALLBACK;
@@ -1046,6 +1048,7 @@ fast_exit(CoreObject *c, TSObject *ts, PyFrameObject *frame, PyObject *arg)
 
     result = 0;
     Py_INCREF(on);
+    on_held = 1;
     if (resolve(c, ts) < 0)
         goto error;
     passed = PyLong_FromVoidPtr(arg);
@@ -1077,7 +1080,7 @@ fast_exit(CoreObject *c, TSObject *ts, PyFrameObject *frame, PyObject *arg)
 error:
     result = -1;
 done_on:
-    if (result != FALLBACK)
+    if (on_held)
         Py_DECREF(on);
 done:
     Py_XDECREF(rec); Py_XDECREF(gen); Py_XDECREF(code); Py_XDECREF(value); Py_XDECREF(raw);
@@ -1576,19 +1579,20 @@ format_batch(PyObject *self, PyObject *args)
                 Py_DECREF(key);
                 goto fail;
             }
-            cached = PyObject_CallFunctionObjArgs(tail_for, key, F(1), NULL);  /* stores it in tails */
+            cached = PyObject_CallFunctionObjArgs(tail_for, key, F(1), NULL);  /* (and stores it in tails) */
             Py_DECREF(key);
             if (cached == NULL)
                 goto fail;
-            Py_DECREF(cached);  /* tails holds it; stays alive for this iteration */
         }
-        else
+        else {
             Py_DECREF(key);
+            Py_INCREF(cached);
+        }
         if (!PyTuple_Check(cached) || PyTuple_GET_SIZE(cached) != 2) {
+            Py_DECREF(cached);
             PyErr_SetString(PyExc_TypeError, "a cached tail must be (json, slot)");
             goto fail;
         }
-        Py_INCREF(cached);
         PyObject *tail = PyTuple_GET_ITEM(cached, 0), *slot = PyTuple_GET_ITEM(cached, 1);
         PyObject *value = F(7);
         PyObject *text = NULL;

@@ -49,7 +49,9 @@ def _load() -> None:
     try:
         from . import _ccore as module  # type: ignore[attr-defined]
     except ImportError as exc:
-        _REASON = "not built (%s)" % exc
+        missing = isinstance(exc, ModuleNotFoundError) or "cannot import name '_ccore'" in str(exc)
+        _REASON = "not built here (no C compiler at install time, or COTRACE_NO_C=1)" if missing \
+            else "not loadable (%s)" % exc
         return
     if tuple(module.BUILT_FOR) != here:
         _REASON = "built for Python %d.%d" % tuple(module.BUILT_FOR)
