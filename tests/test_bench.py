@@ -76,11 +76,14 @@ def test_marginal_cost_is_the_difference_over_the_added_events():
               "stats": {"100": {"untraced": stats(0.1), "settrace": stats(1.0, 200), "viztracer": stats(3.0)},
                         "1000": {"untraced": stats(0.2), "settrace": stats(8.2, 2000), "viztracer": stats(3.18)}}}
     rows = {r[0]: r for r in run.marginal_rows(result)}
-    assert rows["cotrace settrace"][3] == 1800
-    assert abs(rows["cotrace settrace"][4] - 7.2 / 1800 * 1e6) < 1e-6
+    label = run._label("settrace")  # "cotrace settrace, C core" (or Python core where C is not built)
+    assert label == "cotrace settrace, %s core" % run.DEFAULT_CORE
+    assert run._label("settrace:python") == "cotrace settrace, Python core"
+    assert rows[label][3] == 1800
+    assert abs(rows[label][4] - 7.2 / 1800 * 1e6) < 1e-6
     assert abs(rows["viztracer"][4] - 0.18 / 1800 * 1e6) < 1e-6      # its fixed save cost cancels out
-    assert abs(rows["cotrace settrace"][5] - 41.0) < 1e-9            # 8.2 / 0.2 at the big size
+    assert abs(rows[label][5] - 41.0) < 1e-9            # 8.2 / 0.2 at the big size
     lines = run.marginal_section(dict(result, name="pingpong", date="d", runs=1, minutes=1.0, load=(0.5, 1.0)),
                                  {"git": "abc"})
-    assert lines[0] == run.MARGINAL_HEADING and any(line.startswith("| cotrace settrace | 1.00 | 8.20 |")
+    assert lines[0] == run.MARGINAL_HEADING and any(line.startswith("| %s | 1.00 | 8.20 |" % label)
                                                      for line in lines)
