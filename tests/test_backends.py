@@ -30,27 +30,41 @@ def _events(trace) -> list:
     return sorted(rows, key=lambda r: r[0]) if len({r[0] for r in rows}) > 1 else rows
 
 
+def record_variants(cotrace, tmp_path, path, variants: dict, field: str) -> tuple:
+    """Record ``path`` once per variant (name -> extra cotrace arguments);
+    each trace's header ``field`` must name its variant.  (traces, outputs)."""
+    traces, outputs = {}, {}
+    for name, args in variants.items():
+        run = cotrace("--no-diagrams", *args, path, out=tmp_path / name)
+        outputs[name] = (run.returncode, run.stdout, run.stderr)
+        trace = load_checked(run.trace_path(path.stem))
+        assert trace.header[field] == name
+        traces[name] = trace
+    return traces, outputs
+
+
+def assert_same_recordings(traces: dict, outputs: dict, stem: str) -> None:
+    """The same events (and program output) from every variant."""
+    a, b = traces.values()
+    if stem == "threads":
+        # the threads' prints interleave, and generator labels are numbered
+        # in the order the threads happened to start them
+        assert [o[0] for o in outputs.values()] == [0, 0]
+        assert sorted(r[:1] + r[2:] for r in _events(a)) == sorted(r[:1] + r[2:] for r in _events(b))
+    else:
+        first, second = outputs.values()
+        assert first == second
+        assert _events(a) == _events(b)
+
+
 @needs_monitoring
 @pytest.mark.parametrize("path", [SAMPLES / (n + ".py") for n in SAMPLE_NAMES]
                          + [PROGRAMS / (n + ".py") for n in PROGRAM_NAMES], ids=lambda p: p.stem)
 def test_both_backends_record_the_same_trace(cotrace, tmp_path, path):
-    traces = {}
-    outputs = {}
-    for backend in ("settrace", "monitoring"):
-        run = cotrace("--no-diagrams", "--backend", backend, path, out=tmp_path / backend)
-        outputs[backend] = (run.returncode, run.stdout, run.stderr)
-        trace = load_checked(run.trace_path(path.stem))
-        assert trace.header["backend"] == backend
-        traces[backend] = trace
-    if path.stem == "threads":
-        # the threads' prints interleave, and generator labels are numbered
-        # in the order the threads happened to start them
-        assert [o[0] for o in outputs.values()] == [0, 0]
-        assert sorted(r[:1] + r[2:] for r in _events(traces["monitoring"])) == \
-            sorted(r[:1] + r[2:] for r in _events(traces["settrace"]))
-    else:
-        assert outputs["settrace"] == outputs["monitoring"]
-        assert _events(traces["monitoring"]) == _events(traces["settrace"])
+    traces, outputs = record_variants(cotrace, tmp_path, path, {"settrace": ["--backend", "settrace"],
+                                                                 "monitoring": ["--backend", "monitoring"]},
+                                      "backend")
+    assert_same_recordings(traces, outputs, path.stem)
     a, b = traces["monitoring"].footer, traces["settrace"].footer
     assert (a["events"], a["objects"], len(a["suspended"])) == (b["events"], b["objects"], len(b["suspended"]))
 

@@ -12,8 +12,8 @@ import threading
 
 import pytest
 
-from conftest import BACKEND, PROGRAMS, SAMPLES, load_checked, record_in_process, simple
-from test_backends import PROGRAM_NAMES, SAMPLE_NAMES, _events
+from conftest import BACKEND, PROGRAMS, SAMPLES, record_in_process, simple
+from test_backends import PROGRAM_NAMES, SAMPLE_NAMES, assert_same_recordings, record_variants
 from tracer import compat
 from tracer.record import core as cores
 
@@ -25,50 +25,16 @@ needs_c = pytest.mark.skipif(not C_OK, reason="the C core is not available here:
 @pytest.mark.parametrize("path", [SAMPLES / (n + ".py") for n in SAMPLE_NAMES]
                          + [PROGRAMS / (n + ".py") for n in PROGRAM_NAMES], ids=lambda p: p.stem)
 def test_both_cores_record_the_same_trace(cotrace, tmp_path, path):
-    traces, outputs = {}, {}
-    for core in ("python", "c"):
-        run = cotrace("--no-diagrams", "--backend", BACKEND, "--core", core, path, out=tmp_path / core)
-        outputs[core] = (run.returncode, run.stdout, run.stderr)
-        trace = load_checked(run.trace_path(path.stem))
-        assert trace.header["core"] == core
-        assert trace.header["backend"] == BACKEND
-        traces[core] = trace
-    if path.stem == "threads":
-        # the threads' prints interleave, and labels follow the order the threads started them
-        assert [o[0] for o in outputs.values()] == [0, 0]
-        assert sorted(r[:1] + r[2:] for r in _events(traces["c"])) == \
-            sorted(r[:1] + r[2:] for r in _events(traces["python"]))
-    else:
-        assert outputs["c"] == outputs["python"]
-        assert _events(traces["c"]) == _events(traces["python"])
+    traces, outputs = record_variants(cotrace, tmp_path, path, {"python": ["--backend", BACKEND, "--core", "python"],
+                                                                 "c": ["--backend", BACKEND, "--core", "c"]},
+                                      "core")
+    assert all(t.header["backend"] == BACKEND for t in traces.values())
+    assert_same_recordings(traces, outputs, path.stem)
     a, b = traces["c"].footer, traces["python"].footer
     for key in ("events", "objects", "suspended", "running", "dropped", "limit_reached", "lost"):
         assert a.get(key) == b.get(key), key
-    if path.stem not in ("threads",):
+    if path.stem != "threads":
         assert traces["c"].aggregates == traces["python"].aggregates
-
-
-def _pingpong(n):
-    def consumer():
-        total = 0
-        while True:
-            total += yield total
-
-    def pipeline():
-        def numbers():
-            yield from range(n)
-
-        def doubled(src):
-            for x in src:
-                yield 2 * x
-
-        return sum(doubled(numbers()))
-
-    c = consumer()
-    next(c)
-    for i in range(n):
-        c.send(i)
-    return pipeline()
 
 
 @needs_c

@@ -73,7 +73,6 @@ PyErr_SetRaisedException_compat(PyObject *exc)
 #define SITE_DELEGATING 1
 #define SITE_CLOSES_WITHOUT_REENTRY 2
 #define SITE_YIELD 4
-#define SITE_RETURN 8
 
 #define ANY_GENERATOR (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR)
 
@@ -83,12 +82,32 @@ static PyObject *s_e, *s_yield, *s_resume, *s_start, *s_call, *s_return, *s_othe
     *s_cr_running, *s_name_attr, *s_asyncio, *s_buf, *s_f_trace_lines, *s_collecting,
     *s_deferred, *s_deliver, *s_flush, *s_gi_frame, *s_cr_frame, *s_ag_frame, *s_first, *s_last, *s_sp, *s_base, *s_first_local, *s_ints;
 
+/* Each type's PyObject fields are listed once (an X-macro): the struct,
+ * traverse, clear and the attributes are made from that list. */
+#define DECLARE(name, ...) PyObject *name;
+#define VISIT(name, ...) Py_VISIT(self->name);
+#define CLEAR(name, ...) Py_CLEAR(self->name);
+#define NONE(name, ...) Py_XSETREF(self->name, Py_NewRef(Py_None));
+
+/* one dealloc for every type here: untrack, clear, free */
+static void
+gc_dealloc(PyObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    Py_TYPE(self)->tp_clear(self);
+    Py_TYPE(self)->tp_free(self);
+}
+
 /* ------------------------------------------------------------------ Obj */
+
+/* machine.Obj's fields, each an attribute of the same name (view has its own setter, below) */
+#define OBJ_ATTRS(X) X(id) X(kind) X(resumer) X(delegate) X(delegator) X(synthetic) X(dying) X(ref) \
+    X(excs) X(fast_close) X(frame_id) X(yield_line) X(on)
+#define OBJ_FIELDS(X) OBJ_ATTRS(X) X(view)
 
 typedef struct {
     PyObject_HEAD
-    PyObject *id, *kind, *resumer, *delegate, *delegator, *synthetic, *dying, *ref, *excs,
-        *fast_close, *frame_id, *yield_line, *on, *view;
+    OBJ_FIELDS(DECLARE)
     int state;
     int exc_lasti;
     /* the frame's value stack, from its StackView (vready 1) */
@@ -109,20 +128,14 @@ obj_init(ObjObject *self, PyObject *args, PyObject *kw)
     PyObject *excs = PyList_New(0);
     if (excs == NULL)
         return -1;
-    Py_XSETREF(self->id, Py_NewRef(oid));
-    Py_XSETREF(self->kind, Py_NewRef(kind));
-    Py_XSETREF(self->frame_id, Py_NewRef(frame_id));
-    Py_XSETREF(self->excs, excs);
-    Py_XSETREF(self->resumer, Py_NewRef(Py_None));
-    Py_XSETREF(self->delegate, Py_NewRef(Py_None));
-    Py_XSETREF(self->delegator, Py_NewRef(Py_None));
-    Py_XSETREF(self->synthetic, Py_NewRef(Py_False));
-    Py_XSETREF(self->dying, Py_NewRef(Py_False));
-    Py_XSETREF(self->ref, Py_NewRef(Py_None));
-    Py_XSETREF(self->fast_close, Py_NewRef(Py_False));
-    Py_XSETREF(self->yield_line, Py_NewRef(Py_None));
-    Py_XSETREF(self->on, Py_NewRef(Py_None));
-    Py_XSETREF(self->view, Py_NewRef(Py_None));
+    OBJ_FIELDS(NONE)
+    Py_SETREF(self->id, Py_NewRef(oid));
+    Py_SETREF(self->kind, Py_NewRef(kind));
+    Py_SETREF(self->frame_id, Py_NewRef(frame_id));
+    Py_SETREF(self->excs, excs);
+    Py_SETREF(self->synthetic, Py_NewRef(Py_False));
+    Py_SETREF(self->dying, Py_NewRef(Py_False));
+    Py_SETREF(self->fast_close, Py_NewRef(Py_False));
     self->state = NEW;
     self->exc_lasti = -1;
     self->vready = 0;
@@ -132,37 +145,20 @@ obj_init(ObjObject *self, PyObject *args, PyObject *kw)
 static int
 obj_traverse(ObjObject *self, visitproc visit, void *arg)
 {
-    Py_VISIT(self->id); Py_VISIT(self->kind); Py_VISIT(self->resumer); Py_VISIT(self->delegate);
-    Py_VISIT(self->delegator); Py_VISIT(self->synthetic); Py_VISIT(self->dying); Py_VISIT(self->ref);
-    Py_VISIT(self->excs); Py_VISIT(self->fast_close); Py_VISIT(self->frame_id);
-    Py_VISIT(self->yield_line); Py_VISIT(self->on); Py_VISIT(self->view);
+    OBJ_FIELDS(VISIT)
     return 0;
 }
 
 static int
 obj_clear(ObjObject *self)
 {
-    Py_CLEAR(self->id); Py_CLEAR(self->kind); Py_CLEAR(self->resumer); Py_CLEAR(self->delegate);
-    Py_CLEAR(self->delegator); Py_CLEAR(self->synthetic); Py_CLEAR(self->dying); Py_CLEAR(self->ref);
-    Py_CLEAR(self->excs); Py_CLEAR(self->fast_close); Py_CLEAR(self->frame_id);
-    Py_CLEAR(self->yield_line); Py_CLEAR(self->on); Py_CLEAR(self->view);
+    OBJ_FIELDS(CLEAR)
     return 0;
 }
 
-static void
-obj_dealloc(ObjObject *self)
-{
-    PyObject_GC_UnTrack(self);
-    obj_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-#define OBJ_MEMBER(name) {#name, T_OBJECT, offsetof(ObjObject, name), 0, NULL}
+#define OBJ_MEMBER(name) {#name, T_OBJECT, offsetof(ObjObject, name), 0, NULL},
 static PyMemberDef obj_members[] = {
-    OBJ_MEMBER(id), OBJ_MEMBER(kind), OBJ_MEMBER(resumer), OBJ_MEMBER(delegate),
-    OBJ_MEMBER(delegator), OBJ_MEMBER(synthetic), OBJ_MEMBER(dying), OBJ_MEMBER(ref),
-    OBJ_MEMBER(excs), OBJ_MEMBER(fast_close), OBJ_MEMBER(frame_id), OBJ_MEMBER(yield_line),
-    OBJ_MEMBER(on),
+    OBJ_ATTRS(OBJ_MEMBER)
     {"state", T_INT, offsetof(ObjObject, state), 0, NULL},
     {"exc_lasti", T_INT, offsetof(ObjObject, exc_lasti), 0, NULL},
     {NULL}
@@ -197,7 +193,7 @@ static PyTypeObject ObjType = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)obj_init,
-    .tp_dealloc = (destructor)obj_dealloc,
+    .tp_dealloc = gc_dealloc,
     .tp_traverse = (traverseproc)obj_traverse,
     .tp_clear = (inquiry)obj_clear,
     .tp_members = obj_members,
@@ -206,9 +202,12 @@ static PyTypeObject ObjType = {
 
 /* ---------------------------------------------------------- ThreadState */
 
+/* machine.ThreadState's fields */
+#define TS_FIELDS(X) X(ident) X(pending) X(serial) X(thread) X(last_yield)
+
 typedef struct {
     PyObject_HEAD
-    PyObject *ident, *pending, *serial, *thread, *last_yield;
+    TS_FIELDS(DECLARE)
 } TSObject;
 
 static PyTypeObject TSType;
@@ -219,41 +218,30 @@ ts_init(TSObject *self, PyObject *args, PyObject *kw)
     PyObject *ident, *serial, *thread = Py_None;
     if (!PyArg_ParseTuple(args, "OO|O", &ident, &serial, &thread))
         return -1;
-    Py_XSETREF(self->ident, Py_NewRef(ident));
-    Py_XSETREF(self->serial, Py_NewRef(serial));
-    Py_XSETREF(self->thread, Py_NewRef(thread));
-    Py_XSETREF(self->pending, Py_NewRef(Py_None));
-    Py_XSETREF(self->last_yield, Py_NewRef(Py_None));
+    TS_FIELDS(NONE)
+    Py_SETREF(self->ident, Py_NewRef(ident));
+    Py_SETREF(self->serial, Py_NewRef(serial));
+    Py_SETREF(self->thread, Py_NewRef(thread));
     return 0;
 }
 
 static int
 ts_traverse(TSObject *self, visitproc visit, void *arg)
 {
-    Py_VISIT(self->ident); Py_VISIT(self->pending); Py_VISIT(self->serial); Py_VISIT(self->thread);
-    Py_VISIT(self->last_yield);
+    TS_FIELDS(VISIT)
     return 0;
 }
 
 static int
 ts_clear(TSObject *self)
 {
-    Py_CLEAR(self->ident); Py_CLEAR(self->pending); Py_CLEAR(self->serial); Py_CLEAR(self->thread);
-    Py_CLEAR(self->last_yield);
+    TS_FIELDS(CLEAR)
     return 0;
 }
 
-static void
-ts_dealloc(TSObject *self)
-{
-    PyObject_GC_UnTrack(self);
-    ts_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-#define TS_MEMBER(name) {#name, T_OBJECT, offsetof(TSObject, name), 0, NULL}
+#define TS_MEMBER(name) {#name, T_OBJECT, offsetof(TSObject, name), 0, NULL},
 static PyMemberDef ts_members[] = {
-    TS_MEMBER(ident), TS_MEMBER(pending), TS_MEMBER(serial), TS_MEMBER(thread), TS_MEMBER(last_yield),
+    TS_FIELDS(TS_MEMBER)
     {NULL}
 };
 
@@ -265,7 +253,7 @@ static PyTypeObject TSType = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)ts_init,
-    .tp_dealloc = (destructor)ts_dealloc,
+    .tp_dealloc = gc_dealloc,
     .tp_traverse = (traverseproc)ts_traverse,
     .tp_clear = (inquiry)ts_clear,
     .tp_members = ts_members,
@@ -273,57 +261,43 @@ static PyTypeObject TSType = {
 
 /* ----------------------------------------------------------------- Core */
 
+/* what bind() takes by keyword, with the type it must have (NULL: any):
+ * the machine's tables, then its collaborators */
+#define CORE_BOUND(X) \
+    X(records, &PyDict_Type) X(decisions, &PyDict_Type) X(by_id, &PyDict_Type) X(closable, &PySet_Type) \
+    X(loops, &PySet_Type) X(resumers, &PyDict_Type) X(sites, &PyDict_Type) \
+    X(writer, NULL) X(guard, NULL) X(gc_phase, NULL) X(handle, NULL) X(decide, NULL) X(thread_state, NULL) \
+    X(site_info, NULL) X(repr, NULL) X(task, NULL) X(thread_name, NULL) X(failed, NULL) X(lazy_type, NULL) \
+    X(disable, NULL) X(poll_close, NULL)
+#define CORE_FIELDS(X) CORE_BOUND(X) X(lock_acquire) X(lock_release) X(tskey) X(busy)
+
 typedef struct {
     PyObject_HEAD
-    /* the machine's tables (bound once, by bind()) */
-    PyObject *records, *decisions, *by_id, *closable, *loops, *resumers, *sites;
-    /* collaborators */
-    PyObject *writer, *guard, *gc_phase, *lock_acquire, *lock_release;
-    PyObject *handle, *decide, *thread_state, *site_info, *repr, *task, *thread_name, *failed;
-    PyObject *lazy_type, *disable, *tskey, *busy, *poll_close;
+    CORE_FIELDS(DECLARE)
     long long t0;
     long long poll_tick;
     long long seq;
-    Py_ssize_t count, limit, batch;
+    Py_ssize_t count, limit, batch, tuple_scalars;
     int active;
-    int may_skip;   /* 3.13: close() may finish a generator without entering it */
+    int may_skip;     /* 3.13: close() may finish a generator without entering it */
+    int want_flush;   /* the writer's buffer reached its batch size */
     long long fast_events, slow_events;
 } CoreObject;
 
 static PyTypeObject CoreType;
 
 static int
-core_traverse(CoreObject *c, visitproc visit, void *arg)
+core_traverse(CoreObject *self, visitproc visit, void *arg)
 {
-    Py_VISIT(c->records); Py_VISIT(c->decisions); Py_VISIT(c->by_id); Py_VISIT(c->closable);
-    Py_VISIT(c->loops); Py_VISIT(c->resumers); Py_VISIT(c->sites); Py_VISIT(c->writer);
-    Py_VISIT(c->guard); Py_VISIT(c->gc_phase); Py_VISIT(c->lock_acquire); Py_VISIT(c->lock_release);
-    Py_VISIT(c->handle); Py_VISIT(c->decide); Py_VISIT(c->thread_state); Py_VISIT(c->site_info);
-    Py_VISIT(c->repr); Py_VISIT(c->task); Py_VISIT(c->thread_name); Py_VISIT(c->failed);
-    Py_VISIT(c->lazy_type); Py_VISIT(c->disable); Py_VISIT(c->tskey); Py_VISIT(c->busy);
-    Py_VISIT(c->poll_close);
+    CORE_FIELDS(VISIT)
     return 0;
 }
 
 static int
-core_clear(CoreObject *c)
+core_clear(CoreObject *self)
 {
-    Py_CLEAR(c->records); Py_CLEAR(c->decisions); Py_CLEAR(c->by_id); Py_CLEAR(c->closable);
-    Py_CLEAR(c->loops); Py_CLEAR(c->resumers); Py_CLEAR(c->sites); Py_CLEAR(c->writer);
-    Py_CLEAR(c->guard); Py_CLEAR(c->gc_phase); Py_CLEAR(c->lock_acquire); Py_CLEAR(c->lock_release);
-    Py_CLEAR(c->handle); Py_CLEAR(c->decide); Py_CLEAR(c->thread_state); Py_CLEAR(c->site_info);
-    Py_CLEAR(c->repr); Py_CLEAR(c->task); Py_CLEAR(c->thread_name); Py_CLEAR(c->failed);
-    Py_CLEAR(c->lazy_type); Py_CLEAR(c->disable); Py_CLEAR(c->tskey); Py_CLEAR(c->busy);
-    Py_CLEAR(c->poll_close);
+    CORE_FIELDS(CLEAR)
     return 0;
-}
-
-static void
-core_dealloc(CoreObject *c)
-{
-    PyObject_GC_UnTrack(c);
-    core_clear(c);
-    Py_TYPE(c)->tp_free((PyObject *)c);
 }
 
 static PyObject *
@@ -334,7 +308,6 @@ core_new(PyTypeObject *type, PyObject *args, PyObject *kw)
         return NULL;
     c->busy = Py_NewRef(Py_None);
     c->limit = PY_SSIZE_T_MAX;
-    c->batch = 2048;
     c->tskey = PyUnicode_FromFormat("cotrace.core.ts.%p", (void *)c);
     if (c->tskey == NULL) {
         Py_DECREF(c);
@@ -343,23 +316,45 @@ core_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     return (PyObject *)c;
 }
 
+#define BOUND_ENTRY(name, type) {#name, offsetof(CoreObject, name), type},
+static const struct {
+    const char *name;
+    Py_ssize_t offset;
+    PyTypeObject *type;
+} core_bound[] = {CORE_BOUND(BOUND_ENTRY)};
+
 static PyObject *
 core_bind(CoreObject *c, PyObject *args, PyObject *kw)
 {
-    static char *names[] = {"records", "decisions", "by_id", "closable", "loops", "resumers", "sites",
-                            "writer", "guard", "gc_phase", "lock", "handle", "decide", "thread_state",
-                            "site_info", "repr", "task", "thread_name", "failed", "lazy_type", "disable",
-                            "poll_close", "may_skip", NULL};
-    PyObject *records, *decisions, *by_id, *closable, *loops, *resumers, *sites, *writer, *guard, *gc_phase,
-        *lock, *handle, *decide, *thread_state, *site_info, *repr, *task, *thread_name, *failed, *lazy_type,
-        *disable, *poll_close;
-    int may_skip;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!O!O!O!O!O!O!OOOOOOOOOOOOOOOp", names,
-                                     &PyDict_Type, &records, &PyDict_Type, &decisions, &PyDict_Type, &by_id,
-                                     &PySet_Type, &closable, &PySet_Type, &loops, &PyDict_Type, &resumers,
-                                     &PyDict_Type, &sites, &writer, &guard, &gc_phase, &lock, &handle, &decide,
-                                     &thread_state, &site_info, &repr, &task, &thread_name, &failed,
-                                     &lazy_type, &disable, &poll_close, &may_skip))
+    if (PyTuple_GET_SIZE(args) || kw == NULL) {
+        PyErr_SetString(PyExc_TypeError, "bind() takes keyword arguments only");
+        return NULL;
+    }
+    PyObject *lock = PyDict_GetItemString(kw, "lock");
+    PyObject *may_skip = PyDict_GetItemString(kw, "may_skip");
+    PyObject *tuple_scalars = PyDict_GetItemString(kw, "tuple_scalars");
+    Py_ssize_t n = sizeof core_bound / sizeof core_bound[0];
+    if (lock == NULL || may_skip == NULL || tuple_scalars == NULL || PyDict_GET_SIZE(kw) != n + 3) {
+        PyErr_Format(PyExc_TypeError, "bind() takes exactly lock, may_skip, tuple_scalars and the %zd "
+                     "tables and collaborators (see _ccore.c)", n);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = PyDict_GetItemString(kw, core_bound[i].name);
+        if (v == NULL || (core_bound[i].type != NULL && !PyObject_TypeCheck(v, core_bound[i].type))) {
+            PyErr_Format(PyExc_TypeError, "bind(): %s is missing or of the wrong type", core_bound[i].name);
+            return NULL;
+        }
+    }
+    Py_ssize_t ts = PyLong_AsSsize_t(tuple_scalars);
+    if (ts == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *batch = PyObject_GetAttrString(PyDict_GetItemString(kw, "writer"), "batch");
+    if (batch == NULL)
+        return NULL;
+    Py_ssize_t b = PyLong_AsSsize_t(batch);
+    Py_DECREF(batch);
+    if (b == -1 && PyErr_Occurred())
         return NULL;
     PyObject *acq = PyObject_GetAttrString(lock, "acquire");
     if (acq == NULL)
@@ -369,26 +364,15 @@ core_bind(CoreObject *c, PyObject *args, PyObject *kw)
         Py_DECREF(acq);
         return NULL;
     }
-    Py_XSETREF(c->records, Py_NewRef(records)); Py_XSETREF(c->decisions, Py_NewRef(decisions));
-    Py_XSETREF(c->by_id, Py_NewRef(by_id)); Py_XSETREF(c->closable, Py_NewRef(closable));
-    Py_XSETREF(c->loops, Py_NewRef(loops)); Py_XSETREF(c->resumers, Py_NewRef(resumers));
-    Py_XSETREF(c->sites, Py_NewRef(sites)); Py_XSETREF(c->writer, Py_NewRef(writer));
-    Py_XSETREF(c->guard, Py_NewRef(guard)); Py_XSETREF(c->gc_phase, Py_NewRef(gc_phase));
-    Py_XSETREF(c->lock_acquire, acq); Py_XSETREF(c->lock_release, rel);
-    Py_XSETREF(c->handle, Py_NewRef(handle)); Py_XSETREF(c->decide, Py_NewRef(decide));
-    Py_XSETREF(c->thread_state, Py_NewRef(thread_state)); Py_XSETREF(c->site_info, Py_NewRef(site_info));
-    Py_XSETREF(c->repr, Py_NewRef(repr)); Py_XSETREF(c->task, Py_NewRef(task));
-    Py_XSETREF(c->thread_name, Py_NewRef(thread_name)); Py_XSETREF(c->failed, Py_NewRef(failed));
-    Py_XSETREF(c->lazy_type, Py_NewRef(lazy_type)); Py_XSETREF(c->disable, Py_NewRef(disable));
-    Py_XSETREF(c->poll_close, Py_NewRef(poll_close));
-    c->may_skip = may_skip;
-    PyObject *batch = PyObject_GetAttrString(writer, "batch");
-    if (batch == NULL)
-        return NULL;
-    c->batch = PyLong_AsSsize_t(batch);
-    Py_DECREF(batch);
-    if (c->batch == -1 && PyErr_Occurred())
-        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject **field = (PyObject **)((char *)c + core_bound[i].offset);
+        Py_XSETREF(*field, Py_NewRef(PyDict_GetItemString(kw, core_bound[i].name)));
+    }
+    Py_XSETREF(c->lock_acquire, acq);
+    Py_XSETREF(c->lock_release, rel);
+    c->may_skip = PyObject_IsTrue(may_skip) > 0;
+    c->tuple_scalars = ts;
+    c->batch = b;
     Py_RETURN_NONE;
 }
 
@@ -447,7 +431,7 @@ deref(PyObject *ref)
 #endif
 }
 
-/* site info (flags, via) of ``code`` at ``lasti``: borrowed tuple or NULL with an error */
+/* site info (flags, via) of ``code`` at ``lasti`` (new reference), or NULL with an error */
 static PyObject *
 site(CoreObject *c, PyObject *code, int lasti)
 {
@@ -458,49 +442,36 @@ site(CoreObject *c, PyObject *code, int lasti)
     PyObject *key = PyLong_FromLong(lasti);
     if (key == NULL)
         return NULL;
-    PyObject *hit = NULL;
-    if (per != NULL) {
-        hit = PyDict_GetItemWithError(per, key);
-        if (hit == NULL && PyErr_Occurred()) {
-            Py_DECREF(key);
-            return NULL;
-        }
-    }
-    if (hit == NULL) {
-        /* first time at this location: the Python side works it out and fills the table */
-        PyObject *r = PyObject_CallFunctionObjArgs(c->site_info, code, key, NULL);
-        Py_DECREF(key);
-        if (r == NULL)
-            return NULL;
-        if (!PyTuple_Check(r) || PyTuple_GET_SIZE(r) != 2) {
-            Py_DECREF(r);
+    PyObject *hit = per != NULL ? PyDict_GetItemWithError(per, key) : NULL;
+    if (hit != NULL)
+        Py_INCREF(hit);
+    else if (!PyErr_Occurred()) {
+        /* first time at this location: the Python side works it out (and fills the table) */
+        hit = PyObject_CallFunctionObjArgs(c->site_info, code, key, NULL);
+        if (hit != NULL && (!PyTuple_Check(hit) || PyTuple_GET_SIZE(hit) != 2)) {
+            Py_CLEAR(hit);
             PyErr_SetString(PyExc_TypeError, "site_info must return (flags, via)");
-            return NULL;
         }
-        Py_DECREF(r);  /* the table holds it */
-        per = get_by_addr(c->sites, code, &err);
-        if (err)
-            return NULL;
-        key = PyLong_FromLong(lasti);
-        if (key == NULL)
-            return NULL;
-        hit = per ? PyDict_GetItemWithError(per, key) : NULL;
-        Py_DECREF(key);
-        if (hit == NULL && !PyErr_Occurred())
-            PyErr_SetString(PyExc_RuntimeError, "site_info did not fill the site table");
-        return hit;
     }
     Py_DECREF(key);
     return hit;
 }
 
-static inline long
-site_flags(PyObject *s)
+/* the flags of a site, or -1 with an error */
+static long
+site_flags(CoreObject *c, PyObject *code, int lasti)
 {
-    return PyLong_AsLong(PyTuple_GET_ITEM(s, 0));
+    PyObject *s = site(c, code, lasti);
+    if (s == NULL)
+        return -1;
+    long flags = PyLong_AsLong(PyTuple_GET_ITEM(s, 0));
+    Py_DECREF(s);
+    return flags;
 }
 
-/* Sink.val: (value, raw) as new references */
+/* Sink.val: (value, raw) as new references.  The scalar types are
+ * saferepr.IMMUTABLE_SCALARS (the module's SCALAR_TYPES, which core.py
+ * checks against them before using this core). */
 static inline int
 is_scalar(PyObject *v)
 {
@@ -512,7 +483,7 @@ static int
 val(CoreObject *c, PyObject *v, PyObject **value, PyObject **raw)
 {
     int scalar = is_scalar(v);
-    if (!scalar && PyTuple_CheckExact(v) && PyTuple_GET_SIZE(v) <= 8) {
+    if (!scalar && PyTuple_CheckExact(v) && PyTuple_GET_SIZE(v) <= c->tuple_scalars) {
         scalar = 1;
         for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(v); i++) {
             if (!is_scalar(PyTuple_GET_ITEM(v, i))) {
@@ -650,6 +621,8 @@ emit(CoreObject *c, TSObject *ts, PyObject *ev, PyObject *oid, PyObject *by, PyO
             PyErr_SetString(PyExc_TypeError, "writer.buf is not a list");
         goto fail;
     }
+    if (PyList_GET_SIZE(buf) >= c->batch)
+        c->want_flush = 1;  /* by dispatch, once the event is done */
     Py_DECREF(buf);
     Py_DECREF(rec);
     return 0;
@@ -694,7 +667,7 @@ pending_ok(CoreObject *c, TSObject *ts)
     PyObject *p = ts->pending;
     if (p == Py_None)
         return 1;
-    if (!PyTuple_CheckExact(p) && !PyTuple_Check(p))
+    if (!PyTuple_Check(p))
         return 0;
     if (PyTuple_GET_SIZE(p) != 11 || Py_TYPE(PyTuple_GET_ITEM(p, 0)) != &ObjType)
         return 0;
@@ -824,7 +797,7 @@ fast_entry(CoreObject *c, TSObject *ts, PyFrameObject *frame)
     PyObject *d = get_by_addr(c->decisions, fcode, &err);
     if (err)
         goto error;
-    if (d != NULL && d != Py_None && is_true(d)) {
+    if (d != NULL && is_true(d)) {
         r = (ObjObject *)get_by_addr(c->records, fb, &err);
         if (err)
             goto error;
@@ -851,6 +824,7 @@ fast_entry(CoreObject *c, TSObject *ts, PyFrameObject *frame)
         if (s == NULL)
             goto error;
         via = Py_NewRef(PyTuple_GET_ITEM(s, 1));
+        Py_DECREF(s);
         if (str_in(via, s_async_for, s_asend, s_anext))
             goto done;
         delegating = str_in(via, s_yield_from, s_await, NULL);
@@ -1006,10 +980,10 @@ fast_exit(CoreObject *c, TSObject *ts, PyFrameObject *frame, PyObject *arg)
         Py_DECREF(s);
     }
     else {
-        PyObject *s = site(c, (PyObject *)code, lasti);
-        if (s == NULL)
+        long flags = site_flags(c, (PyObject *)code, lasti);
+        if (flags < 0)
             goto error;
-        suspended = (site_flags(s) & SITE_YIELD) && rec->exc_lasti != lasti;
+        suspended = (flags & SITE_YIELD) && rec->exc_lasti != lasti;
     }
     if (!suspended)
         goto done;  /* the end of the frame: the machine finishes it */
@@ -1039,11 +1013,8 @@ fast_exit(CoreObject *c, TSObject *ts, PyFrameObject *frame, PyObject *arg)
         if (r2 != NULL && (Py_TYPE(r2) != &ObjType || (is_true(r2->synthetic) && r2->state == RUNNING)))
             goto done;  /* a throw() passed down: the outer generators yield too */
     }
-    PyObject *s = site(c, (PyObject *)code, lasti);
-    if (s == NULL)
-        goto error;
-    long flags = site_flags(s);
-    if (flags == -1 && PyErr_Occurred())
+    long flags = site_flags(c, (PyObject *)code, lasti);
+    if (flags < 0)
         goto error;
 
     result = 0;
@@ -1088,13 +1059,31 @@ done:
     return result;
 }
 
-/* One event of a recorded frame: the fast path, else the machine's handler. */
+/* the exception being raised, handed to the machine's ``failed`` (as its
+ * handler does: ReprTimeout, RecursionError, Ctrl-C, or an internal error) */
+static void
+report_failure(CoreObject *c)
+{
+    PyObject *exc = PyErr_GetRaisedException_compat();
+    PyObject *res = exc ? PyObject_CallOneArg(c->failed, exc) : NULL;
+    Py_XDECREF(exc);
+    Py_XDECREF(res);
+    PyErr_Clear();
+}
+
+#define ENTRY 0
+#define EXIT 1
+#define OTHER 2   /* settrace's exception (and any other) event: always the machine's */
+
+/* One event of a recorded frame: the fast path, else the machine's handler;
+ * then a SIGINT deferred while our code ran.  -1: deliver() raised (the
+ * program's KeyboardInterrupt, to propagate as the Python sources do). */
 static int
-dispatch(CoreObject *c, TSObject *ts, PyFrameObject *frame, int exit, PyObject *event, PyObject *arg,
+dispatch(CoreObject *c, TSObject *ts, PyFrameObject *frame, int what, PyObject *event, PyObject *arg,
          PyObject *kind)
 {
     int r = FALLBACK;
-    if (c->busy == Py_None && Py_TYPE(ts) == &TSType) {
+    if (what != OTHER && c->busy == Py_None && Py_TYPE(ts) == &TSType) {
         PyObject *ok = PyObject_CallNoArgs(c->lock_acquire);
         if (ok == NULL) {
             r = -1;
@@ -1102,20 +1091,13 @@ dispatch(CoreObject *c, TSObject *ts, PyFrameObject *frame, int exit, PyObject *
         else {
             Py_DECREF(ok);
             Py_SETREF(c->busy, Py_NewRef(ts->ident));
-            r = exit ? fast_exit(c, ts, frame, arg) : fast_entry(c, ts, frame);
-            if (r == 0) {
-                PyObject *buf = PyObject_GetAttr(c->writer, s_buf);
-                if (buf == NULL)
+            r = what == EXIT ? fast_exit(c, ts, frame, arg) : fast_entry(c, ts, frame);
+            if (r == 0 && c->want_flush) {
+                c->want_flush = 0;
+                PyObject *res = PyObject_CallMethodNoArgs(c->writer, s_flush);
+                if (res == NULL)
                     r = -1;
-                else {
-                    if (PyList_Check(buf) && PyList_GET_SIZE(buf) >= c->batch) {
-                        PyObject *res = PyObject_CallMethodNoArgs(c->writer, s_flush);
-                        if (res == NULL)
-                            r = -1;
-                        Py_XDECREF(res);
-                    }
-                    Py_DECREF(buf);
-                }
+                Py_XDECREF(res);
             }
             Py_SETREF(c->busy, Py_NewRef(Py_None));
             PyObject *exc = r < 0 ? PyErr_GetRaisedException_compat() : NULL;
@@ -1131,22 +1113,11 @@ dispatch(CoreObject *c, TSObject *ts, PyFrameObject *frame, int exit, PyObject *
         c->slow_events++;
         PyObject *args[5] = {(PyObject *)ts, (PyObject *)frame, event, arg ? arg : Py_None, kind};
         PyObject *res = PyObject_Vectorcall(c->handle, args, 5, NULL);
-        if (res == NULL)
-            r = -1;
-        else {
-            Py_DECREF(res);
-            r = 0;
-        }
-    }
-    if (r < 0) {
-        /* as the machine's handler: ReprTimeout, RecursionError, Ctrl-C, or an internal error */
-        PyObject *exc = PyErr_GetRaisedException_compat();
-        PyObject *res = exc ? PyObject_CallOneArg(c->failed, exc) : NULL;
-        Py_XDECREF(exc);
+        r = res == NULL ? -1 : 0;
         Py_XDECREF(res);
-        PyErr_Clear();
     }
-    /* a SIGINT deferred while our code ran: delivered in the program, as the Python sources do */
+    if (r < 0)
+        report_failure(c);
     PyObject *deferred = PyObject_GetAttr(c->guard, s_deferred);
     if (deferred == NULL) {
         PyErr_Clear();
@@ -1249,16 +1220,13 @@ monitor(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, int exit)
             Py_DECREF(kind);
             if (!PyErr_Occurred())
                 PyErr_SetString(PyExc_RuntimeError, "no current frame");
-            PyObject *exc = PyErr_GetRaisedException_compat();
-            PyObject *res = PyObject_CallOneArg(c->failed, exc);
-            Py_XDECREF(res);
-            Py_XDECREF(exc);
-            PyErr_Clear();
+            report_failure(c);
             Py_RETURN_NONE;
         }
         Py_INCREF(ts);
         Py_INCREF(frame);
-        int r = dispatch(c, (TSObject *)ts, frame, exit, exit ? s_return : s_call, exit ? args[2] : Py_None, kind);
+        int r = dispatch(c, (TSObject *)ts, frame, exit ? EXIT : ENTRY, exit ? s_return : s_call,
+                         exit ? args[2] : Py_None, kind);
         Py_DECREF(frame);
         Py_DECREF(ts);
         if (r < 0) {
@@ -1316,48 +1284,17 @@ tracer_call(TracerObject *self, PyObject *args, PyObject *kw)
         Py_DECREF(kind);
         Py_RETURN_NONE;
     }
-    int exit;
+    int what = OTHER;  /* exception (or line, opcode): the machine's */
     if (event == s_call || PyUnicode_Compare(event, s_call) == 0) {
-        exit = 0;
+        what = ENTRY;
         if (PyObject_SetAttr(frame, s_f_trace_lines, Py_False) < 0) {  /* no line events in recorded frames */
             Py_DECREF(kind);
             return NULL;
         }
     }
     else if (event == s_return || PyUnicode_Compare(event, s_return) == 0)
-        exit = 1;
-    else
-        exit = -1;  /* exception (or line, opcode): the machine's */
-    int r;
-    if (exit < 0) {
-        PyObject *fargs[5] = {self->ts, frame, event, arg, kind};
-        PyObject *res = PyObject_Vectorcall(c->handle, fargs, 5, NULL);
-        r = 0;
-        if (res == NULL) {
-            PyObject *exc = PyErr_GetRaisedException_compat();
-            PyObject *f = PyObject_CallOneArg(c->failed, exc);
-            Py_XDECREF(f);
-            Py_XDECREF(exc);
-            PyErr_Clear();
-        }
-        Py_XDECREF(res);
-        c->slow_events++;
-        PyObject *deferred = PyObject_GetAttr(c->guard, s_deferred);
-        if (deferred == NULL)
-            PyErr_Clear();
-        else {
-            int fire = is_true(deferred);
-            Py_DECREF(deferred);
-            if (fire) {
-                PyObject *d = PyObject_CallMethodNoArgs(c->guard, s_deliver);
-                if (d == NULL)
-                    r = -1;
-                Py_XDECREF(d);
-            }
-        }
-    }
-    else
-        r = dispatch(c, (TSObject *)self->ts, (PyFrameObject *)frame, exit, event, arg, kind);
+        what = EXIT;
+    int r = dispatch(c, (TSObject *)self->ts, (PyFrameObject *)frame, what, event, arg, kind);
     Py_DECREF(kind);
     if (r < 0)
         return NULL;
@@ -1380,14 +1317,6 @@ tracer_clear(TracerObject *self)
     return 0;
 }
 
-static void
-tracer_dealloc(TracerObject *self)
-{
-    PyObject_GC_UnTrack(self);
-    tracer_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
 static PyTypeObject TracerType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "tracer.record._ccore.Tracer",
@@ -1395,7 +1324,7 @@ static PyTypeObject TracerType = {
     .tp_basicsize = sizeof(TracerObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_call = (ternaryfunc)tracer_call,
-    .tp_dealloc = (destructor)tracer_dealloc,
+    .tp_dealloc = gc_dealloc,
     .tp_traverse = (traverseproc)tracer_traverse,
     .tp_clear = (inquiry)tracer_clear,
 };
@@ -1463,7 +1392,7 @@ static PyTypeObject CoreType = {
     .tp_basicsize = sizeof(CoreObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_new = core_new,
-    .tp_dealloc = (destructor)core_dealloc,
+    .tp_dealloc = gc_dealloc,
     .tp_traverse = (traverseproc)core_traverse,
     .tp_clear = (inquiry)core_clear,
     .tp_methods = core_methods,
@@ -1981,7 +1910,10 @@ PyInit__ccore(void)
             PyModule_AddObjectRef(m, "ThreadState", (PyObject *)&TSType) < 0 ||
             PyModule_AddObjectRef(m, "Core", (PyObject *)&CoreType) < 0 ||
             PyModule_AddObjectRef(m, "Tracer", (PyObject *)&TracerType) < 0 ||
-            PyModule_AddObject(m, "BUILT_FOR", Py_BuildValue("(ii)", PY_MAJOR_VERSION, PY_MINOR_VERSION)) < 0) {
+            PyModule_AddObject(m, "BUILT_FOR", Py_BuildValue("(ii)", PY_MAJOR_VERSION, PY_MINOR_VERSION)) < 0 ||
+            PyModule_AddObject(m, "SCALAR_TYPES", Py_BuildValue("(OOOOOOO)", Py_TYPE(Py_None), &PyBool_Type,
+                                                                &PyLong_Type, &PyFloat_Type, &PyComplex_Type,
+                                                                &PyUnicode_Type, &PyBytes_Type)) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -22,6 +22,7 @@ import typing
 from .. import compat
 from . import codecache, codeinfo
 from .machine import Machine, _Lazy
+from .saferepr import IMMUTABLE_SCALARS, TUPLE_SCALARS
 from .sink import ACTIVE_THREADS, Sink, _task
 
 NAMES = ("auto", "c", "python")
@@ -55,6 +56,9 @@ def _load() -> None:
         return
     if tuple(module.BUILT_FOR) != here:
         _REASON = "built for Python %d.%d" % tuple(module.BUILT_FOR)
+        return
+    if set(module.SCALAR_TYPES) != set(IMMUTABLE_SCALARS):
+        _REASON = "out of date (its scalar types differ from saferepr's)"
         return
     _ccore = module
 
@@ -93,6 +97,19 @@ def new_core():
     return module().Core()
 
 
+def _kept_in_core(holder: str, name: str, flag: bool = False) -> property:
+    """An attribute kept in the C core (``getattr(self, holder)``), where
+    the fast path reads and writes it; a ``flag`` is a C int, read as a bool."""
+    def get(self):
+        value = getattr(getattr(self, holder), name)
+        return bool(value) if flag else value
+
+    def set_(self, value):
+        setattr(getattr(self, holder), name, int(bool(value)) if flag else value)
+
+    return property(get, set_)
+
+
 class CSink(Sink):
     """The sink, with its counters kept in the C core (the fast path counts
     and numbers its events there)."""
@@ -102,9 +119,9 @@ class CSink(Sink):
         super().__init__(writer, safe_repr, max_events, on_limit)
         self._seq = core  # next(core): the next seq
 
-    count = property(lambda self: self._core.count, lambda self, v: setattr(self._core, "count", v))
-    limit = property(lambda self: self._core.limit, lambda self, v: setattr(self._core, "limit", v))
-    t0 = property(lambda self: self._core.t0, lambda self, v: setattr(self._core, "t0", v))
+    count = _kept_in_core("_core", "count")
+    limit = _kept_in_core("_core", "limit")
+    t0 = _kept_in_core("_core", "t0")
 
 
 class CMachine(Machine):
@@ -121,9 +138,9 @@ class CMachine(Machine):
     def thread_class(ident, serial):
         return _ccore.ThreadState(ident, serial, ACTIVE_THREADS.get(ident))
 
-    active = property(lambda self: bool(self.core.active), lambda self, v: setattr(self.core, "active", int(bool(v))))
-    busy = property(lambda self: self.core.busy, lambda self, v: setattr(self.core, "busy", v))
-    _poll_tick = property(lambda self: self.core.poll_tick, lambda self, v: setattr(self.core, "poll_tick", v))
+    active = _kept_in_core("core", "active", flag=True)
+    busy = _kept_in_core("core", "busy")
+    _poll_tick = _kept_in_core("core", "poll_tick")
 
     def tables(self) -> tuple:
         return super().tables() + (self.sites,)
@@ -132,8 +149,7 @@ class CMachine(Machine):
         """What the C core needs to know about one code location, once."""
         flags = ((1 if codeinfo.is_delegating_site(code, lasti) else 0)
                  | (2 if compat.CLOSE_MAY_SKIP_FRAME and codeinfo.closes_without_reentry(code, lasti) else 0)
-                 | (4 if codeinfo.is_yield_site(code, lasti) else 0)
-                 | (8 if codeinfo.is_return_site(code, lasti) else 0))
+                 | (4 if codeinfo.is_yield_site(code, lasti) else 0))
         via = codeinfo.resumer_via(code, lasti)
         codecache.watch(code)
         hit = self.sites.setdefault(id(code), {})[lasti] = (flags, via)
@@ -151,6 +167,6 @@ class CMachine(Machine):
             writer=writer, guard=guard, gc_phase=self._gc, lock=self._lock, handle=self.handle,
             decide=self.decide, thread_state=self.thread_state, site_info=self.site_info, repr=sink.repr,
             task=_task, thread_name=sink.thread_name, failed=self.failed, lazy_type=_Lazy,
-            poll_close=self._poll_close,
+            poll_close=self._poll_close, tuple_scalars=TUPLE_SCALARS,
             disable=sys.monitoring.DISABLE if compat.HAS_MONITORING else None,  # type: ignore[attr-defined]
             may_skip=compat.CLOSE_MAY_SKIP_FRAME)
