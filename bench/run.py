@@ -84,13 +84,12 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tracer.record import core as _cores  # noqa: E402  (this tree's cotrace, as the children run it)
-
-DEFAULT_CORE = "C" if _cores.c_available()[0] else "Python"
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 from tracer import traceio  # noqa: E402  (this tree's: the footer of a trace, whatever its codec)
+from tracer.record import core as _cores  # noqa: E402  (this tree's cotrace, as the children run it)
+
+DEFAULT_CORE = "C" if _cores.c_available()[0] else "Python"
 # name -> (description, size argument, kind for the targets).  Sizes: about
 # 1M recorded events for the generator-dense two (cotrace's start-up is then
 # a few per cent of its run; the untraced runs are short, ~0.1-0.2 s, so the
