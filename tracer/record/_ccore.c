@@ -84,10 +84,14 @@ static PyObject *s_e, *s_yield, *s_resume, *s_start, *s_call, *s_return, *s_othe
 
 /* Each type's PyObject fields are listed once (an X-macro): the struct,
  * traverse, clear and the attributes are made from that list. */
-#define DECLARE(name, ...) PyObject *name;
-#define VISIT(name, ...) Py_VISIT(self->name);
-#define CLEAR(name, ...) Py_CLEAR(self->name);
-#define NONE(name, ...) Py_XSETREF(self->name, Py_NewRef(Py_None));
+#define DECLARE(name) PyObject *name;
+#define VISIT(name) Py_VISIT(self->name);
+#define CLEAR(name) Py_CLEAR(self->name);
+#define NONE(name) Py_XSETREF(self->name, Py_NewRef(Py_None));
+/* the same for a list of (name, type) entries */
+#define DECLARE2(name, type) DECLARE(name)
+#define VISIT2(name, type) VISIT(name)
+#define CLEAR2(name, type) CLEAR(name)
 
 /* one dealloc for every type here: untrack, clear, free */
 static void
@@ -269,11 +273,11 @@ static PyTypeObject TSType = {
     X(writer, NULL) X(guard, NULL) X(gc_phase, NULL) X(handle, NULL) X(decide, NULL) X(thread_state, NULL) \
     X(site_info, NULL) X(repr, NULL) X(task, NULL) X(thread_name, NULL) X(failed, NULL) X(lazy_type, NULL) \
     X(disable, NULL) X(poll_close, NULL)
-#define CORE_FIELDS(X) CORE_BOUND(X) X(lock_acquire) X(lock_release) X(tskey) X(busy)
+#define CORE_FIELDS(X) CORE_BOUND(X) X(lock_acquire, NULL) X(lock_release, NULL) X(tskey, NULL) X(busy, NULL)
 
 typedef struct {
     PyObject_HEAD
-    CORE_FIELDS(DECLARE)
+    CORE_FIELDS(DECLARE2)
     long long t0;
     long long poll_tick;
     long long seq;
@@ -289,14 +293,14 @@ static PyTypeObject CoreType;
 static int
 core_traverse(CoreObject *self, visitproc visit, void *arg)
 {
-    CORE_FIELDS(VISIT)
+    CORE_FIELDS(VISIT2)
     return 0;
 }
 
 static int
 core_clear(CoreObject *self)
 {
-    CORE_FIELDS(CLEAR)
+    CORE_FIELDS(CLEAR2)
     return 0;
 }
 
