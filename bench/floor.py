@@ -22,6 +22,17 @@ capture+json
     capture, plus turning each tuple into one JSON line of the trace's
     shape with the cheapest formatting there is (an f-string with a
     constant tail), timed in the same child.
+C hook, C capture, C capture+json
+    the same three in C (bench/cfloor.c, built here on first use with the
+    interpreter's own compiler settings into ``bench/.cfloor-X.Y.Z/``):
+    C callables for the same ``sys.monitoring`` events on 3.12+, a C
+    trace-function object for ``sys.settrace`` on 3.11 (coverage.py's
+    CTracer's shape); capture reads the frame's instruction and line, the
+    resumer's instruction and a small-int value into a fixed-size record in
+    a C array; +json formats those records with hand-made digits and a
+    constant tail.  This is the floor under any recorder whose per-event
+    path is C, cotrace's C core included.  Without a compiler these rows
+    say so.
 
 cotrace does all of that and more per event (who resumed whom and how,
 the sent value, delegation, threads, tasks, writing the file), so
@@ -30,14 +41,42 @@ it, per event, against the time the generator-dense targets leave cotrace.
 """
 from __future__ import annotations
 
+import os
 import statistics
+import sysconfig
 import subprocess
 import sys
 import time
 
-HEADING = "### The pure-Python floor (ping-pong loop)"
-MODES = ("untraced", "hook", "capture", "capture+json")
+HEADING = "### The floor: what any hook costs (ping-pong loop)"
+OLD_HEADINGS = ("### The pure-Python floor (ping-pong loop)",)
+PY_MODES = ("untraced", "hook", "capture", "capture+json")
+C_MODES = ("C hook", "C capture", "C capture+json")
+MODES = PY_MODES + C_MODES
+HERE = os.path.dirname(os.path.abspath(__file__))
 N = 500_000
+
+
+def build_c(quiet: bool = True) -> str | None:
+    """The directory holding bench/cfloor.c built for this Python (built the
+    first time), or None with the reason printed: no compiler here."""
+    out = os.path.join(HERE, ".cfloor-" + sys.version.split()[0])
+    target = os.path.join(out, "cfloor" + (sysconfig.get_config_var("EXT_SUFFIX") or ".so"))
+    src = os.path.join(HERE, "cfloor.c")
+    if os.path.exists(target) and os.path.getmtime(target) >= os.path.getmtime(src):
+        return out
+    os.makedirs(out, exist_ok=True)
+    cc = (sysconfig.get_config_var("CC") or "cc").split()
+    cmd = cc + ["-O2", "-fPIC", "-shared", "-I", sysconfig.get_paths()["include"], src, "-o", target]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    except (OSError, subprocess.SubprocessError) as e:
+        print("C floor unavailable: %s" % e, file=sys.stderr)
+        return None
+    if r.returncode != 0:
+        print("C floor unavailable: %s failed:\n%s" % (" ".join(cmd), r.stderr[-2000:]), file=sys.stderr)
+        return None
+    return out
 
 
 def _child(mode: str, n: int) -> None:
@@ -45,6 +84,29 @@ def _child(mode: str, n: int) -> None:
         total = 0
         while True:
             total += yield total
+
+    if mode.startswith("C "):
+        sys.path.insert(0, sys.argv[4])
+        import cfloor
+
+        backend = "monitoring" if hasattr(sys, "monitoring") else "settrace"
+        c = consumer()
+        next(c)
+        cfloor.start(backend, "hook" if mode == "C hook" else "capture", consumer.__code__)
+        t = time.perf_counter()
+        for i in range(n):
+            c.send(i)
+        loop = time.perf_counter() - t
+        events = cfloor.stop()
+        if events < 2 * n:
+            raise SystemExit("the C hook saw %d events, expected %d" % (events, 2 * n))
+        fmt = 0.0
+        if mode == "C capture+json":
+            t = time.perf_counter()
+            cfloor.format()
+            fmt = time.perf_counter() - t
+        print(repr(loop + fmt))
+        return
 
     buf: list = []
     app = buf.append
@@ -108,14 +170,17 @@ def _child(mode: str, n: int) -> None:
 
 def bench(runs: int = 5, n: int = N) -> dict:
     """Median seconds per iteration of each mode, interleaved rounds."""
-    times: dict = {m: [] for m in MODES}
+    built = build_c()
+    modes = MODES if built else PY_MODES
+    times: dict = {m: [] for m in modes}
     for _ in range(runs):
-        for mode in MODES:
-            out = subprocess.run([sys.executable, "-I", __file__, "--child", mode, str(n)],
+        for mode in modes:
+            out = subprocess.run([sys.executable, "-I", __file__, "--child", mode, str(n), built or ""],
                                  check=True, capture_output=True, text=True).stdout
             times[mode].append(float(out) / n)
     return {"runs": runs, "n": n, "per_iter": {m: statistics.median(v) for m, v in times.items()},
-            "backend": "monitoring" if hasattr(sys, "monitoring") else "settrace"}
+            "backend": "monitoring" if hasattr(sys, "monitoring") else "settrace",
+            "c": "built with %s" % (sysconfig.get_config_var("CC") or "cc") if built else "no C compiler here"}
 
 
 def section(result: dict, budgets: dict | None = None, note: str = "") -> list:
@@ -129,22 +194,28 @@ def section(result: dict, budgets: dict | None = None, note: str = "") -> list:
              "- Date: %s; ping-pong loop, N=%d, %d interleaved rounds, medians; the loop alone, timed inside a fresh"
              " process (no start-up); bench/floor.py says what each row does"
              % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), result["n"], result["runs"]),
-             "- Hooks: %s, Python %s" % (hook, sys.version.split()[0]),
+             "- Hooks: %s, Python %s; C rows: bench/cfloor.c, %s" % (hook, sys.version.split()[0], result.get("c", "not run")),
              "",
-             "| mode | µs per iteration (2 events) | ratio to untraced loop |",
-             "|---|---|---|"]
+             "| mode | µs per iteration (2 events) | µs per event over the untraced loop | ratio to untraced loop |",
+             "|---|---|---|---|"]
     for m in MODES:
-        lines.append("| %s | %.3f | %.1fx |" % (m, per[m] * 1e6, per[m] / base))
+        if m in per:
+            lines.append("| %s | %.3f | %.3f | %.1fx |" % (m, per[m] * 1e6, (per[m] - base) * 1e6 / 2, per[m] / base))
+        else:
+            lines.append("| %s | not run: %s | | |" % (m, result.get("c", "")))
     if budgets:
-        floor = per["capture+json"] * 1e6 / 2
-        lines += ["", "Per recorded event, against the generator-dense targets (the budget is what the target leaves"
-                  " cotrace in the overhead section's session: bound × viztracer's median, less the untraced run and"
-                  " cotrace's extra start-up, over the events; the floor is capture+json per event):", "",
-                  "| workload | backend | budget µs/event | cotrace took µs/event | floor µs/event |"
-                  " budget left after the floor |", "|---|---|---|---|---|---|"]
+        floors = [(m, (per[m] - base) * 1e6 / 2) for m in ("capture+json", "C capture+json") if m in per]
+        lines += ["", "Per recorded event, against the generator-dense targets: the budget is what the target leaves"
+                  " cotrace per event in the dense section's session at its large size (bound × viztracer's median"
+                  " less the untraced run, over the events; for the marginal target, viztracer's marginal cost);"
+                  " \"took\" is cotrace's median less the untraced run, over the same events; the floors are the"
+                  " capture+json rows above:", "",
+                  "| workload | backend | budget µs/event | cotrace took µs/event | %s |"
+                  % " | ".join("%s floor µs/event" % (m.replace("capture+json", "").strip() or "Python") for m, _ in floors),
+                  "|---|---|---|---|" + "---|" * len(floors)]
         for name, b in budgets.items():
-            lines.append("| %s | %s | %.2f | %.2f | %.2f | %.2f |"
-                         % (name, b["backend"], b["allowed"], b["took"], floor, b["allowed"] - floor))
+            lines.append("| %s | %s | %.2f | %.2f | %s |" % (name, b["backend"], b["allowed"], b["took"],
+                                                             " | ".join("%.2f" % f for _, f in floors)))
     if note:
         lines += ["", note]
     return lines

@@ -1,65 +1,55 @@
-"""cotrace's recording overhead and memory, measured against viztracer: ``python bench/run.py``.
+"""cotrace's recording cost, measured against viztracer: ``python bench/run.py``.
 
 Run it once with each interpreter (``python3.11 bench/run.py``,
 ``python3.12 bench/run.py``, ...); each run prints its results and rewrites
-its own Python version's section of bench/RESULTS.md.  Three parts, all run
-by default, each alone with ``--only PART`` (repeatable) or left out with
-``--skip PART``:
+its own Python version's section of bench/RESULTS.md, with each target of
+the issue "Real programs at full size" checked ("met" / "not met", with the
+numbers).  Five parts, all run by default, each alone with ``--only PART``
+(repeatable) or left out with ``--skip PART``:
 
+dense
+    The generator-dense workloads (bench/workloads/: a send/yield ping-pong,
+    a 5-stage pipeline with ``yield from`` and a ``send()`` sink), each at 2M
+    and 20M recorded events (``DENSE``), run untraced, under cotrace with
+    every backend this Python has (``python -m tracer -q --no-diagrams
+    --backend B``: settrace everywhere, monitoring on 3.12+) and under
+    viztracer (``viztracer --quiet -o FILE.json``), interleaved round after
+    round (``--dense-runs``, default 2).  Reported per variant: medians at
+    both sizes, the cost per added event ((median at 20M - median at 2M) /
+    events added, so that no fixed cost such as viztracer's ~3 s save of its
+    ring buffer hides in it), the ratio to untraced at 20M events (the
+    targets' size), and from the 20M-event runs the peak RSS (``os.wait4``;
+    the target is at 16M events) and bytes per event on disk.  About 25
+    minutes per round on 3.12/3.13 (two backends) on the 2-core machine.
 overhead
-    Four workloads (bench/workloads/; the sizes are in ``WORKLOADS`` below,
-    chosen so that the untraced run takes about 0.5 s or more and start-up
-    does not dominate): a send/yield ping-pong, a 5-stage pipeline with
-    ``yield from`` and a ``send()`` sink, asyncio with 200 tasks and a queue,
-    and a program of mostly ordinary function calls with a few generators.
-    Each is run untraced, under cotrace with every backend this Python has
-    (``python -m tracer -q --no-diagrams --backend B``: settrace everywhere,
-    monitoring on 3.12+), and under viztracer (``viztracer --quiet -o
-    FILE.json``), interleaved in the same session, round after round
-    (A B C D A B C D ...), ``--runs`` rounds (default 5).  Reported: medians
-    (min-max) of wall time, the ratio variant / untraced (medians of this
-    same session), that ratio net of start-up (each variant's median on an
-    empty script subtracted from both sides, for reading only), peak RSS
-    (``os.wait4``), and for cotrace the events (trace footer), trace bytes and
-    bytes/event.  Then the target check of the performance issue, row by row
-    "met" / "not met" with the numbers: cotrace's ratio / viztracer's ratio
-    (generator-dense and asyncio; calls on 3.11) or cotrace's ratio itself
-    (calls, monitoring backend).
-marginal
-    The ping-pong loop at N=1M and N=10M (2M and 20M events), every variant
-    interleaved per size (``--marginal-runs``, default 3): each variant's
-    cost per extra event, (median at 10M - median at 1M) / events added, so
-    that no fixed cost (start-up, viztracer's ~3 s save of its ring buffer)
-    hides in it, and the ratios to untraced at 20M events.  About 3 x 170 s
-    per cotrace backend on the 2-core machine.
+    asyncio with 200 tasks and a queue, a program of mostly ordinary calls,
+    the ping-pong loop's 1M iterations with ``--max-events 10`` (recording
+    switches itself off at the limit), and an empty script (start-up), in
+    interleaved rounds (``--runs``, default 3); medians (min-max), ratios,
+    ratios net of start-up (for reading only), peak RSS, events, bytes.
+suite
+    more-itertools' own test suite (its sdist, downloaded once into
+    bench/.cache/; pytest from this environment, the same pytest version in
+    viztracer's), untraced, under cotrace's default backend, and under
+    viztracer, ``--suite-runs`` rounds (default 1).  With every event written
+    this is the longest part: about 20 minutes per cotrace run.
 floor
-    bench/floor.py: the ping-pong loop with the cheapest possible Python
-    hook, with a hook that only captures and appends, and with that plus
-    JSON formatting; per event, set against the time the generator-dense
-    targets leave cotrace in the overhead part's session, and against what
-    cotrace took (a few seconds).
-memory
-    pingpong with N=8,000,000 (16M events) recorded once per backend (and
-    run untraced once, for reference): peak RSS (target < 150 MiB) and
-    bytes/event (target <= 100 B).  It costs 16M x the per-event cost per
-    backend: 1.6 min on 3.11 (one backend), 5.2 and 3.9 min on 3.12 and
-    3.13 (two backends) on the idle 2-core machine when this was written,
-    so it is part of the default run; ``--skip memory`` leaves it out, ``--only
-    memory`` runs only it (``--memory-runs`` for more than one run).
+    bench/floor.py: the ping-pong loop with the cheapest possible hook, in
+    Python and in C (bench/cfloor.c, built on first use), with a hook that
+    only captures and appends, and with that plus JSON formatting; per event,
+    set against the time the generator-dense targets leave cotrace in the
+    dense part's session, and against what cotrace took.
 render
-    bench/render.py: every diagram format drawn from a 1M-event trace, time
-    and peak RSS (``--render-runs``, default 3).
-
-A whole default run takes roughly 15-25 min per Python on the 2-core
-machine (more on 3.12/3.13, which have two backends); the largest parts are
-viztracer and settrace on the calls workload and the 16M-event memory runs.
+    bench/render.py: the default diagrams and every format drawn from traces
+    of 1M and 100M events (``--render-runs``, default 2); recording the
+    100M-event trace takes about 8 minutes.
 
 viztracer is not a dependency of the project: the benchmark installs it in a
 virtual environment of its own, ``bench/.venv-X.Y.Z`` (one per Python version,
-created with this interpreter's ``-m venv`` and ``pip install viztracer`` on
-the first run, reused afterwards, git-ignored).  If that fails (no network, no
-wheel for this Python) the viztracer rows say "viztracer unavailable" and
-everything else is still measured.
+created with this interpreter's ``-m venv`` and ``pip install viztracer
+pytest==<this pytest>`` on the first run, reused afterwards, git-ignored).
+If that fails (no network, no wheel for this Python) the viztracer rows say
+"viztracer unavailable" and everything else is still measured.
 
 Nothing here asserts a threshold: numbers are reported and judged by people.
 A variant that fails is reported as failed (with its stderr) and the exit
@@ -90,45 +80,60 @@ from tracer import traceio  # noqa: E402  (this tree's: the footer of a trace, w
 from tracer.record import core as _cores  # noqa: E402  (this tree's cotrace, as the children run it)
 
 DEFAULT_CORE = "C" if _cores.c_available()[0] else "Python"
-# name -> (description, size argument, kind for the targets).  Sizes: about
-# 1M recorded events for the generator-dense two (cotrace's start-up is then
-# a few per cent of its run; the untraced runs are short, ~0.1-0.2 s, so the
-# ratios are per-event costs), and a calls run of 1.5-2.5 s untraced (its
-# target is 1.10x untraced, and cotrace's own start-up is ~0.15 s more than
-# python's, which alone would be +25% of a 0.6 s run).
-WORKLOADS = {
-    "pingpong": ("send/yield ping-pong", "500000", "generator"),
-    "pipeline": ("5-stage pipeline, yield from, send() sink", "150000", "generator"),
-    "asyncio_tasks": ("asyncio, 200 tasks and a queue", "200", "asyncio"),
-    "calls": ("mostly ordinary calls, a few generators", "10000000", "calls"),
-}
-EMPTY = "empty"  # bench/workloads/empty.py: start-up of each variant
-MEMORY = ("pingpong", "8000000")  # 2 events per iteration: 16M events
-MEMORY_TARGET_MIB = 150.0
-BYTES_TARGET = 100.0
-BACKENDS = ("settrace", "monitoring")
-PARTS = ("overhead", "marginal", "floor", "memory", "render")
-# marginal: the ping-pong loop at two sizes (2 events per iteration: 2M and
-# 20M events); each variant's cost per extra event is the difference of its
-# medians over the difference in events, so that a fixed start-up or save
-# cost (viztracer spends ~3 s writing its 1M-entry ring buffer) cannot hide
-# in it, and the ratios at the big size are the issue's >= 20M-event ones
-MARGINAL = ("pingpong", ("1000000", "10000000"))
-# Targets of the performance issue.  kind -> backend -> (compared with, bound):
-# ("viztracer", b): cotrace's ratio / viztracer's ratio <= b;
-# ("untraced", b): cotrace's ratio <= b.  The settrace targets are the 3.11
-# column (3.11 has no sys.monitoring); on 3.12+ the targets are monitoring's.
+# The targets of the issue "Real programs at full size" (cotrace's ratio /
+# viztracer's ratio, or cotrace's ratio to untraced).  kind -> backend ->
+# (compared with, bound); the settrace bounds are the 3.11 column (3.11 has
+# no sys.monitoring), on 3.12+ the targets are monitoring's.
 TARGETS = {
-    "generator": {"monitoring": ("viztracer", 0.6), "settrace": ("viztracer", 0.8)},
+    "generator": {"monitoring": ("viztracer", 1.0), "settrace": ("viztracer", 1.2)},
+    "suite": {"monitoring": ("viztracer", 1.5), "settrace": ("viztracer", 2.0)},
     "asyncio": {"monitoring": ("viztracer", 0.5), "settrace": ("viztracer", 0.7)},
-    "calls": {"monitoring": ("untraced", 1.10), "settrace": ("viztracer", 0.6)},
+    "calls": {"monitoring": ("untraced", 1.05), "settrace": ("viztracer", 0.5)},
+    "limit": {"monitoring": ("untraced", 1.3), "settrace": ("untraced", 1.3)},
 }
+MARGINAL_BOUND = 1.0            # monitoring: cotrace's marginal cost per event <= viztracer's
+STARTUP_TARGET_S = 0.060        # an empty script: <= python's start-up + 60 ms
+MEMORY_TARGET_MIB = 150.0       # peak RSS recording >= 16M events
+BYTES_TARGET = 25.0             # bytes per event on disk, generator-dense
+MEMORY_MIN_EVENTS = 16_000_000
+# overhead: name -> (description, script, size argument, kind, extra cotrace
+# arguments, run viztracer).  Sizes: the untraced runs take 0.3-1.5 s so
+# that start-up does not dominate; "limit" is the ping-pong loop's 1M
+# iterations recorded with --max-events 10 (after the limit, recording
+# switches itself off).
+WORKLOADS = {
+    "asyncio_tasks": ("asyncio, 200 tasks and a queue", "asyncio_tasks", "200", "asyncio", (), True),
+    "calls": ("mostly ordinary calls, a few generators", "calls", "10000000", "calls", (), True),
+    "limit": ("ping-pong, 1M iterations, --max-events 10", "pingpong", "1000000", "limit",
+              ("--max-events", "10"), False),
+}
+# dense: the generator-dense workloads at two sizes each, 2M and 20M events
+# (ping-pong records 2 events per iteration, the pipeline 7 per item): the
+# ratios at 20M events are the targets' (viztracer's fixed ~3 s save of its
+# 1M-entry ring buffer is then under 10% of its run), and the difference of
+# the two sizes over the events added is each variant's marginal cost per
+# event, which no fixed cost can hide in.  The 20M-event runs also give the
+# peak RSS (target: at 16M events) and bytes per event.
+DENSE = {
+    "pingpong": ("send/yield ping-pong", ("1000000", "10000000")),
+    "pipeline": ("5-stage pipeline, yield from, send() sink", ("286000", "2860000")),
+}
+# suite: more-itertools' own test suite, from its sdist (downloaded once into
+# bench/.cache/), run by pytest from this Python's environment (viztracer's
+# virtual environment gets the same pytest version)
+SUITE = ("more-itertools", "11.2.1")
+EMPTY = "empty"  # bench/workloads/empty.py: start-up of each variant
+BACKENDS = ("settrace", "monitoring")
+PARTS = ("dense", "overhead", "suite", "floor", "render")
+DENSE_HEADING = "### Generator-dense workloads at 2M and 20M events"
 OVERHEAD_HEADING = "### Recording overhead"
-MEMORY_HEADING = "### Recording memory, 16M events"
-MARGINAL_HEADING = "### Cost per event at the margin (ping-pong, 2M and 20M events)"
-RENDER_HEADING = "### Rendering a 1M-event trace"  # bench/render.py's
-FLOOR_HEADING = "### The pure-Python floor (ping-pong loop)"  # bench/floor.py's
-ORDER = (OVERHEAD_HEADING, MARGINAL_HEADING, FLOOR_HEADING, MEMORY_HEADING, RENDER_HEADING)
+SUITE_HEADING = "### more-itertools' test suite"
+RENDER_HEADING = "### Drawing a 100M-event trace"  # bench/render.py's
+FLOOR_HEADING = "### The floor: what any hook costs (ping-pong loop)"  # bench/floor.py's
+ORDER = (DENSE_HEADING, OVERHEAD_HEADING, SUITE_HEADING, FLOOR_HEADING, RENDER_HEADING)
+# subsections of earlier versions of this benchmark, dropped when a Python's section is rewritten
+OBSOLETE = ("### Recording memory, 16M events", "### Cost per event at the margin (ping-pong, 2M and 20M events)",
+            "### The pure-Python floor (ping-pong loop)", "### Rendering a 1M-event trace")
 VIZ_FILE = "viz.json"
 
 
@@ -240,14 +245,15 @@ class Variant:
         self.backend = backend.split(":")[0] if backend else None
         self.core = "python" if backend and backend.endswith(":python") else "auto"
 
-    def argv(self, script: str, size: str, out: Path) -> list:
+    def argv(self, script: str, args: str, out: Path, extra: tuple = ()) -> list:
+        """The command line; ``extra`` are cotrace options (only cotrace gets them)."""
         if self.key == "untraced":
-            return [sys.executable, script, size]
+            return [sys.executable, script, args]
         if self.key == "viztracer":
-            return [self.exe, "--quiet", "-o", str(out / VIZ_FILE), script, size]
+            return [self.exe, "--quiet", "-o", str(out / VIZ_FILE), script, args]
         # --no-diagrams: cotrace SCRIPT also draws after recording; measure recording only
         return [sys.executable, "-m", "tracer", "-q", "--no-diagrams", "--backend", self.backend,
-                "--core", self.core, "-o", str(out), script, size]
+                "--core", self.core, *extra, "-o", str(out), script, args]
 
     def collect(self, out: Path, result: dict) -> None:
         """What the run left in ``out``: a cotrace trace's events, bytes and
@@ -262,11 +268,16 @@ class Variant:
                 trace = traces[0]
                 footer, header = _footer(trace), _header(trace)
                 result.update(events=footer.get("events"), dropped=footer.get("dropped") or 0,
+                              limit_reached=bool(footer.get("limit_reached")),
                               bytes=trace.stat().st_size, recorded_by=header.get("backend"),
                               core=header.get("core", "python"))
                 if header.get("backend") != self.backend:
                     result["rc"] = -1
                     result["err"] = "asked for --backend %s, the header says %r" % (self.backend, header.get("backend"))
+                want = "python" if self.core == "python" else DEFAULT_CORE.lower()
+                if header.get("core", "python") != want:
+                    result["rc"] = -1
+                    result["err"] = "expected the %s core, the header says %r" % (want, header.get("core"))
             elif self.key == "viztracer":
                 f = out / VIZ_FILE
                 if not f.exists():
@@ -294,15 +305,21 @@ def cotrace_backends(tmp: Path) -> tuple:
     return have, missing
 
 
+def _pytest_version() -> str | None:
+    return _capture([sys.executable, "-c", "import importlib.metadata as m; print(m.version('pytest'))"])
+
+
 def viztracer_env(install: bool = True) -> tuple:
     """(path of viztracer, its version) from bench/.venv-X.Y.Z, creating the
-    environment and installing viztracer there the first time; or (None,
-    why not)."""
+    environment and installing viztracer (and this Python's pytest version,
+    for the suite part) there the first time; or (None, why not)."""
     venv = HERE / (".venv-" + platform.python_version())
     py, exe = venv / "bin" / "python", venv / "bin" / "viztracer"
+    pytest_version = _pytest_version()
     version_cmd = [str(py), "-c", "import importlib.metadata as m, viztracer; print(m.version('viztracer'))"]
+    pytest_cmd = [str(py), "-c", "import importlib.metadata as m; print(m.version('pytest'))"]
     version = _capture(version_cmd) if py.exists() else None
-    if version and exe.exists():
+    if version and exe.exists() and (pytest_version is None or _capture(pytest_cmd) == pytest_version):
         return str(exe), version
     if not install:
         return None, "not installed in %s (--no-install)" % venv.relative_to(ROOT)
@@ -311,7 +328,8 @@ def viztracer_env(install: bool = True) -> tuple:
         print("creating %s ..." % venv.relative_to(ROOT), flush=True)
         steps.append([sys.executable, "-m", "venv", str(venv)])
     print("installing viztracer in %s ..." % venv.relative_to(ROOT), flush=True)
-    steps.append([str(py), "-m", "pip", "install", "--disable-pip-version-check", "-q", "viztracer"])
+    wanted = ["viztracer"] + (["pytest==" + pytest_version] if pytest_version else [])
+    steps.append([str(py), "-m", "pip", "install", "--disable-pip-version-check", "-q", *wanted])
     for cmd in steps:
         try:
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
@@ -327,41 +345,74 @@ def viztracer_env(install: bool = True) -> tuple:
     return None, "viztracer not importable in %s after installing it" % venv.relative_to(ROOT)
 
 
+def suite_dir(install: bool = True) -> tuple:
+    """(the unpacked sdist of SUITE under bench/.cache/, None) downloaded
+    from PyPI the first time, or (None, why not)."""
+    name, version = SUITE
+    cache = HERE / ".cache"
+    d = cache / ("%s-%s" % (name.replace("-", "_"), version))
+    if (d / "tests").is_dir():
+        return d, None
+    if not install:
+        return None, "%s not downloaded (--no-install)" % d.relative_to(ROOT)
+    cache.mkdir(exist_ok=True)
+    print("downloading the %s %s sdist into %s ..." % (name, version, cache.relative_to(ROOT)), flush=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q", "--no-deps",
+           "--no-binary", ":all:", "-d", str(cache), "%s==%s" % (name, version)]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.SubprocessError) as e:
+        return None, "pip download failed: %s" % e
+    archives = sorted(cache.glob("%s-%s.tar.gz" % (name.replace("-", "_"), version)))
+    if r.returncode != 0 or not archives:
+        return None, "pip download failed: %s" % ((r.stderr or r.stdout).strip().splitlines() or ["?"])[-1]
+    import tarfile
+
+    with tarfile.open(archives[0]) as tar:
+        tar.extractall(cache, filter="data") if sys.version_info >= (3, 12) else tar.extractall(cache)
+    return (d, None) if (d / "tests").is_dir() else (None, "no tests/ in %s" % archives[0].name)
+
+
 # -- measuring -------------------------------------------------------------
 
-def measure(variants: list, name: str, size: str, runs: int, tmp: Path, loads: list) -> dict:
+def _script(name: str) -> str:
+    return str(HERE / "workloads" / (name + ".py"))
+
+
+def measure(variants: list, name: str, script: str, args: str, runs: int, tmp: Path, loads: list,
+            extra: tuple = ()) -> dict:
     """variant key -> list of run results, the variants interleaved round
     after round.  A variant that fails is not run again."""
-    script = str(HERE / "workloads" / (name + ".py"))
     results: dict = {v.key: [] for v in variants}
     failed: set = set()
     for r in range(runs):
         for v in variants:
             if v.key in failed:
                 continue
-            out = tmp / ("%s-%s-%d" % (name, v.key, r))
+            out = tmp / ("%s-%s-%d" % (name, v.key.replace(":", "-"), r))
             out.mkdir(parents=True, exist_ok=True)
             loads.append(os.getloadavg()[0])
-            res = run_child(v.argv(script, size, out))
+            cmd = v.argv(script, args, out, extra)
+            res = run_child(cmd)
             v.collect(out, res)
             results[v.key].append(res)
             if res["rc"] != 0:
                 failed.add(v.key)
-                print("FAILED %s %s (exit %d): %s\n%s" % (name, v.label, res["rc"], " ".join(v.argv(script, size, out)),
-                                                           res["err"]), file=sys.stderr, flush=True)
+                print("FAILED %s %s (exit %d): %s\n%s" % (name, v.label, res["rc"], " ".join(cmd), res["err"]),
+                      file=sys.stderr, flush=True)
                 continue
-            extra = ""
+            more = ""
             if res.get("events") is not None:
-                extra = "  %9d events  %6.1f MB" % (res["events"], res["bytes"] / 1e6)
+                more = "  %9d events  %6.1f MB" % (res["events"], res["bytes"] / 1e6)
             elif res.get("bytes"):
-                extra = "  %16s  %6.1f MB" % ("", res["bytes"] / 1e6)
-            print("round %d/%d %-13s %-19s %8.3fs %7.1f MiB%s"
-                  % (r + 1, runs, name, v.label, res["s"], res["rss"] / 1024, extra), flush=True)
+                more = "  %16s  %6.1f MB" % ("", res["bytes"] / 1e6)
+            print("round %d/%d %-13s %-28s %8.3fs %7.1f MiB%s"
+                  % (r + 1, runs, name, v.label, res["s"], res["rss"] / 1024, more), flush=True)
     return results
 
 
 def summarize(results: dict) -> dict:
-    """variant key -> stats (or {"failed": stderr} / {"unavailable": why})."""
+    """variant key -> stats (or {"failed": stderr})."""
     out = {}
     for key, rs in results.items():
         if not rs:
@@ -380,149 +431,135 @@ def summarize(results: dict) -> dict:
             s["events"] = events[-1]
             s["events_varied"] = events if len(events) > 1 else None
             s["dropped"] = max(r["dropped"] for r in rs)
+            s["limit_reached"] = any(r.get("limit_reached") for r in rs)
             s["bpe"] = s["bytes"] / s["events"] if s["events"] else None
         out[key] = s
     return out
 
 
-def _variants(backends: list, viz: tuple) -> list:
+def _variants(backends: list, viz: tuple, with_viz: bool = True) -> list:
     vs = [Variant("untraced", "untraced")]
-    vs += [Variant(b, "cotrace " + b, backend=b) for b in backends]
-    if viz[0]:
+    vs += [Variant(b, _label(b), backend=b) for b in backends]
+    if viz[0] and with_viz:
         vs.append(Variant("viztracer", "viztracer", exe=viz[0]))
     return vs
 
 
+def _session(runs: int, backends: list, viz: tuple) -> dict:
+    return {"runs": runs, "backends": backends, "viz": viz, "date": _now(), "start": time.time(), "loads": []}
+
+
+def _done(result: dict) -> dict:
+    loads = result.pop("loads")
+    result["load"] = (min(loads), max(loads)) if loads else (0.0, 0.0)
+    result["minutes"] = (time.time() - result.pop("start")) / 60
+    return result
+
+
 def overhead(names: list, backends: list, viz: tuple, runs: int, scale: float, tmp: Path) -> dict:
+    result = _session(runs, backends, viz)
     variants = _variants(backends, viz)
-    loads: list = []
-    start, date = time.time(), _now()
     print("warm-up: one unrecorded round on an empty script", flush=True)
-    measure(variants, EMPTY, "0", 1, tmp, [])
+    measure(variants, EMPTY, _script(EMPTY), "0", 1, tmp, [])
     print("start-up: every variant on an empty script, %d rounds" % runs, flush=True)
-    startup = summarize(measure(variants, EMPTY, "0", runs, tmp, loads))
+    result["startup"] = summarize(measure(variants, EMPTY, _script(EMPTY), "0", runs, tmp, result["loads"]))
     rows = {}
     for name in names:
-        what, size, kind = WORKLOADS[name]
+        what, script, size, kind, extra, with_viz = WORKLOADS[name]
         size = str(max(1, int(int(size) * scale)))
         print("%s (%s), N=%s, %d rounds" % (name, what, size, runs), flush=True)
-        stats = summarize(measure(variants, name, size, runs, tmp, loads))
-        rows[name] = {"what": what, "size": size, "kind": kind, "stats": stats}
-        _print_workload(name, rows[name], startup)
-    return {"rows": rows, "startup": startup, "runs": runs, "backends": backends, "viz": viz, "date": date,
-            "load": (min(loads), max(loads)), "minutes": (time.time() - start) / 60}
+        stats = summarize(measure(_variants(backends, viz, with_viz), name, _script(script), size, runs, tmp,
+                                  result["loads"], extra))
+        rows[name] = {"what": what, "size": size, "kind": kind, "stats": stats, "extra": extra, "viz": with_viz}
+        _print_workload(name, rows[name], result["startup"])
+    result["rows"] = rows
+    return _done(result)
 
 
-def marginal(backends: list, viz: tuple, runs: int, scale: float, tmp: Path) -> dict:
-    """Every variant on the ping-pong loop at both MARGINAL sizes,
-    interleaved per size; see marginal_rows for what is derived."""
-    name, sizes = MARGINAL
+def dense(backends: list, viz: tuple, runs: int, scale: float, tmp: Path) -> dict:
+    """Every variant on each DENSE workload at both sizes, interleaved per
+    size; see dense_rows for what is derived."""
+    result = _session(runs, backends, viz)
     variants = _variants(backends, viz)
-    loads: list = []
-    start, date = time.time(), _now()
-    by_size = {}
-    for size in sizes:
-        size = str(max(1, int(int(size) * scale)))
-        print("marginal: %s N=%s, %d round(s)" % (name, size, runs), flush=True)
-        by_size[size] = summarize(measure(variants, name, size, runs, tmp, loads))
-    return {"name": name, "sizes": list(by_size), "stats": by_size, "runs": runs, "backends": backends, "viz": viz,
-            "date": date, "load": (min(loads), max(loads)), "minutes": (time.time() - start) / 60}
+    result["rows"] = {}
+    for name, (what, sizes) in DENSE.items():
+        by_size = {}
+        for size in sizes:
+            size = str(max(1, int(int(size) * scale)))
+            print("dense: %s N=%s, %d round(s)" % (name, size, runs), flush=True)
+            by_size[size] = summarize(measure(variants, name, _script(name), size, runs, tmp, result["loads"]))
+        result["rows"][name] = {"what": what, "sizes": list(by_size), "stats": by_size}
+    return _done(result)
 
 
-def marginal_rows(result: dict) -> list:
-    """Per variant: (label, small s, big s, events added, us per added event,
-    ratio to untraced at the big size).  A variant without an event count
-    (untraced, viztracer) is charged the events cotrace recorded for the same
-    N: two per iteration, the workload's own count."""
-    small, big = result["sizes"]
-    st_small, st_big = result["stats"][small], result["stats"][big]
-    events = {}
-    for key in result["backends"]:
+def suite(backends: list, viz: tuple, runs: int, tmp: Path, install: bool) -> dict:
+    """more-itertools' test suite, untraced, under the default backend
+    (the targets' one) and under viztracer, interleaved."""
+    result = _session(runs, backends[:1], viz)
+    d, why = suite_dir(install)
+    result["dir"], result["why"] = d, why
+    if d is None:
+        result["stats"] = {}
+        return _done(result)
+    print("suite: %s %s's tests, %d round(s)" % (SUITE + (runs,)), flush=True)
+    result["stats"] = summarize(measure(_variants(backends[:1], viz), "suite", _script("suite"), str(d), runs, tmp,
+                                        result["loads"]))
+    return _done(result)
+
+
+def dense_rows(row: dict, backends: list, viz: bool) -> list:
+    """Per variant: (key, small s, big s, events at the big size, events
+    added, µs per added event, ratio to untraced at the big size, stats at
+    the big size).  A variant without an event count (untraced, viztracer)
+    is charged the events cotrace recorded for the same N."""
+    small, big = row["sizes"]
+    st_small, st_big = row["stats"][small], row["stats"][big]
+    events = None
+    for key in backends:
         if "events" in st_small.get(key, {}) and "events" in st_big.get(key, {}):
             events = {"small": st_small[key]["events"], "big": st_big[key]["events"]}
             break
-    if not events:
-        events = {"small": 2 * int(small), "big": 2 * int(big)}
     rows = []
-    keys = ["untraced"] + result["backends"] + (["viztracer"] if result["viz"][0] else [])
+    keys = ["untraced"] + backends + (["viztracer"] if viz else [])
     base = st_big.get("untraced", {}).get("median")
     for key in keys:
         a, b = st_small.get(key, {}), st_big.get(key, {})
-        if "median" not in a or "median" not in b:
-            rows.append((_label(key), None, None, None, None, None))
+        if "median" not in a or "median" not in b or (events is None and "events" not in b):
+            rows.append((key, None, None, None, None, None, None, b))
             continue
-        ev_small, ev_big = a.get("events", events["small"]), b.get("events", events["big"])
+        ev_small = a.get("events", events["small"] if events else None)
+        ev_big = b.get("events", events["big"] if events else None)
         added = ev_big - ev_small
         per = (b["median"] - a["median"]) / added * 1e6 if added > 0 else None
-        rows.append((_label(key), a["median"], b["median"], added, per, b["median"] / base if base else None))
+        rows.append((key, a["median"], b["median"], ev_big, added, per, b["median"] / base if base else None, b))
     return rows
 
 
-def marginal_section(result: dict, env: dict) -> list:
-    small, big = result["sizes"]
-    lines = [
-        MARGINAL_HEADING,
-        "",
-        "- Date: %s; %s N=%s and N=%s, %d interleaved round(s) per size; section took %.1f min"
-        % (result["date"], result["name"], small, big, result["runs"], result["minutes"]),
-        "- cotrace %s; viztracer %s" % (env["git"], result["viz"][1] if result["viz"][0] else "unavailable"),
-        "- Machine load (1-minute load average before each run): %.1f to %.1f" % result["load"],
-        "- µs/event: (median at N=%s − median at N=%s) / (events added); fixed start-up and save costs cancel out;"
-        " the marginal cost of the untraced loop itself is the first row" % (big, small),
-        "",
-        "| variant | s at N=%s | s at N=%s | events added | µs/event at the margin | net of untraced |"
-        " ratio at N=%s |" % (small, big, big),
-        "|---|---|---|---|---|---|---|",
-    ]
-    rows = marginal_rows(result)
-    base = rows[0][4] if rows and rows[0][4] is not None else 0.0
-    for label, a, b, added, per, ratio in rows:
-        if a is None:
-            lines.append("| %s | failed or unavailable | | | | | |" % label)
-            continue
-        lines.append("| %s | %.2f | %.2f | %d | %.3f | %.3f | %s |" % (
-            label, a, b, added, per or 0.0, (per or 0.0) - base, _x(ratio)))
-    return lines
-
-
-def memory(backends: list, runs: int, scale: float, tmp: Path) -> dict:
-    name, size = MEMORY
-    size = str(max(1, int(int(size) * scale)))
-    variants = _variants(backends, (None, None))
-    loads: list = []
-    start, date = time.time(), _now()
-    print("memory: %s N=%s, %d round(s)" % (name, size, runs), flush=True)
-    stats = summarize(measure(variants, name, size, runs, tmp, loads))
-    return {"name": name, "size": size, "stats": stats, "runs": runs, "backends": backends, "date": date,
-            "load": (min(loads), max(loads)), "minutes": (time.time() - start) / 60}
-
-
 def _budgets(result: dict | None) -> dict:
-    """Per generator-dense workload of ``result``'s session, in µs per
-    recorded event: what the target leaves the best cotrace backend (the
-    target's bound times viztracer's median, less the untraced run and
-    cotrace's extra start-up, over the events) and what that backend took
-    (its median less the same).  Workloads without viztracer are left out."""
+    """Per dense workload, in µs per recorded event at its big size: what the
+    ratio target leaves the default backend (bound × viztracer's median,
+    less the untraced run, over the events; on monitoring, also viztracer's
+    marginal cost) and what that backend took (its median less the untraced
+    run, over the events)."""
     out: dict = {}
     if not result:
         return out
     backend = "monitoring" if "monitoring" in result["backends"] else "settrace"
-    startup = result["startup"]
     for name, row in result["rows"].items():
-        if row["kind"] != "generator":
-            continue
-        stats = row["stats"]
+        rows = {r[0]: r for r in dense_rows(row, result["backends"], bool(result["viz"][0]))}
         try:
-            viz, untraced = stats["viztracer"]["median"], stats["untraced"]["median"]
-            mine, events = stats[backend]["median"], stats[backend]["events"]
-            extra = startup[backend]["median"] - startup["untraced"]["median"]
+            viz, untraced, mine = rows["viztracer"][2], rows["untraced"][2], rows[backend][2]
+            events = rows[backend][3]
         except (KeyError, TypeError):
             continue
-        if not events:
+        if not events or viz is None or mine is None:
             continue
         bound = TARGETS["generator"][backend][1]
-        out[name] = {"backend": backend, "allowed": (bound * viz - untraced - extra) / events * 1e6,
-                     "took": (mine - untraced - extra) / events * 1e6}
+        out[name] = {"backend": backend, "allowed": (bound * viz - untraced) / events * 1e6,
+                     "took": (mine - untraced) / events * 1e6}
+        if backend == "monitoring" and rows["viztracer"][5] is not None:
+            out[name + ", marginal"] = {"backend": backend, "allowed": rows["viztracer"][5] * MARGINAL_BOUND,
+                                        "took": rows[backend][5]}
     return out
 
 
@@ -548,7 +585,9 @@ def _size(n: float) -> str:
         return "%d B" % n
     if n < 10_000_000:
         return "%.0f KB" % (n / 1e3)
-    return "%.1f MB" % (n / 1e6)
+    if n < 10_000_000_000:
+        return "%.1f MB" % (n / 1e6)
+    return "%.2f GB" % (n / 1e9)
 
 
 def _x(r: float | None) -> str:
@@ -568,53 +607,50 @@ def _missing(s: dict, key: str) -> str:
     return "viztracer unavailable" if key == "viztracer" else "not run"
 
 
-def target_rows(result: dict) -> list:
-    """One dict per (workload, cotrace backend): target, numbers, verdict."""
-    rows = []
-    viz_ok = bool(result["viz"][0])
-    for name, row in result["rows"].items():
-        stats = row["stats"]
-        viz = _ratio(stats, "viztracer")
-        for b in result["backends"]:
-            ours = _ratio(stats, b)
-            t = TARGETS[row["kind"]][b.split(":")[0]]
-            # the targets are the default core's; the Python core's numbers are shown beside them
-            applies = (b == "monitoring" or sys.version_info < (3, 12) and b == "settrace")
-            what, bound = t
-            target = ("≤ %.1f × viztracer's ratio" % bound) if what == "viztracer" else ("≤ %.2fx untraced" % bound)
-            rel = ours / viz if ours is not None and viz is not None else None
-            if ours is None:
-                verdict = "cotrace " + _missing(stats.get(b, {}), b)
-            elif what == "viztracer" and viz is None:
-                verdict = "viztracer unavailable" if not viz_ok else "viztracer " + _missing(stats.get("viztracer", {}), "viztracer")
-            else:
-                value = rel if what == "viztracer" else ours
-                ok = value <= bound
-                digits = 2 if round(value, 2) != round(bound, 2) else 3  # 1.104 vs 1.10: say 1.104
-                shown = "%.*f%s" % (digits, value, "" if what == "viztracer" else "x")
-                shown_bound = ("%.1f" % bound) if what == "viztracer" else ("%.2fx" % bound)
-                verdict = "%s (%s %s %s)" % ("met" if ok else "**not met**", shown, "≤" if ok else ">", shown_bound)
-            if not applies:
-                target = "none: on 3.12+ the targets are monitoring's (3.11 settrace: %s)" % target
-                verdict = "—"
-            rows.append({"workload": name, "backend": b, "target": target, "ours": ours, "viz": viz,
-                         "rel": rel, "verdict": verdict})
-    return rows
+def _applies(backend: str) -> bool:
+    """The targets are the default core's, on this Python's default backend."""
+    return backend == "monitoring" or (sys.version_info < (3, 12) and backend == "settrace")
+
+
+def verdict(value: float | None, bound: float, unit: str = "", le: bool = True, digits: int = 2) -> str:
+    """"met (0.75 ≤ 0.8)" / "**not met** (1.10 > 0.8)"."""
+    if value is None:
+        return "not measured"
+    ok = value <= bound if le else value < bound
+    d = digits if round(value, digits) != round(bound, digits) else digits + 1
+    return "%s (%.*f%s %s %s%s)" % ("met" if ok else "**not met**", d, value, unit,
+                                    ("≤" if le else "<") if ok else (">" if le else "≥"), ("%g" % bound), unit)
+
+
+def ratio_target(kind: str, backend: str, ours: float | None, viz: float | None, viz_state: str) -> dict:
+    """The target row of one workload kind for one cotrace variant."""
+    what, bound = TARGETS[kind][backend.split(":")[0]]
+    target = ("≤ %g × viztracer's ratio" % bound) if what == "viztracer" else ("≤ %.2fx untraced" % bound)
+    rel = ours / viz if ours is not None and viz is not None else None
+    if ours is None:
+        v = "cotrace not measured"
+    elif what == "viztracer" and viz is None:
+        v = viz_state
+    else:
+        v = verdict(rel, bound) if what == "viztracer" else verdict(ours, bound, "x")
+    if not _applies(backend):
+        target, v = "none here (3.11's settrace target: %s)" % target, "—"
+    return {"target": target, "ours": ours, "viz": viz, "rel": rel, "verdict": v}
 
 
 def _print_workload(name: str, row: dict, startup: dict) -> None:
     stats = row["stats"]
     for key, s in stats.items():
         if "median" not in s:
-            print("  %-19s %s" % (_label(key), _missing(s, key)), flush=True)
+            print("  %-28s %s" % (_label(key), _missing(s, key)), flush=True)
             continue
-        extra = ""
+        more = ""
         if s.get("events") is not None:
-            extra = "  %d events  %s  %s B/event" % (s["events"], _size(s["bytes"]),
-                                                    "%.0f" % s["bpe"] if s["bpe"] else "—")
-        print("  %-19s median %8.3fs (%.3f-%.3f)  ratio %8s  net %8s  %6.1f MiB%s"
+            more = "  %d events  %s  %s B/event" % (s["events"], _size(s["bytes"]),
+                                                   "%.0f" % s["bpe"] if s["bpe"] else "—")
+        print("  %-28s median %8.3fs (%.3f-%.3f)  ratio %8s  net %8s  %6.1f MiB%s"
               % (_label(key), s["median"], s["min"], s["max"], _x(_ratio(stats, key)),
-                 _x(_net_ratio(stats, key, startup)), s["rss_mib"], extra), flush=True)
+                 _x(_net_ratio(stats, key, startup)), s["rss_mib"], more), flush=True)
 
 
 def _git() -> str:
@@ -626,9 +662,9 @@ def _git() -> str:
 
 
 def tracer_fingerprint() -> str:
-    """A hash of tracer/'s sources, to notice edits made while the benchmark runs."""
+    """A hash of tracer/'s sources (the C core's too), to notice edits made while the benchmark runs."""
     h = hashlib.sha1()
-    for p in sorted((ROOT / "tracer").rglob("*.py")):
+    for p in sorted(list((ROOT / "tracer").rglob("*.py")) + list((ROOT / "tracer").rglob("*.c"))):
         h.update(str(p.relative_to(ROOT)).encode())
         h.update(p.read_bytes())
     return h.hexdigest()
@@ -648,48 +684,114 @@ def _now() -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
 
 
-def _sizes_line() -> str:
-    return "; ".join("%s N=%s" % (n, s) for n, (_, s, _) in WORKLOADS.items())
+def _viz_line(viz: tuple) -> str:
+    exe, info = viz
+    if not exe:
+        return "- viztracer unavailable: %s" % info
+    return ("- viztracer %s from `bench/.venv-%s`: `viztracer --quiet -o FILE.json SCRIPT ARGS`; it keeps the newest"
+            " 1,000,000 entries in a ring buffer (its default `--tracer_entries`) and writes only those, while"
+            " cotrace writes every event" % (info, platform.python_version()))
+
+
+def _session_lines(result: dict, env: dict, what: str) -> list:
+    return [
+        "- Date: %s; %s; %d interleaved round(s) (every variant in turn), medians; section took %.0f min"
+        % (result["date"], what, result["runs"], result["minutes"]),
+        "- cotrace %s; `python -m tracer -q --no-diagrams --backend B --core C -o DIR SCRIPT ARGS`; backends on"
+        " this Python: %s%s" % (env["git"], ", ".join(b for b in result["backends"] if ":" not in b),
+                                "".join("; %s unavailable (%s)" % kv for kv in env["missing"].items())),
+        _viz_line(result["viz"]),
+        "- Machine load (1-minute load average before each run): %.1f to %.1f" % result["load"],
+    ]
+
+
+def dense_section(result: dict, env: dict) -> list:
+    backends, viz = result["backends"], bool(result["viz"][0])
+    lines = [DENSE_HEADING, ""] + _session_lines(result, env, "each workload at two sizes") + [
+        "- Sizes: %s" % "; ".join("%s N=%s and N=%s" % ((n,) + tuple(r["sizes"])) for n, r in result["rows"].items()),
+        "- µs/event at the margin: (median at the big size − median at the small one) / events added, so that no"
+        " fixed cost (start-up, viztracer's save of its ring buffer) hides in it; untraced and viztracer are"
+        " charged the events cotrace recorded; ratio: median / untraced median at the big size",
+        "- Peak RSS, trace bytes and B/event are the big size's (≥ 16M events: the memory target's size)",
+        "",
+        "| workload | variant | s, small | s, big | events, big | µs/event at the margin | ratio at the big size |"
+        " peak RSS MiB | trace bytes | B/event |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    targets = []
+    for name, row in result["rows"].items():
+        rows = dense_rows(row, backends, viz)
+        by_key = {r[0]: r for r in rows}
+        first = True
+        for key, a, b, events, added, per, ratio, st in rows:
+            cell = name if first else ""
+            first = False
+            if a is None:
+                lines.append("| %s | %s | %s | | | | | | | |" % (cell, _label(key), _missing(st, key)))
+                continue
+            cot = key not in ("untraced", "viztracer")
+            lines.append("| %s | %s | %.2f | %.2f | %s | %.3f | %s | %.1f | %s | %s |" % (
+                cell, _label(key), a, b, "%d" % events if cot else "", per or 0.0, _x(ratio), st["rss_mib"],
+                _size(st["bytes"]) if st.get("bytes") is not None else "",
+                "%.1f" % st["bpe"] if cot and st.get("bpe") else ""))
+        viz_row = by_key.get("viztracer")
+        viz_state = "viztracer unavailable" if not viz else "viztracer " + _missing(viz_row[7] if viz_row else {}, "viztracer")
+        for b in backends:
+            r = by_key[b]
+            t = ratio_target("generator", b, r[6], viz_row[6] if viz_row else None, viz_state)
+            targets.append((name, b, "ratio at %s events" % ("%.0fM" % (r[3] / 1e6) if r[3] else "?"), t["target"],
+                            _x(t["ours"]), _x(t["viz"]), t["verdict"]))
+            if b.split(":")[0] == "monitoring":
+                vm = viz_row[5] if viz_row else None
+                v = verdict(r[5] / vm if r[5] is not None and vm else None, MARGINAL_BOUND) if _applies(b) else "—"
+                targets.append((name, b, "µs/event at the margin", "≤ viztracer's",
+                                "%.3f" % r[5] if r[5] is not None else "—", "%.3f" % vm if vm else "—", v))
+            st = r[7]
+            if "median" in st and _applies(b):
+                ok_events = (r[3] or 0) >= MEMORY_MIN_EVENTS
+                targets.append((name, b, "peak RSS at %.0fM events" % ((r[3] or 0) / 1e6), "< %.0f MiB" % MEMORY_TARGET_MIB,
+                                "%.1f MiB" % st["rss_mib"], "", verdict(st["rss_mib"], MEMORY_TARGET_MIB, " MiB", le=False, digits=1)
+                                if ok_events else "not measured (fewer than 16M events)"))
+                targets.append((name, b, "bytes per event", "≤ %.0f" % BYTES_TARGET, "%.1f" % (st.get("bpe") or 0), "",
+                                verdict(st.get("bpe"), BYTES_TARGET, digits=1)))
+    lines += ["", "#### Targets (same-session medians)", "",
+              "| workload | variant | measure | target | cotrace | viztracer | result |",
+              "|---|---|---|---|---|---|---|"]
+    lines += ["| %s | %s | %s | %s | %s | %s | %s |" % (n, _label(b), m, t, o, v, res) for n, b, m, t, o, v, res in targets]
+    return lines
 
 
 def overhead_section(result: dict, env: dict) -> list:
     backends = result["backends"]
-    viz_exe, viz_info = result["viz"]
+    viz_exe = result["viz"][0]
     order = ["untraced"] + backends + ["viztracer"]
-    lines = [
-        OVERHEAD_HEADING,
-        "",
-        "- Date: %s; %d interleaved rounds (%s in turn), medians (min-max); section took %.0f min"
-        % (result["date"], result["runs"], ", ".join(_label(k) for k in order if k != "viztracer" or viz_exe),
-           result["minutes"]),
-        "- cotrace %s; `python -m tracer -q --no-diagrams --backend B -o DIR SCRIPT N`; backends on this Python: %s%s"
-        % (env["git"], ", ".join(backends), "".join("; %s unavailable (%s)" % (b, why)
-                                                     for b, why in env["missing"].items())),
+    startup = result["startup"]
+    lines = [OVERHEAD_HEADING, ""] + _session_lines(result, env, "asyncio, calls, a --max-events 10 run, start-up") + [
         "- Fast JSON encoders importable here: %s" % env["encoders"],
-        ("- viztracer %s from `bench/.venv-%s`: `viztracer --quiet -o FILE.json SCRIPT N`; it keeps the newest"
-         " 1,000,000 entries in a ring buffer (its default `--tracer_entries`) and writes only those, while"
-         " cotrace writes every event" % (viz_info, platform.python_version())) if viz_exe
-        else "- viztracer unavailable: %s" % viz_info,
-        "- Sizes: %s; start-up (an empty script, medians): %s"
-        % (", ".join("%s N=%s" % (n, r["size"]) for n, r in result["rows"].items()),
-           ", ".join("%s %.3f s" % (_label(k), result["startup"][k]["median"])
-                     for k in order if "median" in result["startup"].get(k, {}))),
-        "- Machine load (1-minute load average before each run): %.1f to %.1f" % result["load"],
+        "- Sizes: %s" % ", ".join("%s N=%s" % (n, r["size"]) for n, r in result["rows"].items()),
         "- ratio = median / untraced median, same session; net = the same with each variant's start-up median"
         " subtracted from both (for reading only; the targets use ratio)",
         "",
         "| workload | variant | median s | min-max s | ratio | net | peak RSS MiB | events | trace bytes | B/event |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    first = True
+    for key in order:
+        s = startup.get(key)
+        if s is None or "median" not in s:
+            continue
+        lines.append("| %s | %s | %.3f | %.3f-%.3f | | | %.1f | | | |" % (
+            "start-up (empty script)" if first else "", _label(key), s["median"], s["min"], s["max"], s["rss_mib"]))
+        first = False
     notes = []
     for name, row in result["rows"].items():
         stats = row["stats"]
         first = True
         for key in order:
             s = stats.get(key)
-            if s is None and key == "viztracer" and viz_exe:
+            if s is None and key == "viztracer" and (viz_exe or not row["viz"]):
                 continue
-            cell = ("%s (N=%s)" % (name, row["size"])) if first else ""
+            cell = ("%s (N=%s%s)" % (name, row["size"], "".join(" " + a for a in row["extra"]))) if first else ""
             first = False
             if s is None or "median" not in s:
                 lines.append("| %s | %s | %s | | | | | | | |" % (cell, _label(key), _missing(s or {}, key)))
@@ -698,60 +800,66 @@ def overhead_section(result: dict, env: dict) -> list:
             bpe = "%.0f" % s["bpe"] if s.get("bpe") else ""
             lines.append("| %s | %s | %.3f | %.3f-%.3f | %s | %s | %.1f | %s | %s | %s |" % (
                 cell, _label(key), s["median"], s["min"], s["max"], _x(_ratio(stats, key)),
-                _x(_net_ratio(stats, key, result["startup"])), s["rss_mib"], events,
+                _x(_net_ratio(stats, key, startup)), s["rss_mib"], events,
                 _size(s["bytes"]) if s.get("bytes") is not None else "", bpe))
             if s.get("events_varied"):
                 notes.append("%s, %s: the event count varied between runs: %s" % (name, _label(key), s["events_varied"]))
-            if s.get("dropped"):
+            if s.get("dropped") and row["kind"] != "limit":
                 notes.append("%s, %s: %d events dropped" % (name, _label(key), s["dropped"]))
-        counts = {b: stats[b]["events"] for b in backends if stats.get(b, {}).get("events") is not None}
-        if len(set(counts.values())) > 1:
-            notes.append("%s: the backends recorded different numbers of events: %s"
-                         % (name, ", ".join("%s %d" % kv for kv in counts.items())))
+            if row["kind"] == "limit" and key not in ("untraced", "viztracer") and not s.get("limit_reached"):
+                notes.append("%s, %s: the footer does not say the limit was reached" % (name, _label(key)))
     lines += [""] + ["- Note: " + n for n in notes] + ([""] if notes else [])
-    lines += [
-        "#### Targets (performance issue; same-session medians)",
-        "",
-        "| workload | backend | target | cotrace ratio | viztracer ratio | cotrace / viztracer | result |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for t in target_rows(result):
-        lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
-            t["workload"], t["backend"], t["target"], _x(t["ours"]), _x(t["viz"]),
-            "—" if t["rel"] is None else "%.2f" % t["rel"], t["verdict"]))
+    lines += ["#### Targets (same-session medians)", "",
+              "| workload | variant | target | cotrace | viztracer | cotrace / viztracer | result |",
+              "|---|---|---|---|---|---|---|"]
+    for name, row in result["rows"].items():
+        stats = row["stats"]
+        for b in backends:
+            viz = _ratio(stats, "viztracer")
+            state = "viztracer unavailable" if not viz_exe else "viztracer " + _missing(stats.get("viztracer", {}), "viztracer")
+            t = ratio_target(row["kind"], b, _ratio(stats, b), viz, state)
+            lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                name, _label(b), t["target"], _x(t["ours"]), _x(t["viz"]),
+                "—" if t["rel"] is None else "%.2f" % t["rel"], t["verdict"]))
+    base = startup.get("untraced", {}).get("median")
+    for b in backends:
+        s = startup.get(b, {})
+        extra = s["median"] - base if "median" in s and base is not None else None
+        lines.append("| start-up | %s | ≤ python's + %.0f ms | +%s | | | %s |" % (
+            _label(b), STARTUP_TARGET_S * 1e3, "%.0f ms" % (extra * 1e3) if extra is not None else "—",
+            verdict(extra * 1e3 if extra is not None else None, STARTUP_TARGET_S * 1e3, " ms", digits=0)
+            if _applies(b) else "—"))
     return lines
 
 
-def memory_section(result: dict, env: dict) -> list:
-    lines = [
-        MEMORY_HEADING,
-        "",
-        "- Date: %s; %s N=%s, %d run(s) per variant; section took %.1f min"
-        % (result["date"], result["name"], result["size"], result["runs"], result["minutes"]),
-        "- cotrace %s; `python -m tracer -q --no-diagrams --backend B -o DIR bench/workloads/%s.py %s`"
-        % (env["git"], result["name"], result["size"]),
-        "- Machine load (1-minute load average before each run): %.1f to %.1f" % result["load"],
-        "- Targets (performance issue): peak RSS < %.0f MiB for 16M events; ≤ %.0f B/event on ping-pong"
-        % (MEMORY_TARGET_MIB, BYTES_TARGET),
-        "",
-        "| variant | s | peak RSS MiB | events | trace bytes | B/event | RSS < %.0f MiB | ≤ %.0f B/event |"
-        % (MEMORY_TARGET_MIB, BYTES_TARGET),
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for key in ["untraced"] + result["backends"]:
-        s = result["stats"].get(key, {})
+def suite_section(result: dict, env: dict) -> list:
+    name, version = SUITE
+    lines = [SUITE_HEADING, ""]
+    if result["dir"] is None:
+        return lines + ["- not measured: %s" % result["why"]]
+    stats = result["stats"]
+    lines += _session_lines(result, env, "%s %s's own tests (its sdist, `pytest -q -p no:cacheprovider tests` from"
+                                         " its directory: bench/workloads/suite.py), every event written" % (name, version))
+    lines += ["", "| variant | median s | min-max s | ratio | peak RSS MiB | events | trace bytes | B/event |",
+              "|---|---|---|---|---|---|---|---|"]
+    for key in ["untraced"] + result["backends"] + ["viztracer"]:
+        s = stats.get(key)
+        if s is None:
+            continue
         if "median" not in s:
             lines.append("| %s | %s | | | | | | |" % (_label(key), _missing(s, key)))
             continue
-        if key == "untraced":
-            lines.append("| untraced | %.1f | %.1f | | | | | |" % (s["median"], s["rss_mib"]))
-            continue
-        rss_ok = s["rss_mib"] < MEMORY_TARGET_MIB
-        bpe_ok = s["bpe"] is not None and s["bpe"] <= BYTES_TARGET
-        lines.append("| %s | %.1f | %.1f | %d | %s | %.0f | %s | %s |" % (
-            _label(key), s["median"], s["rss_mib"], s["events"], _size(s["bytes"]), s["bpe"] or 0,
-            "met (%.1f)" % s["rss_mib"] if rss_ok else "**not met** (%.1f)" % s["rss_mib"],
-            "met (%.0f)" % s["bpe"] if bpe_ok else "**not met** (%.0f)" % (s["bpe"] or 0)))
+        lines.append("| %s | %.1f | %.1f-%.1f | %s | %.1f | %s | %s | %s |" % (
+            _label(key), s["median"], s["min"], s["max"], _x(_ratio(stats, key)), s["rss_mib"],
+            "%d" % s["events"] if s.get("events") is not None else "",
+            _size(s["bytes"]) if s.get("bytes") is not None else "", "%.1f" % s["bpe"] if s.get("bpe") else ""))
+    lines += ["", "| target | cotrace / viztracer | result |", "|---|---|---|"]
+    for b in result["backends"]:
+        viz = _ratio(stats, "viztracer")
+        t = ratio_target("suite", b, _ratio(stats, b), viz,
+                         "viztracer " + _missing(stats.get("viztracer", {}), "viztracer"))
+        lines.append("| %s, %s | %s | %s |" % (_label(b), t["target"], "—" if t["rel"] is None else "%.2f" % t["rel"],
+                                               t["verdict"]))
     return lines
 
 
@@ -788,15 +896,16 @@ def _write_results(parts: dict) -> None:
             elif current is not None:
                 sections[current].setdefault(sub or "__preamble__", []).append(line)
     mine = sections.setdefault(version, {})
+    for heading in OBSOLETE:
+        mine.pop(heading, None)
     mine.update(parts)
     standard = (
         "Written by `python bench/run.py`, run once with each interpreter (each run rewrites its own Python's"
         " section); what it measures is described in the docstring of bench/run.py.  Ratios are variant /"
         " untraced, both measured in the same session with interleaved runs, so that machine load affects both"
-        " alike.  Peak RSS is the child process's own maximum resident set (`os.wait4`).  Workload sizes: %s"
-        " (pingpong and pipeline are generator-dense, asyncio_tasks has 200 tasks, calls is mostly ordinary"
-        " function calls); the 16M-event memory check is pingpong N=%s.  `--only memory` / `--skip memory`,"
-        " `--only render`, `--only overhead` run or leave out one part." % (_sizes_line(), MEMORY[1]))
+        " alike.  Peak RSS is the child process's own maximum resident set (`os.wait4`).  The targets are those"
+        " of the issue \"Real programs at full size\", for the default (C) core on the Python's default backend"
+        " (settrace on 3.11, sys.monitoring on 3.12+).  Parts: %s (`--only PART`, `--skip PART`)." % ", ".join(PARTS))
     # keep the file's preamble (title, notes) and rewrite only the standard paragraph in it
     head = [standard if line.startswith("Written by `python bench/run.py`") else line for line in preamble]
     if standard not in head:
@@ -839,18 +948,18 @@ def main(argv: list | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="parts: %s (see the module docstring)" % ", ".join(PARTS))
-    parser.add_argument("-n", "--runs", type=int, default=5, help="interleaved rounds per overhead workload (default 5)")
-    parser.add_argument("--memory-runs", type=int, default=1, help="runs per variant of the memory check (default 1)")
-    parser.add_argument("--marginal-runs", type=int, default=3,
-                        help="interleaved rounds per size of the marginal part (default 3)")
-    parser.add_argument("--render-runs", type=int, default=3, help="runs per render case (default 3)")
+    parser.add_argument("-n", "--runs", type=int, default=3, help="interleaved rounds per overhead workload (default 3)")
+    parser.add_argument("--dense-runs", type=int, default=2,
+                        help="interleaved rounds per size of the dense part (default 2)")
+    parser.add_argument("--suite-runs", type=int, default=1, help="rounds of the suite part (default 1)")
+    parser.add_argument("--render-runs", type=int, default=2, help="runs per render case (default 2)")
     parser.add_argument("--only", action="append", choices=list(PARTS) + list(WORKLOADS),
                         help="run only this part or overhead workload (repeatable)")
     parser.add_argument("--skip", action="append", choices=list(PARTS), help="leave this part out (repeatable)")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="multiply the workload sizes (a quick try of the command; not written to RESULTS.md)")
     parser.add_argument("--no-install", action="store_true",
-                        help="do not create bench/.venv-X.Y.Z or install viztracer (use it if it is there)")
+                        help="do not create bench/.venv-X.Y.Z, install viztracer or download the suite's sdist")
     parser.add_argument("--no-write", action="store_true", help="do not rewrite bench/RESULTS.md")
     parser.add_argument("--python-core", action="store_true",
                         help="also measure the Python core (the reference) beside the default one (C where built)")
@@ -862,7 +971,7 @@ def main(argv: list | None = None) -> int:
     fingerprint = tracer_fingerprint()
     parts: dict = {}
     failed = False
-    overhead_result = None
+    dense_result = None
     print("Python %s (%s); cotrace %s" % (platform.python_version(), sys.executable, env["git"]), flush=True)
     # byte-compile cotrace as pip does when it installs a package: an
     # editable install under PYTHONDONTWRITEBYTECODE=1 would otherwise
@@ -871,54 +980,54 @@ def main(argv: list | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="cotrace-bench-") as t:
         tmp = Path(t)
         backends, env["missing"] = cotrace_backends(tmp)
+        # the default backend first (the suite part runs only it)
+        backends.sort(key=lambda b: b != ("monitoring" if "monitoring" in backends else "settrace"))
         if args.python_core and DEFAULT_CORE == "C":
             backends = backends + [b + ":python" for b in backends]
         print("cotrace backends: %s%s" % (", ".join(backends) or "none",
                                           "".join("; %s unavailable: %s" % kv for kv in env["missing"].items())),
               flush=True)
+        viz = viztracer_env(install=not args.no_install) if only & {"dense", "suite"} or names else (None, "not run")
+        print("viztracer: %s" % (("%s (%s)" % (viz[1], viz[0])) if viz[0] else "unavailable: " + viz[1]), flush=True)
+        if "dense" in only:
+            result = dense_result = dense(backends, viz, args.dense_runs, args.scale, tmp)
+            failed |= any("failed" in s for r in result["rows"].values() for st in r["stats"].values()
+                          for s in st.values())
+            lines = dense_section(result, env)
+            print("\n".join(lines[2:]) + "\n", flush=True)
+            parts[DENSE_HEADING] = lines
         if names:
-            viz = viztracer_env(install=not args.no_install)
-            print("viztracer: %s" % (("%s (%s)" % (viz[1], viz[0])) if viz[0] else "unavailable: " + viz[1]),
-                  flush=True)
-            result = overhead_result = overhead(names, backends, viz, args.runs, args.scale, tmp)
+            result = overhead(names, backends, viz, args.runs, args.scale, tmp)
             failed |= any("failed" in s for r in result["rows"].values() for s in r["stats"].values())
             lines = overhead_section(result, env)
             print("\n".join(lines[2:]) + "\n", flush=True)
             if set(names) == set(WORKLOADS):
                 parts[OVERHEAD_HEADING] = lines
-        if "marginal" in only:
-            viz = viztracer_env(install=not args.no_install)
-            result = marginal(backends, viz, args.marginal_runs, args.scale, tmp)
-            failed |= any("failed" in s for st in result["stats"].values() for s in st.values())
-            lines = marginal_section(result, env)
+        if "suite" in only:
+            result = suite(backends, viz, args.suite_runs, tmp, install=not args.no_install)
+            failed |= any("failed" in s for s in result["stats"].values())
+            lines = suite_section(result, env)
             print("\n".join(lines[2:]) + "\n", flush=True)
-            parts[MARGINAL_HEADING] = lines
+            parts[SUITE_HEADING] = lines
         if "floor" in only:
             sys.path.insert(0, str(HERE))
             import floor
 
             print("floor: bench/floor.py, %d rounds" % args.runs, flush=True)
             fl = floor.bench(args.runs)
-            parts[floor.HEADING] = floor.section(fl, budgets=_budgets(overhead_result))
+            parts[floor.HEADING] = floor.section(fl, budgets=_budgets(dense_result))
             print("\n".join(parts[floor.HEADING][2:]) + "\n", flush=True)
-        if "memory" in only:
-            result = memory(backends, args.memory_runs, args.scale, tmp)
-            failed |= any("failed" in s for s in result["stats"].values())
-            lines = memory_section(result, env)
-            print("\n".join(lines[2:]) + "\n", flush=True)
-            parts[MEMORY_HEADING] = lines
     if "render" in only:
         sys.path.insert(0, str(HERE))
         import render
 
-        parts[render.HEADING] = render.section(render.bench(args.render_runs))
+        parts[render.HEADING] = render.section(render.bench(args.render_runs, scale=args.scale))
         print("\n".join(parts[render.HEADING][2:]) + "\n", flush=True)
     if tracer_fingerprint() != fingerprint:
         print("WARNING: tracer/ changed while the benchmark ran: the numbers may mix two versions of cotrace",
               file=sys.stderr)
-        for heading in (OVERHEAD_HEADING, MARGINAL_HEADING, MEMORY_HEADING):
-            if heading in parts:
-                parts[heading].insert(2, "- **tracer/ changed while this ran**: the numbers may mix two versions")
+        for heading in parts:
+            parts[heading].insert(2, "- **tracer/ changed while this ran**: the numbers may mix two versions")
     if write and parts:
         write_results(parts)
         print("wrote %s (Python %s: %s)" % (HERE / "RESULTS.md", platform.python_version(),
