@@ -266,7 +266,11 @@ class Variant:
                     result["rc"], result["err"] = -1, "no trace written in %s\n%s" % (out, result["err"])
                     return
                 trace = traces[0]
-                footer, header = _footer(trace), _header(trace)
+                try:
+                    footer, header = _footer(trace), _header(trace)
+                except (SystemExit, OSError, ValueError) as e:  # a killed or broken run: this variant failed
+                    result["rc"], result["err"] = -1, "%s\n%s" % (e, result["err"])
+                    return
                 result.update(events=footer.get("events"), dropped=footer.get("dropped") or 0,
                               limit_reached=bool(footer.get("limit_reached")),
                               bytes=trace.stat().st_size, recorded_by=header.get("backend"),
@@ -981,7 +985,8 @@ def main(argv: list | None = None) -> int:
         tmp = Path(t)
         backends, env["missing"] = cotrace_backends(tmp)
         # the default backend first (the suite part runs only it)
-        backends.sort(key=lambda b: b != ("monitoring" if "monitoring" in backends else "settrace"))
+        default = "monitoring" if "monitoring" in backends else "settrace"
+        backends.sort(key=lambda b: b != default)  # (the key must not read the list: sort empties it meanwhile)
         if args.python_core and DEFAULT_CORE == "C":
             backends = backends + [b + ":python" for b in backends]
         print("cotrace backends: %s%s" % (", ".join(backends) or "none",
