@@ -36,6 +36,11 @@ import typing
 from dataclasses import dataclass, field
 
 from .aggregates import KEEP, Aggregator
+from .isolation import isolated
+
+# private copies: the program may patch these modules (see tracer.isolation)
+os = isolated(os)
+json = isolated(json)
 
 _zstd: typing.Any
 _orjson: typing.Any

@@ -285,6 +285,11 @@ typedef struct {
     int active;
     int may_skip;     /* 3.13: close() may finish a generator without entering it */
     int want_flush;   /* the writer's buffer reached its batch size */
+    /* framepeek.FRAME_STATE: the frame-state byte of generator-like objects
+     * (st_off < 0: unknown), what "running" reads as, and the two bytes
+     * "suspended" may read as (see hold_running) */
+    Py_ssize_t st_off;
+    unsigned char st_running, st_susp[2];
     long long fast_events, slow_events;
 } CoreObject;
 
@@ -337,11 +342,27 @@ core_bind(CoreObject *c, PyObject *args, PyObject *kw)
     PyObject *lock = PyDict_GetItemString(kw, "lock");
     PyObject *may_skip = PyDict_GetItemString(kw, "may_skip");
     PyObject *tuple_scalars = PyDict_GetItemString(kw, "tuple_scalars");
+    PyObject *frame_state = PyDict_GetItemString(kw, "frame_state");
     Py_ssize_t n = sizeof core_bound / sizeof core_bound[0];
-    if (lock == NULL || may_skip == NULL || tuple_scalars == NULL || PyDict_GET_SIZE(kw) != n + 3) {
-        PyErr_Format(PyExc_TypeError, "bind() takes exactly lock, may_skip, tuple_scalars and the %zd "
-                     "tables and collaborators (see _ccore.c)", n);
+    if (lock == NULL || may_skip == NULL || tuple_scalars == NULL || frame_state == NULL ||
+            PyDict_GET_SIZE(kw) != n + 4) {
+        PyErr_Format(PyExc_TypeError, "bind() takes exactly lock, may_skip, tuple_scalars, frame_state and "
+                     "the %zd tables and collaborators (see _ccore.c)", n);
         return NULL;
+    }
+    /* frame_state: None, or (offset, running byte, suspended byte, suspended byte) */
+    Py_ssize_t st_off = -1;
+    int st[3] = {0, 0, 0};
+    if (frame_state != Py_None) {
+        if (!PyArg_ParseTuple(frame_state, "niii;bind(): frame_state must be (offset, running, suspended, "
+                              "suspended)", &st_off, &st[0], &st[1], &st[2]))
+            return NULL;
+        for (int i = 0; i < 3; i++) {
+            if (st[i] < 0 || st[i] > 255 || st_off < (Py_ssize_t)sizeof(PyObject)) {
+                PyErr_SetString(PyExc_ValueError, "bind(): frame_state out of range");
+                return NULL;
+            }
+        }
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *v = PyDict_GetItemString(kw, core_bound[i].name);
@@ -375,6 +396,10 @@ core_bind(CoreObject *c, PyObject *args, PyObject *kw)
     Py_XSETREF(c->lock_acquire, acq);
     Py_XSETREF(c->lock_release, rel);
     c->may_skip = PyObject_IsTrue(may_skip) > 0;
+    c->st_off = st_off;
+    c->st_running = (unsigned char)st[0];
+    c->st_susp[0] = (unsigned char)st[1];
+    c->st_susp[1] = (unsigned char)st[2];
     c->tuple_scalars = ts;
     c->batch = b;
     Py_RETURN_NONE;
@@ -507,6 +532,26 @@ val(CoreObject *c, PyObject *v, PyObject **value, PyObject **raw)
     *value = text;
     *raw = Py_NewRef(Py_False);
     return 0;
+}
+
+/* Sink.val(v, yielding): val() with ``gen``, in the middle of yielding
+ * ``v``, marked running while a repr runs (framepeek.hold_running: a repr
+ * that resumes it gets "generator already executing" instead of re-entering
+ * a frame still on the stack) */
+static int
+val_yielding(CoreObject *c, PyObject *v, PyObject *gen, PyObject **value, PyObject **raw)
+{
+    if (gen == NULL || c->st_off < 0 || is_scalar(v))
+        return val(c, v, value, raw);
+    unsigned char *cell = (unsigned char *)gen + c->st_off;
+    unsigned char old = *cell;
+    int held = old == c->st_susp[0] || old == c->st_susp[1];
+    if (held)
+        *cell = c->st_running;
+    int r = val(c, v, value, raw);
+    if (held && *cell == c->st_running)
+        *cell = old;
+    return r;
 }
 
 /* the top of the value stack of rec's frame (borrowed), or NULL: no value */
@@ -1027,7 +1072,7 @@ fast_exit(CoreObject *c, TSObject *ts, PyFrameObject *frame, PyObject *arg)
     if (resolve(c, ts) < 0)
         goto error;
     passed = PyLong_FromVoidPtr(arg);
-    if (passed == NULL || val(c, arg, &value, &raw) < 0)
+    if (passed == NULL || val_yielding(c, arg, gen, &value, &raw) < 0)
         goto error;
     Py_SETREF(rec->on, Py_NewRef(on));
     ly = PyTuple_Pack(2, (PyObject *)rec, passed);

@@ -9,8 +9,12 @@ import itertools
 import os
 
 from .. import compat
+from ..isolation import isolated
 from . import codecache, codeinfo
 
+
+# private copies: the program may patch these modules (see tracer.isolation)
+os = isolated(os)
 
 def relpath(path: str | None) -> str | None:
     """Paths under the working directory are stored relative (stable traces)."""

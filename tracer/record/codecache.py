@@ -10,6 +10,12 @@ from __future__ import annotations
 import functools
 import weakref
 
+from ..isolation import isolated
+
+# private copies: the program may patch these modules (see tracer.isolation)
+weakref = isolated(weakref)
+functools = isolated(functools)
+
 _CACHES: list = []
 _WATCHED: dict = {}
 

@@ -20,7 +20,7 @@ import sysconfig
 import typing
 
 from .. import compat
-from . import codecache, codeinfo
+from . import codecache, codeinfo, framepeek
 from .machine import Machine, _Lazy
 from .saferepr import IMMUTABLE_SCALARS, TUPLE_SCALARS
 from .sink import ACTIVE_THREADS, Sink, _task
@@ -97,6 +97,17 @@ def new_core():
     return module().Core()
 
 
+def _frame_state() -> tuple | None:
+    """framepeek.FRAME_STATE as the core takes it: (offset, running byte,
+    suspended byte, suspended byte), or None (not calibrated here)."""
+    framepeek.calibrate()
+    if framepeek.FRAME_STATE is None:
+        return None
+    off, running, suspended = framepeek.FRAME_STATE
+    a, b = (sorted(suspended) * 2)[:2]
+    return off, running, a, b
+
+
 def _kept_in_core(holder: str, name: str, flag: bool = False) -> property:
     """An attribute kept in the C core (``getattr(self, holder)``), where
     the fast path reads and writes it; a ``flag`` is a C int, read as a bool."""
@@ -167,6 +178,6 @@ class CMachine(Machine):
             writer=writer, guard=guard, gc_phase=self._gc, lock=self._lock, handle=self.handle,
             decide=self.decide, thread_state=self.thread_state, site_info=self.site_info, repr=sink.repr,
             task=_task, thread_name=sink.thread_name, failed=self.failed, lazy_type=_Lazy,
-            poll_close=self._poll_close, tuple_scalars=TUPLE_SCALARS,
+            poll_close=self._poll_close, tuple_scalars=TUPLE_SCALARS, frame_state=_frame_state(),
             disable=sys.monitoring.DISABLE if compat.HAS_MONITORING else None,  # type: ignore[attr-defined]
             may_skip=compat.CLOSE_MAY_SKIP_FRAME)

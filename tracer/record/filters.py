@@ -7,7 +7,11 @@ import site
 import sysconfig
 
 from .. import PACKAGE_DIR
+from ..isolation import isolated
 
+
+# private copies: the program may patch these modules (see tracer.isolation)
+os = isolated(os)
 
 def _library_dirs() -> tuple[str, ...]:
     dirs = set()

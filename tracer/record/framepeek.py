@@ -404,13 +404,15 @@ def unwrap_async_value(value):
 
 _STATE_OFF: int | None = None
 _STATE_SUSPENDED: int | None = None
+# (offset, running byte, suspended bytes): what hold_running writes and checks
+FRAME_STATE: tuple | None = None
 
 
 def _calibrate_frame_state() -> None:
     """Find the frame-state byte of generator objects (3.11's async
     generators have no ``ag_suspended``; generators have ``gi_suspended``,
     which tells us which byte it reads)."""
-    global _STATE_OFF, _STATE_SUSPENDED
+    global _STATE_OFF, _STATE_SUSPENDED, FRAME_STATE
     seen_running = []
 
     def gen():
@@ -446,7 +448,63 @@ def _calibrate_frame_state() -> None:
     if ctypes.string_at(id(ag_suspended), off + 1)[off] != b[off] or \
             ctypes.string_at(id(ag_created), off + 1)[off] != a[off]:
         raise RuntimeError("async generator frame state differs")
+    # suspended in a ``yield from`` (3.13 has a state of its own for it)
+    outer = (lambda: (yield from gen()))()
+    next(outer)
+    d = ctypes.string_at(id(outer), off + 1)[off]
+    if not outer.gi_suspended or d in (a[off], c[off], r[off]):
+        raise RuntimeError("generator frame state in yield from not understood")
     _STATE_OFF, _STATE_SUSPENDED = off, b[off]
+    FRAME_STATE = (off, r[off], frozenset((b[off], d)))
+    # what hold_running writes must read as running, and refuse a resumption
+    try:
+        for g in (suspended, outer):
+            old = hold_running(g)
+            try:
+                if old is None or not g.gi_running or g.gi_suspended:
+                    raise RuntimeError("a held generator does not read as running")
+                try:
+                    next(g)
+                except ValueError:
+                    pass
+                else:
+                    raise RuntimeError("a held generator could be resumed")
+            finally:
+                release_running(g, old)
+            if not g.gi_suspended or g.gi_running:
+                raise RuntimeError("a released generator does not read as suspended")
+    except BaseException:
+        FRAME_STATE = None
+        raise
+    outer.close()
+
+
+def hold_running(obj) -> int | None:
+    """Mark a generator-like object that is in the middle of yielding (its
+    frame still on the stack, its state already "suspended": where the
+    interpreter calls the yield hooks) as running, so that user code run
+    meanwhile (a ``__repr__`` of the yielded value) that resumes it gets
+    "generator already executing" instead of re-entering a frame that is
+    still executing.  Returns the byte to put back with
+    :func:`release_running`, or None (not suspended, or unknown layout)."""
+    if FRAME_STATE is None:
+        return None
+    off, running, suspended = FRAME_STATE
+    cell = ctypes.c_uint8.from_address(id(obj) + off)
+    old = cell.value
+    if old not in suspended:
+        return None
+    cell.value = running
+    return old
+
+
+def release_running(obj, old: int | None) -> None:
+    """Undo :func:`hold_running` (if the state is still the one it wrote)."""
+    if old is None or FRAME_STATE is None:
+        return
+    cell = ctypes.c_uint8.from_address(id(obj) + FRAME_STATE[0])
+    if cell.value == FRAME_STATE[1]:
+        cell.value = old
 
 
 def is_suspended(obj) -> bool | None:

@@ -39,11 +39,18 @@ import weakref
 import _thread
 
 from .. import compat
+from ..isolation import isolated
 from . import awaitables, codecache, codeinfo, framepeek
 from .actors import Actors
 from .filters import Filters
 from .saferepr import ReprTimeout
 from .sink import ACTIVE_THREADS
+
+# private copies: the program may patch these modules (see tracer.isolation)
+time = isolated(time)
+weakref = isolated(weakref)
+threading = isolated(threading)
+functools = isolated(functools)
 
 NEW, RUNNING, SUSPENDED, DONE = 0, 1, 2, 3
 MISSING = object()  # a code object not decided yet
@@ -455,13 +462,17 @@ class Machine:
             passed = id(arg)
             if rec.kind == "async_generator":
                 arg = framepeek.unwrap_async_value(arg)
-            value, raw = self._val(arg)
+            value, raw = self._val(arg, gen)
             on = None
             last = ts.last_yield
             if last is not None and last[0] is rec.delegate and last[1] == passed:
                 on = last[0].on  # passing on its delegate's yield: the chain waits on the same thing
             elif gen is not None and (rec.kind != "generator" or rec.resumer in self._actors.loops):
-                on = self._waits_on(gen, arg)
+                held = framepeek.hold_running(gen)  # (it reprs what the coroutine waits on)
+                try:
+                    on = self._waits_on(gen, arg)
+                finally:
+                    framepeek.release_running(gen, held)
             rec.on = on
             ts.last_yield = (rec, passed)
             self._emit("yield", rec.id, rec.resumer, None, value, raw, line, on=on)

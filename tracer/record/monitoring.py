@@ -126,8 +126,10 @@ class MonitoringSource:
         if core is not None:
             core.set_thread(None)
 
-    def intact(self) -> bool:
-        return self.lease.intact()
+    def broken(self) -> str | None:
+        """Why events may be missing, if the program undid our hooks."""
+        lost = self.lease.lost()
+        return lost and lost + "; events after that point may be missing"
 
     def silence(self) -> None:
         self.lease.silence()

@@ -91,13 +91,8 @@ class Recorder:
 
     def stop(self) -> dict:
         """Uninstall the hooks and settle the state; return footer fields."""
-        if self.active and self.error is None and not self.source.intact():
-            # CPython unsets a trace function that raises; ours only does so
-            # when it cannot even start (RecursionError at the recursion
-            # limit, a signal handler raising at its first instruction)
-            self.error = ("tracing was switched off or replaced in the main thread (by the program's own "
-                          "sys.settrace, or by the interpreter when an exception escaped the trace function, "
-                          "e.g. at the recursion limit); events after that point are missing")
+        if self.active and self.error is None:
+            self.error = self.source.broken()
         self._uninstall()
         sink = self.sink
         suspended, running = self.machine.settle(sink.limit_reached, sink.last_defined)

@@ -100,7 +100,14 @@ class SafeRepr(reprlib.Repr):
         self._depth = 0
 
     def __call__(self, value) -> str:
-        """Repr ``value`` within the limits; never raises (except BaseException we must not eat)."""
+        """Repr ``value`` within the limits; never raises.
+
+        Every exception a repr raises becomes a placeholder, BaseExceptions
+        too (KeyboardInterrupt, SystemExit, GeneratorExit, a program's own):
+        the program would never have run this repr, so nothing it raises
+        belongs to the program.  A real Ctrl-C cannot land here: the SIGINT
+        guard postpones one that arrives inside a hook (a repr called by the
+        recorder included) until the hook returns."""
         t = type(value)
         if t is int and -SMALL_INT < value < SMALL_INT or t is type(None) or t is bool:
             return repr(value)
@@ -116,7 +123,7 @@ class SafeRepr(reprlib.Repr):
             text = _placeholder(value, "repr timed out")
         except RecursionError:
             text = _placeholder(value, "repr recursed too deep")
-        except Exception as exc:
+        except BaseException as exc:
             text = _placeholder(value, "repr raised %s" % type(exc).__name__)
         finally:
             self._depth -= 1

@@ -12,8 +12,12 @@ import threading
 import typing
 
 from .. import compat
+from ..isolation import isolated
 from .machine import MISSING
 from .toolid import install_close_hook
+
+# private copies: the program may patch these modules (see tracer.isolation)
+threading = isolated(threading)
 
 
 class SettraceSource:
@@ -40,9 +44,18 @@ class SettraceSource:
         sys.settrace(self._prev_trace)
         threading.settrace(self._prev_thread_trace)
 
-    def intact(self) -> bool:
+    def broken(self) -> str | None:
+        """Why events may be missing, if the program (or the interpreter) undid our hooks."""
         current = sys.gettrace()
-        return any(current is fn for fn in self._trace_fns)
+        if not any(current is fn for fn in self._trace_fns):
+            # CPython unsets a trace function that raises; ours only does so
+            # when it cannot even start (RecursionError at the recursion
+            # limit, a signal handler raising at its first instruction)
+            return ("tracing was switched off or replaced in the main thread (by the program's own "
+                    "sys.settrace, or by the interpreter when an exception escaped the trace function, "
+                    "e.g. at the recursion limit); events after that point are missing")
+        lost = self.lease.lost()  # 3.13's close hook
+        return lost and lost + "; close() of suspended generators after that point may be missing"
 
     def silence(self) -> None:
         """Stop being called (after an internal error, or at --max-events);

@@ -14,7 +14,13 @@ import threading
 import time
 import _thread
 
+from ..isolation import isolated
+from . import framepeek
 from .saferepr import IMMUTABLE_SCALARS, TUPLE_SCALARS, SafeRepr
+
+# private copies: the program may patch these modules (see tracer.isolation)
+time = isolated(time)
+threading = isolated(threading)
 
 # threading's registry of running Thread objects (private, stable since 2.x);
 # read directly because threading.current_thread() would create a dummy
@@ -57,14 +63,24 @@ class Sink:
     def clock(self) -> int:
         return time.perf_counter_ns() - self.t0
 
-    def val(self, v):
+    def val(self, v, yielding=None):
         """(value, True) to store as it is and repr later, off the hot path:
         immutable scalars and short tuples of them, whose repr runs no user
-        code and cannot change; (repr, False) for anything else, made now."""
+        code and cannot change; (repr, False) for anything else, made now.
+        ``yielding``: the generator-like object in the middle of yielding
+        ``v``, marked running while the repr runs (a repr that resumes it
+        gets "generator already executing", as it would if the generator
+        itself ran it, instead of re-entering a frame still on the stack)."""
         t = type(v)
         if t in _SCALAR_TYPES or t is tuple and len(v) <= TUPLE_SCALARS and all(type(x) in _SCALAR_TYPES for x in v):
             return v, True
-        return self.repr(v), False
+        if yielding is None:
+            return self.repr(v), False
+        held = framepeek.hold_running(yielding)
+        try:
+            return self.repr(v), False
+        finally:
+            framepeek.release_running(yielding, held)
 
     def emit(self, ev, oid, by, via, value, raw, line, t=None, synthetic=False, on=None) -> None:
         if self.count >= self.limit:

@@ -50,23 +50,38 @@ class ToolLease:
         self.events |= event
         mon.set_events(self.tool, self.events)
 
+    def owned(self) -> bool:
+        """The id is still ours: the program may free it
+        (``sys.monitoring.free_tool_id``), and even take it for itself."""
+        return self.tool is not None and sys.monitoring.get_tool(self.tool) == TOOL_NAME  # type: ignore[attr-defined]
+
     def intact(self) -> bool:
         """Still ours, with the events we switched on."""
-        mon = sys.monitoring  # type: ignore[attr-defined]
-        return self.tool is not None and mon.get_tool(self.tool) == TOOL_NAME and \
-            mon.get_events(self.tool) == self.events
+        return self.owned() and sys.monitoring.get_events(self.tool) == self.events  # type: ignore[attr-defined]
+
+    def lost(self) -> str | None:
+        """What the program did to the id, if it is no longer ours as we left it."""
+        if self.tool is None or self.intact():
+            return None
+        if not self.owned():
+            return ("the program freed cotrace's sys.monitoring tool id %d (sys.monitoring.free_tool_id)"
+                    % self.tool)
+        return "the program changed the events of cotrace's sys.monitoring tool id %d" % self.tool
 
     def silence(self) -> None:
         """Switch every event off (the id stays ours until release)."""
-        if self.tool is not None:
+        if self.owned():
             sys.monitoring.set_events(self.tool, 0)  # type: ignore[attr-defined]
 
     def release(self) -> None:
-        """Switch off every event, unregister the callbacks, free the id."""
+        """Switch off every event, unregister the callbacks, free the id;
+        an id the program freed (or now uses itself) is left alone."""
         if self.tool is None:
             return
         mon = sys.monitoring  # type: ignore[attr-defined]
         try:
+            if not self.owned():
+                return
             mon.set_events(self.tool, 0)
             bit = 1
             while bit <= self.events:

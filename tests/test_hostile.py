@@ -1,0 +1,237 @@
+"""A hostile traced program cannot crash, hang or fool cotrace: each test is
+a defect a hostile tester found (issue "Nothing the traced program does can
+crash ..."), run untraced and traced with both cores on this run's backend
+(COTRACE_BACKEND; CI runs every backend), and the traced run must behave as
+the untraced one and leave a readable trace."""
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import pytest
+
+from conftest import BACKEND, load_checked
+from tracer.record import core as cores
+
+CORES = ["python"] + (["c"] if cores.c_available()[0] else [])
+
+
+def _same(cotrace, python, tmp_path, name: str, source: str, core: str, *options):
+    """Run ``source`` untraced and traced; they must agree; the trace."""
+    script = tmp_path / (name + ".py")
+    script.write_text(textwrap.dedent(source))
+    plain = python(script)
+    run = cotrace("--core", core, "--no-diagrams", *options, script)
+    assert (run.returncode, run.stdout, run.stderr) == (plain.returncode, plain.stdout, plain.stderr), run.stderr
+    trace = load_checked(run.trace_path(name))
+    assert trace.footer is not None and trace.footer.get("recorder_error") is None
+    return trace
+
+
+# the generator whose yielded value is being repr'd is resumed by that repr:
+# untraced the repr never runs; traced it must get "generator already
+# executing" (the generator is still in the middle of its yield), not
+# re-enter a frame that is on the stack (SIGSEGV before the fix)
+RESUMES_ITSELF = """
+    class Evil:
+        def __repr__(self):
+            try:
+                next(TARGET[0])
+            except BaseException as e:
+                return "Evil(%s)" % type(e).__name__
+            return "Evil(stepped)"
+
+    TARGET = []
+
+    def gen():
+        for i in range(40):
+            yield Evil()
+        yield "end"
+
+    def outer():
+        yield from gen()
+
+    for g in (gen(), outer()):
+        TARGET[:] = [g]
+        print(sum(1 for v in g if type(v) is Evil))
+"""
+
+
+@pytest.mark.parametrize("core", CORES)
+def test_a_repr_that_resumes_the_yielding_generator_gets_already_executing(cotrace, python, tmp_path, core):
+    trace = _same(cotrace, python, tmp_path, "resumes", RESUMES_ITSELF, core)
+    values = [e["value"] for e in trace.events if e["ev"] == "yield" and "Evil" in (e["value"] or "")]
+    # 40 from gen() alone, then 40 from gen() inside outer() and the 40 outer() passes on
+    assert len(values) == 120
+    assert set(values) == {"Evil(ValueError)"}
+
+
+RESUMES_COROUTINE = """
+    import types
+
+    class Evil:
+        def __repr__(self):
+            for target in TARGETS:
+                try:
+                    target.send(None)
+                except BaseException as e:
+                    return "Evil(%s)" % type(e).__name__
+            return "Evil(none)"
+
+    @types.coroutine
+    def step():
+        return (yield Evil())
+
+    async def co():
+        for i in range(30):
+            await step()
+        return "done"
+
+    async def agen():
+        for i in range(5):
+            yield Evil()
+
+    c = co()
+    TARGETS = [c]
+    n = 0
+    try:
+        while True:
+            c.send(None)
+            n += 1
+    except StopIteration as stop:
+        print(n, stop.value)
+
+    async def consume():
+        return [type(v).__name__ async for v in agen()]
+
+    c2 = consume()
+    TARGETS[:] = [c2]
+    try:
+        c2.send(None)
+    except StopIteration as stop:
+        print(stop.value)
+"""
+
+
+@pytest.mark.parametrize("core", CORES)
+def test_a_repr_that_resumes_a_coroutine_mid_yield_gets_already_executing(cotrace, python, tmp_path, core):
+    trace = _same(cotrace, python, tmp_path, "coro", RESUMES_COROUTINE, core)
+    values = {e["value"] for e in trace.events if e["ev"] == "yield" and e["value"] and "Evil" in e["value"]}
+    assert values == {"Evil(ValueError)"}
+
+
+BASE_EXCEPTIONS = """
+    class Boom(BaseException):
+        pass
+
+    class V:
+        def __init__(self, exc):
+            self.exc = exc
+
+        def __repr__(self):
+            raise self.exc
+
+    def gen():
+        for e in (KeyboardInterrupt, SystemExit(3), GeneratorExit, Boom("x"), ValueError) * 10:
+            yield V(e)
+
+    print(len(list(gen())), "done")
+"""
+
+
+@pytest.mark.parametrize("core", CORES)
+def test_base_exceptions_raised_by_a_repr_become_placeholders(cotrace, python, tmp_path, core):
+    trace = _same(cotrace, python, tmp_path, "base", BASE_EXCEPTIONS, core)
+    values = [e["value"] for e in trace.events if e["ev"] == "yield"]
+    assert values[:5] == ["<V object: repr raised %s>" % n
+                          for n in ("KeyboardInterrupt", "SystemExit", "GeneratorExit", "Boom", "ValueError")]
+    assert len(values) == 50 and len(set(values)) == 5
+
+
+@pytest.mark.skipif(not hasattr(sys, "monitoring"), reason="sys.monitoring is 3.12+")
+@pytest.mark.parametrize("core", CORES)
+def test_the_program_freeing_cotraces_tool_id_leaves_a_whole_trace(cotrace, python, tmp_path, core):
+    script = tmp_path / "freeid.py"
+    script.write_text(textwrap.dedent("""
+        import sys
+        def gen():
+            yield from range(5)
+        print(sum(gen()))
+        m = sys.monitoring
+        for t in range(6):
+            if m.get_tool(t) == "cotrace":
+                m.free_tool_id(t)
+                m.use_tool_id(t, "mine")   # and takes it: cotrace must leave it alone
+        print(sum(gen()), [m.get_tool(t) for t in range(6)].count("mine"))
+    """))
+    # 3.13's close() hook needs an id with either backend; 3.12's settrace uses none
+    uses_id = BACKEND == "monitoring" or sys.version_info >= (3, 13)
+    run = cotrace("--core", core, "--no-diagrams", script)
+    # (untraced there is no cotrace tool to free: the program only counts differently)
+    assert (python(script).stdout, run.returncode, run.stdout, run.stderr) == \
+        ("10\n10 0\n", 0, "10\n10 %d\n" % uses_id, "")
+    trace = load_checked(run.trace_path("freeid"))
+    assert trace.footer is not None and len(trace.events) >= 12  # the first gen() at least
+    if uses_id:
+        assert "freed cotrace's sys.monitoring tool id" in trace.footer["recorder_error"]
+        # the summary (not quiet) says so
+        run = cotrace("--core", core, "--no-diagrams", script, quiet=False)
+        assert "incomplete: the program freed cotrace's sys.monitoring tool id" in run.stderr
+
+
+# the program patches module attributes cotrace used to look up at run time
+PATCHES = {
+    "realpath": """
+        from unittest import mock
+        def gen():
+            yield 1
+            yield 2
+        with mock.patch("os.path.realpath", side_effect=OSError("patched")):
+            def fresh():      # a code object cotrace first sees under the patch
+                yield from gen()
+                yield 3
+            print(list(fresh()))
+    """,
+    "getpid": """
+        import os
+        os.getpid = lambda: 1
+        def gen():
+            yield from range(3)
+        print(list(gen()))
+    """,
+    "dumps": """
+        import json
+        json.dumps = lambda *a, **k: "not json"
+        def gen():
+            yield {"a": 1}
+            yield [1, 2]
+        print(list(gen()))
+    """,
+    "clock": """
+        import time
+        time.perf_counter_ns = lambda: 1.5
+        time.perf_counter = lambda: "late"
+        def gen():
+            yield 1
+            yield 2
+        print(list(gen()))
+    """,
+    "weakref": """
+        import weakref, functools
+        weakref.ref = None
+        functools.partial = None
+        def gen():
+            yield 1
+            yield 2
+        print(list(gen()))
+    """,
+}
+
+
+@pytest.mark.parametrize("core", CORES)
+@pytest.mark.parametrize("patch", sorted(PATCHES))
+def test_patched_library_functions_do_not_reach_cotrace(cotrace, python, tmp_path, patch, core):
+    trace = _same(cotrace, python, tmp_path, "patched_" + patch, PATCHES[patch], core)
+    evs = [e["ev"] for e in trace.events]
+    assert evs[0] == "start" and evs.count("yield") >= 2 and evs[-1] == "return"
+    assert all(type(e["t"]) is int for e in trace.events)
