@@ -235,3 +235,36 @@ def test_patched_library_functions_do_not_reach_cotrace(cotrace, python, tmp_pat
     evs = [e["ev"] for e in trace.events]
     assert evs[0] == "start" and evs.count("yield") >= 2 and evs[-1] == "return"
     assert all(type(e["t"]) is int for e in trace.events)
+
+
+DEADLOCK = """
+    import os, signal, threading
+    lock = threading.Lock()
+
+    class V:
+        def __repr__(self):
+            with lock:      # held by the suspended generator: blocks forever
+                return "V"
+
+    def gen():
+        with lock:
+            for i in range(5):
+                yield V()
+
+    print(sum(1 for v in gen()))
+    try:                    # a real Ctrl-C afterwards still reaches the program
+        os.kill(os.getpid(), signal.SIGINT)
+        signal.pause() if False else [None for _ in range(10**6)]
+    except KeyboardInterrupt:
+        print("caught")
+"""
+
+
+@pytest.mark.parametrize("core", CORES)
+def test_a_repr_blocked_on_a_lock_the_generator_holds_times_out(cotrace, python, tmp_path, core):
+    # the watchdog's async exception cannot reach a thread blocked in C: in
+    # the main thread a real SIGINT breaks the wait (turned into ReprTimeout
+    # by the guard); after two timeouts the type is not repr'd again
+    trace = _same(cotrace, python, tmp_path, "deadlock", DEADLOCK, core)
+    values = [e["value"] for e in trace.events if e["ev"] == "yield" and "V object" in (e["value"] or "")]
+    assert values == ["<V object: repr timed out>"] * 2 + ["<V object: repr timed out before>"] * 3

@@ -18,6 +18,7 @@ import weakref
 import _thread
 
 from .. import PACKAGE_DIR
+from . import saferepr
 
 # Code that runs only inside a hook: every file of this package
 # (tracer/record/), and the trace writer and aggregator it calls.  Not the
@@ -79,6 +80,11 @@ class SigintGuard:
             is_active, hook_code = self._is_active, is_hook_code
 
             def on_sigint(signum, frame):
+                kick = saferepr.take_kick()
+                if kick == "expired":
+                    raise saferepr.ReprTimeout()  # the watchdog's: a repr blocked in C
+                if kick == "late":
+                    return
                 if is_active():
                     f, depth = frame, 0
                     while f is not None and depth < 64:
@@ -104,6 +110,7 @@ class SigintGuard:
             signal.getsignal, signal.signal = getsignal, set_signal
             self._prev = (real_getsignal, real_signal)
             self._handler = on_sigint
+            saferepr.set_kicker(lambda: real_getsignal(signal.SIGINT) is on_sigint)
         except (ValueError, OSError):  # not the main interpreter, or no signals
             pass
 
@@ -117,6 +124,7 @@ class SigintGuard:
             return
         real_getsignal, real_signal = self._prev
         self._prev = None
+        saferepr.set_kicker(None)
         signal.getsignal, signal.signal = real_getsignal, real_signal
         try:
             if real_getsignal(signal.SIGINT) is self._handler:

@@ -7,13 +7,23 @@ placeholder such as ``<Foo object: repr raised ValueError>``.
 
 Hangs are bounded by a watchdog: a raw ``_thread`` (invisible to
 ``threading.enumerate()``) that injects :class:`ReprTimeout` into the thread
-running a repr that outlives its deadline.  Only Python-level loops can be
-interrupted this way; a C extension's repr that blocks cannot.
+running a repr that outlives its deadline.  That interrupts Python-level
+loops, but not a repr blocked in C (``lock.acquire()`` of a lock the
+suspended generator holds: a deadlock the untraced program never meets),
+which runs no bytecode to deliver it.  So in the main thread, while the
+SIGINT guard (:mod:`tracer.record.guards`) is the SIGINT handler, the
+watchdog sends a real SIGINT instead: it interrupts a Python loop and
+breaks a wait in C alike, and the guard's handler turns that one into
+ReprTimeout instead of a Ctrl-C.  In other threads, and in the main thread
+when the program has its own SIGINT handler, a repr blocked in C cannot be
+interrupted.
 """
 from __future__ import annotations
 
 import ctypes
 import reprlib
+import signal
+import threading
 import time
 import _thread
 
@@ -31,10 +41,36 @@ TUPLE_SCALARS = 8
 
 
 _BUILTIN_LEAVES = frozenset(IMMUTABLE_SCALARS)
+TIMEOUTS_PER_TYPE = 2  # a type whose repr timed out this often is not repr'd again
 
 
 class ReprTimeout(Exception):
     """Injected into a thread whose repr ran past its deadline."""
+
+
+# The SIGINT the watchdog sent to break a blocked repr in the main thread:
+# the guard's handler asks :func:`take_kick` whether a SIGINT is ours, and
+# raises ReprTimeout if the repr it was sent for still runs.
+_KICK = {"pending": False, "token": None}
+_MAIN_IDENT = threading.main_thread().ident
+_kicker = None  # guards.SigintGuard.can_kick while the guard is installed, else None
+
+
+def set_kicker(can_kick) -> None:
+    """The SIGINT guard registers (or, with None, removes) the test that it
+    is the main thread's SIGINT handler now, so that a SIGINT reaches it."""
+    global _kicker
+    _kicker = can_kick
+
+
+def take_kick() -> str | None:
+    """For the SIGINT handler: None (a real Ctrl-C), "expired" (ours, and
+    the repr it was sent for still runs: raise ReprTimeout) or "late" (ours,
+    the repr already ended: ignore it)."""
+    if not _KICK["pending"]:
+        return None
+    _KICK["pending"] = False
+    return "expired" if _KICK["token"] is not None else "late"
 
 
 class _Watchdog:
@@ -69,9 +105,12 @@ class _Watchdog:
         return self._token
 
     def disarm(self, token: int) -> None:
-        d = self.deadline
-        if d is not None and d[2] == token:
-            self.deadline = None
+        with self._guard:
+            d = self.deadline
+            if d is not None and d[2] == token:
+                self.deadline = None
+            if _KICK["token"] == token:
+                _KICK["token"] = None  # a SIGINT still on its way finds the repr ended
 
     def _run(self) -> None:
         while True:
@@ -83,6 +122,15 @@ class _Watchdog:
                     return
                 if time.monotonic() > d[1]:
                     self.deadline = None
+                    can_kick = _kicker
+                    if d[0] == _MAIN_IDENT and can_kick is not None and can_kick():
+                        # a real signal: it also breaks a wait in C (see the module docstring)
+                        _KICK["pending"], _KICK["token"] = True, d[2]
+                        try:
+                            signal.pthread_kill(d[0], signal.SIGINT)
+                            continue
+                        except (OSError, ValueError):
+                            _KICK["pending"] = False
                     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(d[0]), ctypes.py_object(ReprTimeout))
 
 
@@ -98,6 +146,10 @@ class SafeRepr(reprlib.Repr):
         self.maxarray = 12
         self._watchdog = _Watchdog(timeout)
         self._depth = 0
+        # type -> how often its repr timed out; from TIMEOUTS_PER_TYPE on, its
+        # values get the placeholder without running the repr (each timeout
+        # costs the program up to ``timeout`` and a bit)
+        self._timeouts: dict = {}
 
     def __call__(self, value) -> str:
         """Repr ``value`` within the limits; never raises.
@@ -113,6 +165,8 @@ class SafeRepr(reprlib.Repr):
             return repr(value)
         # only a repr that may run user code needs a deadline
         leaves = t in _BUILTIN_LEAVES or t is tuple and len(value) <= TUPLE_SCALARS and all(type(x) in _BUILTIN_LEAVES for x in value)
+        if not leaves and self._timeouts.get(t, 0) >= TIMEOUTS_PER_TYPE:
+            return _placeholder(value, "repr timed out before")
         token = self._watchdog.arm() if self._depth == 0 and not leaves else None
         self._depth += 1
         try:
@@ -121,6 +175,8 @@ class SafeRepr(reprlib.Repr):
                 text = _placeholder(value, "repr returned %s" % type(text).__name__)
         except ReprTimeout:
             text = _placeholder(value, "repr timed out")
+            if len(self._timeouts) < 1000:
+                self._timeouts[t] = self._timeouts.get(t, 0) + 1
         except RecursionError:
             text = _placeholder(value, "repr recursed too deep")
         except BaseException as exc:
