@@ -136,13 +136,13 @@ def cotrace(tmp_path):
     """Run ``python -m tracer -o <tmp>/out ARGS`` in a real process."""
     out_dir = tmp_path / "out"
 
-    def run(*args, cwd=None, timeout=120, quiet=True, out=None) -> Run:
+    def run(*args, cwd=None, timeout=120, quiet=True, out=None, umask=None) -> Run:
         cmd = [sys.executable, "-m", "tracer", "-o", str(out or out_dir)]
         if quiet:
             cmd.append("-q")
         cmd += [str(a) for a in args]
         proc = subprocess.run(cmd, cwd=cwd or tmp_path, capture_output=True, text=True, timeout=timeout,
-                              env=_env())
+                              env=_env(), umask=-1 if umask is None else umask)
         return Run(proc, Path(out or out_dir))
 
     return run

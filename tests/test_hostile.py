@@ -5,12 +5,14 @@ crash ..."), run untraced and traced with both cores on this run's backend
 the untraced one and leave a readable trace."""
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from conftest import BACKEND, load_checked
+from conftest import BACKEND, TRACE, load_checked
 from tracer.record import core as cores
 
 CORES = ["python"] + (["c"] if cores.c_available()[0] else [])
@@ -268,3 +270,74 @@ def test_a_repr_blocked_on_a_lock_the_generator_holds_times_out(cotrace, python,
     trace = _same(cotrace, python, tmp_path, "deadlock", DEADLOCK, core)
     values = [e["value"] for e in trace.events if e["ev"] == "yield" and "V object" in (e["value"] or "")]
     assert values == ["<V object: repr timed out>"] * 2 + ["<V object: repr timed out before>"] * 3
+
+
+def test_safe_path_leaves_sys_path_as_python_does(cotrace, python, tmp_path, monkeypatch):
+    # python -P / PYTHONSAFEPATH=1 prepends nothing to sys.path; cotrace put
+    # the script's directory there (and dropped its own first entry)
+    script = tmp_path / "show.py"
+    script.write_text("import sys\nprint(sys.path[:3])\n")
+    monkeypatch.setenv("PYTHONSAFEPATH", "1")
+    plain = python(script)
+    run = cotrace("--no-diagrams", script)
+    assert (run.returncode, run.stdout) == (plain.returncode, plain.stdout)
+    assert str(tmp_path) not in run.stdout
+    # -m: no current directory either, so the module is not found, as by python
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "mod.py").write_text("print('found')\n")
+    plain = subprocess.run([sys.executable, "-m", "pkg.mod"], cwd=tmp_path, capture_output=True, text=True,
+                           env=dict(os.environ, PYTHONSAFEPATH="1"))
+    run = cotrace("--no-diagrams", "-m", "pkg.mod")
+    assert plain.returncode == run.returncode == 1 and "No module named 'pkg'" in run.stderr
+
+
+def test_a_symlink_at_the_trace_path_is_replaced_not_followed(cotrace, tmp_path):
+    script = tmp_path / "prog.py"
+    script.write_text("def g():\n    yield 1\n\nprint(list(g()))\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("secret")
+    trace = out / ("prog" + TRACE)
+    trace.symlink_to(victim)
+    run = cotrace("--no-diagrams", script)
+    assert run.returncode == 0, run.stderr
+    assert victim.read_text() == "secret"
+    assert not trace.is_symlink() and load_checked(trace).footer is not None
+    # a dangling link does not create its target
+    trace.unlink()
+    trace.symlink_to(tmp_path / "created")
+    assert cotrace("--no-diagrams", script).returncode == 0
+    assert not (tmp_path / "created").exists() and not trace.is_symlink()
+    # a FIFO there would block the program: refused with one line
+    trace.unlink()
+    os.mkfifo(trace)
+    try:
+        run = cotrace("--no-diagrams", script, timeout=30)
+        assert run.returncode != 0 and "not a regular file" in run.stderr and "Traceback" not in run.stderr
+        # and as a trace to read, one line too (it blocked on open)
+        run = cotrace("--events", trace, timeout=30)
+        assert run.returncode != 0 and "not a regular file" in run.stderr and "Traceback" not in run.stderr
+        assert len(run.stderr.strip().splitlines()) == 1
+    finally:
+        trace.unlink()
+
+
+def test_diagrams_honour_the_umask(cotrace, tmp_path):
+    script = tmp_path / "prog.py"
+    script.write_text("def g():\n    yield 'secret'\n\nprint(list(g()))\n")
+    run = cotrace(script, umask=0o077)
+    assert run.returncode == 0, run.stderr
+    made = sorted(p for p in (tmp_path / "out").iterdir())
+    assert any(p.name.endswith(".svg") for p in made)
+    assert {oct(p.stat().st_mode & 0o777) for p in made} == {oct(0o600)}
+
+
+def test_the_summary_line_spells_out_control_characters(cotrace, tmp_path):
+    script = tmp_path / "evil\x1b[2Jname\x07.py"
+    script.write_text("def g():\n    yield 1\n\nprint(list(g()))\n")
+    run = cotrace("--no-diagrams", script, quiet=False)
+    assert run.returncode == 0, run.stderr
+    assert "\x1b" not in run.stderr and "\x07" not in run.stderr
+    assert "evil\\u001b[2Jname\\u0007" in run.stderr

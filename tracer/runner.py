@@ -70,7 +70,7 @@ class Target:
             code = self._compile(sys.stdin.buffer.read(), "<stdin>")
             g.update(__file__="<stdin>", __cached__=None, __package__=None, __spec__=None,
                      __loader__=importlib.machinery.BuiltinImporter)
-            argv0, path0 = "-", ""
+            argv0, path0 = "-", None if _SAFE_PATH else ""
         elif self.script is not None:
             # absolute but not normalised: python keeps "./x.py" as "<cwd>/./x.py"
             path = self.script if os.path.isabs(self.script) else os.path.join(os.getcwd(), self.script)
@@ -90,10 +90,11 @@ class Target:
                 code = self._compile(source, path)
                 g.update(__file__=path, __cached__=None, __package__=None, __spec__=None,
                          __loader__=importlib.machinery.SourceFileLoader("__main__", path))
-                path0 = os.path.dirname(os.path.realpath(path))
+                path0 = None if _SAFE_PATH else os.path.dirname(os.path.realpath(path))
         else:
-            path0 = os.getcwd()
-            sys.path[0] = path0  # so that the module and its package are found
+            path0 = None if _SAFE_PATH else os.getcwd()
+            if path0 is not None:
+                sys.path[0] = path0  # so that the module and its package are found
             spec, code = _module_details(runpy._get_module_details, self.module)  # type: ignore[attr-defined]
             _set_module_globals(g, spec)
             argv0 = spec.origin
@@ -111,7 +112,8 @@ class Target:
     def run(self, prepared, before=None) -> Outcome:
         main, code, argv0, path0 = prepared
         sys.argv[:] = [argv0] + self.args
-        sys.path[0] = path0
+        if path0 is not None:  # (None: -P / PYTHONSAFEPATH, python prepends nothing)
+            sys.path[0] = path0
         sys.modules["__main__"] = main
         try:
             if before is not None:
@@ -238,6 +240,12 @@ def _syntax_message(exc: BaseException) -> str:
     import traceback
 
     return "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
+
+
+# python -P / PYTHONSAFEPATH=1: nothing is prepended to sys.path for a script,
+# -m or stdin (cotrace's own start prepended nothing either, so its
+# sys.path[0] is not cotrace's to replace)
+_SAFE_PATH = bool(getattr(sys.flags, "safe_path", False))
 
 
 def _is_zipfile(path: str) -> bool:

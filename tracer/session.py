@@ -15,6 +15,7 @@ from .record import backends
 from .record import core as cores
 from .record.filters import Filters
 from .record.saferepr import SafeRepr
+from .render.escape import visible
 from .runner import Outcome, Target
 from .streams import say
 
@@ -131,6 +132,7 @@ def summary(path: str, footer: dict, size: int | None = None) -> str:
         dropped = ", %d dropped (--max-events)" % footer["dropped"] if footer["dropped"] else ""
     if footer.get("recorder_error"):
         dropped += ", incomplete: " + footer["recorder_error"]
+    # (the path comes from the script's name: no raw control characters)
     return ("cotrace: %d events, %d objects%s, %d still suspended -> %s%s"
-            % (footer["events"], footer["objects"], dropped, len(footer["suspended"]), path,
+            % (footer["events"], footer["objects"], visible(dropped), len(footer["suspended"]), visible(path),
                " (%s)" % human_size(size) if size is not None else ""))

@@ -25,6 +25,7 @@ The full description is in ``docs/trace-format.md``.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import gzip
 import struct
@@ -32,6 +33,7 @@ import io
 import json
 import zlib
 import os
+import stat
 import typing
 from dataclasses import dataclass, field
 
@@ -150,6 +152,28 @@ def _c_module():
     return cores.module()
 
 
+def _open_trace_for_writing(path: str) -> int:
+    """A descriptor for writing the trace at ``path``, never through a
+    symbolic link: a link there is removed (not its target), and one planted
+    after that makes the open fail (O_NOFOLLOW); anything but a regular file
+    there is refused (a FIFO would block the program).  An existing regular
+    file is reused, so that its lock can tell a recording still writing it."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None and stat.S_ISLNK(st.st_mode):
+        os.unlink(path)
+    elif st is not None and not stat.S_ISREG(st.st_mode):
+        raise OSError(errno.EEXIST, "exists and is not a regular file", path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, 0o666)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EEXIST, "exists and is not a regular file", path)
+    return fd
+
+
 class TraceWriter:
     """Streams records to disk in bounded batches.
 
@@ -175,7 +199,7 @@ class TraceWriter:
         self.aggregator = Aggregator()  # what the state and flow graphs need, written before the footer
         # Locked before it is emptied: two recordings of the same program
         # at once must not write into one file (the second gets TraceBusy).
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+        fd = _open_trace_for_writing(path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -309,6 +333,7 @@ def read_tail(path: str) -> tuple[dict, dict] | None:
     cotrace).  A reader that gets None makes a pass over the events."""
     _fast_decoder()
     try:
+        _check_regular(path)
         with open(path, "rb") as fh:
             magic = fh.read(4)
             end = fh.seek(0, os.SEEK_END)
@@ -446,7 +471,14 @@ class Trace:
         return self.footer is not None
 
 
+def _check_regular(path: str) -> None:
+    """Refuse what is not a regular file (a FIFO would block, /dev/zero never ends)."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise OSError(errno.EINVAL, "not a regular file")
+
+
 def _open_text(path: str):
+    _check_regular(path)
     with open(path, "rb") as fh:
         magic = fh.read(4)
     if magic == _ZSTD_MAGIC:

@@ -226,6 +226,13 @@ def render_trace(trace_path: str, names: list, out_dir: str | None = None,
     return Result(outputs, models.warnings, models.sequence.total_messages, models.sequence.folded)
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back: POSIX has no call that only reads it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: str, data: bytes) -> None:
     """All of ``data`` at ``path``, or nothing: a failed write leaves no partial file."""
     directory = os.path.dirname(path) or "."
@@ -235,7 +242,7 @@ def write_atomic(path: str, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, 0o666 & ~_umask())  # what open() would have made (mkstemp makes 0600)
         os.replace(tmp, path)
     except BaseException:
         try:
