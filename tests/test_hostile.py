@@ -341,3 +341,102 @@ def test_the_summary_line_spells_out_control_characters(cotrace, tmp_path):
     assert run.returncode == 0, run.stderr
     assert "\x1b" not in run.stderr and "\x07" not in run.stderr
     assert "evil\\u001b[2Jname\\u0007" in run.stderr
+
+
+TERM_SELF = """
+    import os, signal
+    def gen():
+        i = 0
+        while True:
+            yield i
+            i += 1
+    print("handler", signal.getsignal(signal.SIGTERM) == signal.SIG_DFL, flush=True)
+    for v in gen():
+        if v == 3000:
+            os.kill(os.getpid(), signal.SIGTERM)
+    print("not reached")
+"""
+
+
+@pytest.mark.parametrize("core", CORES)
+def test_sigterm_finishes_the_trace_and_the_process_dies_by_it(cotrace, python, tmp_path, core):
+    script = tmp_path / "term.py"
+    script.write_text(textwrap.dedent(TERM_SELF))
+    plain = python(script)
+    assert plain.returncode == -15
+    run = cotrace("--core", core, "-f", "txt", script)
+    assert (run.returncode, run.stdout, run.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    trace = load_checked(run.trace_path("term"))
+    assert trace.footer["exit"] == -15 and trace.footer["error"] == "terminated by SIGTERM"
+    assert len(trace.events) >= 6000
+    assert (run.out_dir / "term.sequence.txt").exists()  # and the diagrams are drawn
+
+
+def test_sigterm_from_outside_lands_anywhere_and_still_finishes_the_trace(tmp_path):
+    from conftest import _env
+
+    script = tmp_path / "busy.py"
+    script.write_text(textwrap.dedent("""
+        def gen():
+            while True:
+                yield [1, 2]
+        print("running", flush=True)
+        for v in gen():
+            pass
+    """))
+    for attempt in range(3):
+        out = tmp_path / ("out%d" % attempt)
+        proc = subprocess.Popen([sys.executable, "-m", "tracer", "-q", "--no-diagrams", "-o", str(out), str(script)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+        assert proc.stdout.readline() == "running\n"
+        import time
+        time.sleep(0.2 + 0.3 * attempt)
+        proc.terminate()
+        stdout, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == -15, stderr
+        trace = load_checked(out / ("busy" + TRACE))
+        assert trace.footer["exit"] == -15 and len(trace.events) > 100
+
+
+@pytest.mark.parametrize("core", CORES)
+def test_a_slow_program_killed_hard_loses_at_most_a_second_of_events(cotrace, tmp_path, core):
+    # the batch is written when full or a second (by the events' clock) after
+    # its first event: a kill -9 of a slow program used to lose every event
+    script = tmp_path / "slow.py"
+    script.write_text(textwrap.dedent("""
+        import os, signal, time
+        def gen():
+            for i in range(4):
+                yield i
+        for v in gen():
+            time.sleep(0.7)
+        time.sleep(1.5)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """))
+    run = cotrace("--core", core, "--no-diagrams", script)
+    assert run.returncode == -9
+    trace = load_checked(run.trace_path("slow"))
+    assert trace.footer is None
+    assert len(trace.events) >= 8   # all but (at most) the events of its last second
+
+
+@pytest.mark.parametrize("core", CORES)
+def test_threads_of_thread_start_new_thread_are_recorded(cotrace, python, tmp_path, core):
+    # threading.settrace does not reach them: the settrace backend missed them
+    trace = _same(cotrace, python, tmp_path, "rawthr", """
+        import _thread, time
+        done = []
+        def gen(n):
+            for i in range(n):
+                yield i
+        def work(n, tag="x"):
+            done.append((tag, sum(gen(n))))
+        _thread.start_new_thread(work, (3,))
+        _thread.start_new_thread(work, (4,), {"tag": "y"})
+        while len(done) < 2:
+            time.sleep(0.01)
+        print(sorted(done), _thread.start_new_thread.__name__)
+    """, core)
+    gens = {e["obj"] for e in trace.events if trace.objects[e["obj"]]["name"] == "gen"}
+    assert len(gens) == 2 and len(trace.events) == 18
+    assert all(e["thread"].startswith("Thread-") for e in trace.events)  # no threading.Thread: named by ident

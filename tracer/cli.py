@@ -190,8 +190,15 @@ class _Plan:
 def _record(plan: _Plan):
     err = sys.stderr  # the program may replace or close its own
     drawer = _Drawer(plan.drawing)  # readied before the program can disturb this interpreter
+
+    def after(recording) -> None:
+        # diagrams even when the program failed, exited or was interrupted
+        line = summary(recording.trace_path, recording.footer)
+        if not drawer.draw(recording.trace_path, line) and not plan.drawing.quiet:
+            say(err, line + "\n")
+
     try:
-        recording = record(plan.target, plan.opts)
+        recording = record(plan.target, plan.opts, on_terminated=after)  # (after: also on SIGTERM)
     except TargetError as exc:
         click.echo(str(exc), err=True)
         return exc.exit_code
@@ -202,10 +209,7 @@ def _record(plan: _Plan):
         click.echo("cotrace: cannot write the trace: %s" % exc, err=True)
         return 1
     if recording.footer:  # not in a forked child of the program
-        # diagrams even when the program failed, exited or was interrupted
-        line = summary(recording.trace_path, recording.footer)
-        if not drawer.draw(recording.trace_path, line) and not plan.drawing.quiet:
-            say(err, line + "\n")
+        after(recording)
     if recording.outcome.interrupted:
         return _INTERRUPTED
     return recording.outcome.exit_arg

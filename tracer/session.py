@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import signal
 import sys
 from dataclasses import dataclass, field
 
@@ -46,8 +47,12 @@ def trace_path_for(target: Target, opts: RecordOptions, suffix: str = "") -> str
     return os.path.join(opts.output_dir, target.stem + suffix + ext)
 
 
-def record(target: Target, opts: RecordOptions, stderr=None) -> Recording:
+def record(target: Target, opts: RecordOptions, stderr=None, on_terminated=None) -> Recording:
     """Run ``target`` under the recorder; always leaves a trace with a footer.
+
+    ``on_terminated(recording)`` runs when the program is killed by SIGTERM
+    (after the footer is written, just before the process dies by it): what
+    the caller would have done after a normal end (the diagrams).
 
     Raises :class:`tracer.runner.TargetError` (before anything is written)
     when the target cannot be started.
@@ -83,13 +88,16 @@ def record(target: Target, opts: RecordOptions, stderr=None) -> Recording:
     recorder = recorder_class(writer, Filters(opts.include, opts.exclude, opts.record_all),
                               max_events=opts.max_events, stderr=stderr, safe_repr=safe_repr, core=core)
     outcome = Outcome(1, 1, "cotrace: recording did not finish")
-    try:
-        outcome = target.run(prepared, recorder.start)
-    finally:
+    footer: dict = {}
+
+    def finish(outcome: Outcome) -> None:
+        """Stop recording and write the footer (once)."""
+        if footer:
+            return
         info = recorder.stop()
-        footer = {"events": info["events"], "dropped": info["dropped"], "suspended": info["suspended"],
-                  "running": info["running"], "objects": info["objects"], "exit": outcome.exit_code,
-                  "error": outcome.error}
+        footer.update({"events": info["events"], "dropped": info["dropped"], "suspended": info["suspended"],
+                       "running": info["running"], "objects": info["objects"], "exit": outcome.exit_code,
+                       "error": outcome.error})
         if info["limit_reached"]:
             footer["limit_reached"] = True
         if info["lost"]:
@@ -100,6 +108,24 @@ def record(target: Target, opts: RecordOptions, stderr=None) -> Recording:
             writer.close(footer)
         except OSError as exc:  # disk full, say: the program's exit status still stands
             say(stderr, "cotrace: warning: the trace %s is incomplete: %s\n" % (path, exc))
+
+    def terminated() -> None:
+        # SIGTERM, the program's own handling of it left as python's (dying
+        # at once, running none of its code): the trace is finished first
+        gone = Outcome(-signal.SIGTERM, None, "terminated by SIGTERM")
+        finish(gone)
+        if not writer.owned:
+            return
+        if not opts.quiet:
+            say(stderr, summary(path, footer, writer.bytes) + "\n")
+        if on_terminated is not None:
+            on_terminated(Recording(path, gone, footer))
+
+    recorder.guard.on_terminate = terminated
+    try:
+        outcome = target.run(prepared, recorder.start)
+    finally:
+        finish(outcome)
     if not writer.owned:  # a forked child of the program ends here, silently
         return Recording(path, outcome, {})
     if not opts.quiet:

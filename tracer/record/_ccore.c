@@ -279,9 +279,11 @@ typedef struct {
     PyObject_HEAD
     CORE_FIELDS(DECLARE2)
     long long t0;
+    long long flush_by;  /* Sink._flush_by: a batch waits at most until this event time */
     long long poll_tick;
     long long seq;
     Py_ssize_t count, limit, batch, tuple_scalars;
+    long long flush_ns;
     int active;
     int may_skip;     /* 3.13: close() may finish a generator without entering it */
     int want_flush;   /* the writer's buffer reached its batch size */
@@ -343,13 +345,17 @@ core_bind(CoreObject *c, PyObject *args, PyObject *kw)
     PyObject *may_skip = PyDict_GetItemString(kw, "may_skip");
     PyObject *tuple_scalars = PyDict_GetItemString(kw, "tuple_scalars");
     PyObject *frame_state = PyDict_GetItemString(kw, "frame_state");
+    PyObject *flush_ns = PyDict_GetItemString(kw, "flush_ns");
     Py_ssize_t n = sizeof core_bound / sizeof core_bound[0];
-    if (lock == NULL || may_skip == NULL || tuple_scalars == NULL || frame_state == NULL ||
-            PyDict_GET_SIZE(kw) != n + 4) {
-        PyErr_Format(PyExc_TypeError, "bind() takes exactly lock, may_skip, tuple_scalars, frame_state and "
-                     "the %zd tables and collaborators (see _ccore.c)", n);
+    if (lock == NULL || may_skip == NULL || tuple_scalars == NULL || frame_state == NULL || flush_ns == NULL ||
+            PyDict_GET_SIZE(kw) != n + 5) {
+        PyErr_Format(PyExc_TypeError, "bind() takes exactly lock, may_skip, tuple_scalars, frame_state, flush_ns "
+                     "and the %zd tables and collaborators (see _ccore.c)", n);
         return NULL;
     }
+    long long fns = PyLong_AsLongLong(flush_ns);
+    if (fns == -1 && PyErr_Occurred())
+        return NULL;
     /* frame_state: None, or (offset, running byte, suspended byte, suspended byte) */
     Py_ssize_t st_off = -1;
     int st[3] = {0, 0, 0};
@@ -401,6 +407,7 @@ core_bind(CoreObject *c, PyObject *args, PyObject *kw)
     c->st_susp[0] = (unsigned char)st[1];
     c->st_susp[1] = (unsigned char)st[2];
     c->tuple_scalars = ts;
+    c->flush_ns = c->flush_by = fns;
     c->batch = b;
     Py_RETURN_NONE;
 }
@@ -670,8 +677,10 @@ emit(CoreObject *c, TSObject *ts, PyObject *ev, PyObject *oid, PyObject *by, PyO
             PyErr_SetString(PyExc_TypeError, "writer.buf is not a list");
         goto fail;
     }
-    if (PyList_GET_SIZE(buf) >= c->batch)
+    if (PyList_GET_SIZE(buf) >= c->batch || t >= c->flush_by) {
         c->want_flush = 1;  /* by dispatch, once the event is done */
+        c->flush_by = t + c->flush_ns;
+    }
     Py_DECREF(buf);
     Py_DECREF(rec);
     return 0;

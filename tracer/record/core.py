@@ -23,7 +23,7 @@ from .. import compat
 from . import codecache, codeinfo, framepeek
 from .machine import Machine, _Lazy
 from .saferepr import IMMUTABLE_SCALARS, TUPLE_SCALARS
-from .sink import ACTIVE_THREADS, Sink, _task
+from .sink import ACTIVE_THREADS, FLUSH_NS, Sink, _task
 
 NAMES = ("auto", "c", "python")
 VERIFIED = ((3, 11), (3, 12), (3, 13))   # the interpreters the C core was written and tested for
@@ -179,5 +179,6 @@ class CMachine(Machine):
             decide=self.decide, thread_state=self.thread_state, site_info=self.site_info, repr=sink.repr,
             task=_task, thread_name=sink.thread_name, failed=self.failed, lazy_type=_Lazy,
             poll_close=self._poll_close, tuple_scalars=TUPLE_SCALARS, frame_state=_frame_state(),
+            flush_ns=FLUSH_NS,
             disable=sys.monitoring.DISABLE if compat.HAS_MONITORING else None,  # type: ignore[attr-defined]
             may_skip=compat.CLOSE_MAY_SKIP_FRAME)

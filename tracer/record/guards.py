@@ -62,13 +62,22 @@ class SigintGuard:
     install their own Ctrl-C handling only when getsignal(SIGINT) is
     signal.default_int_handler.  So signal.getsignal and signal.signal
     report default_int_handler wherever the wrapper is installed.
+
+    SIGTERM too, while its disposition is the default (death): python dies
+    at once, running none of the program's code, and so does the program
+    under cotrace, but first ``on_terminate`` (set by the session) stops the
+    recording and writes the footer; postponed like a Ctrl-C when it lands
+    in a hook.  signal.getsignal reports SIG_DFL for it.
     """
 
     def __init__(self, is_active) -> None:
         self.deferred = False
+        self.on_terminate: typing.Any = None   # finish the trace before dying by SIGTERM
+        self._term_pending = False
         self._is_active = is_active
         self._prev: typing.Any = None
         self._handler: typing.Any = None
+        self._term_handler: typing.Any = None
 
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -79,34 +88,50 @@ class SigintGuard:
             default = signal.default_int_handler
             is_active, hook_code = self._is_active, is_hook_code
 
+            def in_hook(frame) -> bool:
+                f, depth = frame, 0
+                while f is not None and depth < 64:
+                    if hook_code(f.f_code.co_filename):
+                        return True
+                    f, depth = f.f_back, depth + 1
+                return False
+
             def on_sigint(signum, frame):
                 kick = saferepr.take_kick()
                 if kick == "expired":
                     raise saferepr.ReprTimeout()  # the watchdog's: a repr blocked in C
                 if kick == "late":
                     return
-                if is_active():
-                    f, depth = frame, 0
-                    while f is not None and depth < 64:
-                        if hook_code(f.f_code.co_filename):
-                            self.deferred = True
-                            return
-                        f, depth = f.f_back, depth + 1
+                if is_active() and in_hook(frame):
+                    self.deferred = True
+                    return
                 default(signum, frame)
 
+            def on_sigterm(signum, frame):
+                if is_active() and in_hook(frame):
+                    self._term_pending = self.deferred = True
+                    return
+                self._terminate()
+
             real_getsignal, real_signal = signal.getsignal, signal.signal
+            ours = {}  # our handler -> what the program is told is installed
 
             @functools.wraps(real_getsignal)
             def getsignal(signalnum):
                 handler = real_getsignal(signalnum)
-                return default if handler is on_sigint else handler
+                return ours.get(handler, handler)
 
             @functools.wraps(real_signal)
             def set_signal(signalnum, handler):
                 previous = real_signal(signalnum, handler)
-                return default if previous is on_sigint else previous
+                return ours.get(previous, previous)
 
             real_signal(signal.SIGINT, on_sigint)
+            ours[on_sigint] = default
+            if real_getsignal(signal.SIGTERM) == signal.SIG_DFL:
+                real_signal(signal.SIGTERM, on_sigterm)
+                ours[on_sigterm] = signal.SIG_DFL
+                self._term_handler = on_sigterm
             signal.getsignal, signal.signal = getsignal, set_signal
             self._prev = (real_getsignal, real_signal)
             self._handler = on_sigint
@@ -114,9 +139,25 @@ class SigintGuard:
         except (ValueError, OSError):  # not the main interpreter, or no signals
             pass
 
+    def _terminate(self) -> None:
+        """Finish the trace, then die by SIGTERM as python would have."""
+        self._term_pending = False
+        try:
+            if self.on_terminate is not None:
+                self.on_terminate()
+        except BaseException:  # dying anyway: what could be written is written
+            pass
+        finally:
+            real_signal = self._prev[1] if self._prev is not None else signal.signal
+            real_signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            os._exit(128 + signal.SIGTERM)  # (not reached: SIGTERM's default action ends the process)
+
     def deliver(self) -> None:
-        """A Ctrl-C arrived while cotrace ran: deliver it in the program."""
+        """A Ctrl-C (or SIGTERM) arrived while cotrace ran: deliver it in the program."""
         self.deferred = False
+        if self._term_pending:
+            self._terminate()
         RETRIP.fire
 
     def remove(self) -> None:
@@ -129,6 +170,8 @@ class SigintGuard:
         try:
             if real_getsignal(signal.SIGINT) is self._handler:
                 real_signal(signal.SIGINT, signal.default_int_handler)
+            if self._term_handler is not None and real_getsignal(signal.SIGTERM) is self._term_handler:
+                real_signal(signal.SIGTERM, signal.SIG_DFL)
         except (ValueError, OSError):
             pass
 

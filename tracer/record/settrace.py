@@ -7,9 +7,11 @@ test and is never traced line by line, recorded frames get no line events.
 """
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 import typing
+import _thread
 
 from .. import compat
 from ..isolation import isolated
@@ -36,13 +38,42 @@ class SettraceSource:
         self._prev_trace = sys.gettrace()
         self._prev_thread_trace = threading.gettrace()
         threading.settrace(self._bootstrap)
+        self._patch_raw_threads()
         install_close_hook(self.lease, self.machine, self.warn)
         sys.settrace(self._make_trace(main))
 
     def remove(self) -> None:
         self.lease.release()
+        self._unpatch_raw_threads()
         sys.settrace(self._prev_trace)
         threading.settrace(self._prev_thread_trace)
+
+    def _patch_raw_threads(self) -> None:
+        """Threads started with ``_thread.start_new_thread`` bypass
+        threading.settrace: they get the bootstrap hook from a wrapper of
+        it (threading's own threads do not go through it: it keeps its own
+        reference, and 3.13 starts them with start_joinable_thread)."""
+        real = self._real_start = _thread.start_new_thread
+        bootstrap, machine = self._bootstrap, self.machine
+
+        @functools.wraps(real)
+        def start_new_thread(function, args, kwargs=None):
+            if not machine.active:
+                return real(function, args) if kwargs is None else real(function, args, kwargs)
+
+            def run(*a, **k):
+                sys.settrace(bootstrap)
+                return function(*a, **k)
+
+            return real(run, args) if kwargs is None else real(run, args, kwargs)
+
+        self._wrapper = start_new_thread
+        _thread.start_new_thread = start_new_thread
+
+    def _unpatch_raw_threads(self) -> None:
+        if getattr(self, "_wrapper", None) is not None and _thread.start_new_thread is self._wrapper:
+            _thread.start_new_thread = self._real_start
+        self._wrapper = None
 
     def broken(self) -> str | None:
         """Why events may be missing, if the program (or the interpreter) undid our hooks."""

@@ -28,6 +28,10 @@ threading = isolated(threading)
 ACTIVE_THREADS: dict = threading._active  # type: ignore[attr-defined]
 _MODULES = sys.modules
 _SCALAR_TYPES = frozenset(IMMUTABLE_SCALARS)
+# A batch waits at most this long (by the events' clock) before it is
+# written, so that a crash the recorder cannot see (a native one, kill -9)
+# loses at most a second of a slow program's events, or one batch.
+FLUSH_NS = 1_000_000_000
 
 
 def thread_name(thread) -> str | None:
@@ -59,6 +63,7 @@ class Sink:
         self._on_limit = on_limit
         # not the event count: an emit nested in ours (a gc callback) takes the next
         self._seq = itertools.count(1)
+        self._flush_by = FLUSH_NS    # (event time) a batch is written when full, or this late
 
     def clock(self) -> int:
         return time.perf_counter_ns() - self.t0
@@ -101,7 +106,8 @@ class Sink:
         w.append(("e", next(self._seq), t, ev, oid, by, via, value, raw, line,
                   name if type(name) is str else self.thread_name(),
                   None if aio is None else _task(aio), synthetic, on))
-        if len(w.buf) >= w.batch:
+        if len(w.buf) >= w.batch or t >= self._flush_by:
+            self._flush_by = t + FLUSH_NS
             w.flush()
 
     def define(self, oid, kind, name, qualname, file, line, label, thread) -> None:
