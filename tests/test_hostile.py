@@ -5,6 +5,8 @@ crash ..."), run untraced and traced with both cores on this run's backend
 the untraced one and leave a readable trace."""
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import subprocess
 import sys
@@ -440,3 +442,40 @@ def test_threads_of_thread_start_new_thread_are_recorded(cotrace, python, tmp_pa
     gens = {e["obj"] for e in trace.events if trace.objects[e["obj"]]["name"] == "gen"}
     assert len(gens) == 2 and len(trace.events) == 18
     assert all(e["thread"].startswith("Thread-") for e in trace.events)  # no threading.Thread: named by ident
+
+
+def _header_line() -> bytes:
+    from tracer import traceio
+
+    return json.dumps({"type": "header", "format": traceio.FORMAT_NAME, "version": 2, "python": "3.12.1",
+                       "argv": ["x.py"], "started": "2026-01-01T00:00:00+00:00", "cotrace": "0.3.0",
+                       "target": "x", "repr_limit": 200}).encode() + b"\n"
+
+
+def test_reading_bad_trace_files_costs_bounded_memory_and_names_the_line(cotrace, tmp_path):
+    # a gzip bomb: one line longer than the reader's bound (64 MiB)
+    from tracer import traceio
+
+    bomb = tmp_path / "bomb.trace.jsonl.gz"
+    with gzip.open(bomb, "wb", compresslevel=1) as fh:
+        fh.write(_header_line())
+        fh.write(b'{"type":"object","name":"' + b"a" * (traceio.MAX_LINE + 10) + b'"}\n')
+    assert bomb.stat().st_size < 1_000_000
+    for args in (["--events", bomb], [bomb, "-f", "txt"]):
+        run = cotrace(*args)
+        assert run.returncode != 0 and "Traceback" not in run.stderr, run.stderr
+        assert "bomb.trace.jsonl.gz:2:" in run.stderr and "longer than 64 MiB" in run.stderr
+        assert len(run.stderr.strip().splitlines()) == 1
+    # invalid UTF-8 is reported at its own line (a text reader decodes ahead)
+    bad = tmp_path / "bad.trace.jsonl"
+    obj = b'{"type":"object","id":1,"kind":"generator","name":"g","qualname":"g","file":"x.py","line":1,' \
+          b'"label":"g#1"}\n'
+    bad.write_bytes(_header_line() + obj + b'{"seq":1,"t":0,"ev":"start","obj":1,"by":null,"line":1}\n' * 3000
+                    + b'{"seq":3002,"t":0,"ev":"yield","obj":1,"value":"\xff","line":2}\n')
+    run = cotrace("--events", bad)
+    assert run.returncode != 0 and "bad.trace.jsonl:3003: not UTF-8 text" in run.stderr, run.stderr
+    # a device is not a trace: refused at once, not read forever
+    zero = tmp_path / "zero.trace.jsonl"
+    zero.symlink_to("/dev/zero")
+    run = cotrace("--events", zero, timeout=30)
+    assert run.returncode != 0 and "not a regular file" in run.stderr and "Traceback" not in run.stderr

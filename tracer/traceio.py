@@ -421,6 +421,8 @@ class _ZstdLines:
                 chunk = self._obj.unused_data
                 self._obj = self._dctx.decompressobj()
             data = self._buf + b"".join(out)
+            if len(data) > MAX_LINE and b"\n" not in data:
+                raise OSError(errno.EFBIG, "a line longer than %d MiB" % (MAX_LINE >> 20))
             cut = data.rfind(b"\n") + 1
             if cut:
                 # split at "\n" only (a JSON string may hold a raw U+2028),
@@ -437,10 +439,13 @@ class _ZstdLines:
             return True
         return False
 
-    def readline(self) -> str:
+    def readline(self, limit: int = -1) -> bytes:
         if not self._lines and not self._fill():
-            return ""
-        return self._lines.pop().decode("utf-8")
+            return b""
+        line = self._lines.pop()
+        if 0 <= limit < len(line):
+            raise OSError(errno.EFBIG, "a line longer than %d bytes" % limit)
+        return line
 
     def close(self) -> None:
         self._fh.close()
@@ -478,6 +483,8 @@ def _check_regular(path: str) -> None:
 
 
 def _open_text(path: str):
+    """The trace's lines as bytes (``readline(limit)``), whatever its codec:
+    each is decoded by :func:`_lines`, so that a UTF-8 error names its own line."""
     _check_regular(path)
     with open(path, "rb") as fh:
         magic = fh.read(4)
@@ -486,8 +493,8 @@ def _open_text(path: str):
             raise OSError("the zstandard module is needed to read it")
         return _ZstdLines(path)
     if magic[:2] == _GZIP_MAGIC:
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="strict")
-    return open(path, "r", encoding="utf-8", errors="strict")
+        return gzip.open(path, "rb")
+    return open(path, "rb")
 
 
 # what reading a trace file's lines may raise, whatever its codec
@@ -640,15 +647,24 @@ def _raw_decode(line: str):
 _DECODER = json.JSONDecoder()
 
 
+# A trace line longer than this is refused (cotrace's own lines are short:
+# values are bounded by --repr-limit, the aggregates by the code's size); a
+# crafted file (a gzip bomb holding one 8 GB line) then costs bounded memory.
+MAX_LINE = 64 << 20
+
+
 def _lines(fh):
+    """Decoded lines of a trace opened by _open_text; OSError for an overlong line."""
     while True:
         try:
-            line = fh.readline()
+            line = fh.readline(MAX_LINE + 1)
         except EOFError:  # a gzip stream cut short: what was read stands
             return
         if not line:
             return
-        yield line
+        if len(line) > MAX_LINE:
+            raise OSError(errno.EFBIG, "a line longer than %d MiB" % (MAX_LINE >> 20))
+        yield line.decode("utf-8")
 
 
 def _header(rec: dict, name: str, lineno: int) -> Trace:
