@@ -479,3 +479,43 @@ def test_reading_bad_trace_files_costs_bounded_memory_and_names_the_line(cotrace
     zero.symlink_to("/dev/zero")
     run = cotrace("--events", zero, timeout=30)
     assert run.returncode != 0 and "not a regular file" in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("core", CORES)
+def test_a_generator_whose_finalization_fails_is_not_reported_suspended(cotrace, python, tmp_path, core):
+    # close() at finalization answered by a yield ("generator ignored
+    # GeneratorExit"): the object is gone right after, by refcount or by
+    # the cycle collector
+    script = tmp_path / "fin.py"
+    script.write_text(textwrap.dedent("""
+        import gc
+        def g():
+            try:
+                yield 1
+            finally:
+                yield 2
+        for i in range(20):
+            x = g()
+            next(x)
+            del x
+        y = g()
+        next(y)
+        cyc = [g()]
+        next(cyc[0])
+        cyc.append(cyc)
+        del cyc, y
+        gc.collect()
+        print("done")
+    """))
+    import re
+
+    def norm(text):
+        return re.sub(r"0x[0-9a-f]+", "0x?", text)
+
+    plain = python(script)
+    run = cotrace("--core", core, "--no-diagrams", script)
+    assert (run.returncode, run.stdout, norm(run.stderr)) == (plain.returncode, plain.stdout, norm(plain.stderr))
+    assert plain.stderr.count("generator ignored GeneratorExit") == 22
+    trace = load_checked(run.trace_path("fin"))
+    assert trace.footer["suspended"] == []
+    assert sum(1 for e in trace.events if e["ev"] == "yield" and e["value"] == "2") == 22

@@ -1019,8 +1019,8 @@ fast_exit(CoreObject *c, TSObject *ts, PyFrameObject *frame, PyObject *arg)
             return FALLBACK;
         return resolve(c, ts);
     }
-    if (Py_TYPE(rec) != &ObjType || rec->state != RUNNING)
-        return FALLBACK;
+    if (Py_TYPE(rec) != &ObjType || rec->state != RUNNING || is_true(rec->dying))
+        return FALLBACK;  /* (dying: a yield during finalization, see the machine) */
     Py_INCREF(rec);
     int is_gen = rec->kind == s_generator || PyUnicode_Compare(rec->kind, s_generator) == 0;
     int is_coro = !is_gen && (rec->kind == s_coroutine || PyUnicode_Compare(rec->kind, s_coroutine) == 0);

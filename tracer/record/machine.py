@@ -478,6 +478,12 @@ class Machine:
             self._emit("yield", rec.id, rec.resumer, None, value, raw, line, on=on)
             rec.state = SUSPENDED
             rec.yield_line = line
+            if rec.dying:
+                # finalization closed it and it yielded: CPython reports
+                # "generator ignored GeneratorExit" and frees it right away
+                # (its weak reference is already gone: nothing else tells us)
+                self._finish(rec)
+                return
             if not codeinfo.is_delegating_site(code, lasti):
                 rec.delegate = None
             rec.fast_close = _CLOSE_MAY_SKIP_FRAME and codeinfo.closes_without_reentry(code, lasti)
