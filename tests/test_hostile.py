@@ -519,3 +519,36 @@ def test_a_generator_whose_finalization_fails_is_not_reported_suspended(cotrace,
     trace = load_checked(run.trace_path("fin"))
     assert trace.footer["suspended"] == []
     assert sum(1 for e in trace.events if e["ev"] == "yield" and e["value"] == "2") == 22
+
+
+CHAINING_TRACER = """
+    import sys
+    lines = []
+    old = sys.gettrace()
+    def mine(frame, event, arg):
+        if old is not None:
+            old(frame, event, arg)     # chains to whatever was there (cotrace)
+        if frame.f_code.co_name == "gen":
+            def local(frame, event, arg):
+                if event == "line":
+                    lines.append(frame.f_lineno)
+                return local
+            return local
+        return None
+    def gen():
+        a = 1
+        yield a
+        b = 2
+        yield b
+    sys.settrace(mine)
+    print(list(gen()))
+    sys.settrace(old)
+    print(lines)
+"""
+
+
+@pytest.mark.skipif(BACKEND != "settrace", reason="the settrace backend's frames")
+@pytest.mark.parametrize("core", CORES)
+def test_a_chaining_tracer_keeps_its_line_events_in_generator_frames(cotrace, python, tmp_path, core):
+    trace = _same(cotrace, python, tmp_path, "chain", CHAINING_TRACER, core)
+    assert [e["ev"] for e in trace.events if trace.objects[e["obj"]]["name"] == "gen"][:2] == ["start", "yield"]

@@ -1345,7 +1345,11 @@ tracer_call(TracerObject *self, PyObject *args, PyObject *kw)
     int what = OTHER;  /* exception (or line, opcode): the machine's */
     if (event == s_call || PyUnicode_Compare(event, s_call) == 0) {
         what = ENTRY;
-        if (PyObject_SetAttr(frame, s_f_trace_lines, Py_False) < 0) {  /* no line events in recorded frames */
+        /* no line events in recorded frames: only where the frame's local
+         * function will be ours (a program's tracer that chains to us, as
+         * sys.gettrace() then is, decides for its own frames) */
+        if (PyThreadState_Get()->c_traceobj == (PyObject *)self &&
+                PyObject_SetAttr(frame, s_f_trace_lines, Py_False) < 0) {
             Py_DECREF(kind);
             return NULL;
         }

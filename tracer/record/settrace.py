@@ -116,6 +116,7 @@ class SettraceSource:
         handle = machine.handle
         guard = self.guard
         any_generator = compat.CO_ANY_GENERATOR
+        gettrace = sys.gettrace
 
         def trace(frame, event, arg):
             code = frame.f_code
@@ -128,8 +129,11 @@ class SettraceSource:
                 kind = decide(code)
             if kind is None or not machine.active:
                 return None
-            if event == "call":
-                frame.f_trace_lines = False  # no line events in recorded frames
+            if event == "call" and gettrace() is trace:
+                # no line events in recorded frames: only where the frame's
+                # local function will be ours (a program's tracer that chains
+                # to us decides for its own frames)
+                frame.f_trace_lines = False
             handle(ts, frame, event, arg, kind)
             if guard.deferred:
                 guard.deliver()
