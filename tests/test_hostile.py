@@ -552,3 +552,25 @@ CHAINING_TRACER = """
 def test_a_chaining_tracer_keeps_its_line_events_in_generator_frames(cotrace, python, tmp_path, core):
     trace = _same(cotrace, python, tmp_path, "chain", CHAINING_TRACER, core)
     assert [e["ev"] for e in trace.events if trace.objects[e["obj"]]["name"] == "gen"][:2] == ["start", "yield"]
+
+
+def test_the_event_listing_streams(cotrace, tmp_path):
+    # --events held the whole trace in memory (about 1.26 GB per million events)
+    import resource
+
+    script = tmp_path / "many.py"
+    script.write_text("def g():\n    while True:\n        yield 1\n\nit = g()\nfor i in range(250000):\n    next(it)\n")
+    run = cotrace("--no-diagrams", script)
+    assert run.returncode == 0, run.stderr
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    from conftest import _env
+
+    with open(tmp_path / "listing.txt", "w") as out:
+        proc = subprocess.run([sys.executable, "-m", "tracer", "--events", str(run.trace_path("many"))],
+                              stdout=out, stderr=subprocess.PIPE, text=True, env=_env(), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    with open(tmp_path / "listing.txt") as fh:
+        n = sum(1 for _ in fh)
+    assert n == load_checked(run.trace_path("many")).footer["events"] + 2 >= 500000  # header, events, footer
+    assert peak_mib < 150 or peak_mib <= before / 1024   # (the largest child so far counts: see bench/run.py)

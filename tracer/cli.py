@@ -341,15 +341,27 @@ TRACE_SUFFIXES = render.TRACE_SUFFIXES
 
 
 def show_trace(path: str) -> int:
-    """List a recorded trace; a bad file gets one line naming file and line."""
+    """List a recorded trace as it is read (memory stays flat in its length);
+    a bad file gets one line naming file and line."""
+    stream = None
     try:
-        trace = traceio.load(path)
+        stream = traceio.TraceStream(path)
+        chunk: list = []
+        for line in textview.lines(stream.trace, stream.events()):
+            chunk.append(line)
+            if len(chunk) >= 4096:
+                click.echo("\n".join(chunk))
+                chunk = []
+        if chunk:
+            click.echo("\n".join(chunk))
     except traceio.TraceError as exc:
         click.echo("cotrace: error: %s" % exc, err=True)
         return 2
-    for warning in trace.warnings:
+    finally:
+        if stream is not None:
+            stream.close()
+    for warning in stream.trace.warnings:
         click.echo("cotrace: warning: %s" % warning, err=True)
-    click.echo(textview.render(trace), nl=False)
     return 0
 
 
