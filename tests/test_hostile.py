@@ -574,3 +574,29 @@ def test_the_event_listing_streams(cotrace, tmp_path):
         n = sum(1 for _ in fh)
     assert n == load_checked(run.trace_path("many")).footer["events"] + 2 >= 500000  # header, events, footer
     assert peak_mib < 150 or peak_mib <= before / 1024   # (the largest child so far counts: see bench/run.py)
+
+
+def test_a_run_owns_its_trace_until_its_drawing_ends(tmp_path):
+    # the second run of the same program started while the first one's
+    # drawing child still read the trace, truncated it and drew from it
+    from conftest import _env
+
+    script = tmp_path / "prog.py"
+    script.write_text("import sys\ndef g():\n    yield from range(int(sys.argv[1]))\nprint(sum(g()))\n")
+    out = tmp_path / "out"
+    # 200k events: drawing them takes seconds, the second run needs a fraction of one to open its trace
+    first = subprocess.Popen([sys.executable, "-m", "tracer", "-q", "-f", "txt", "-o", str(out), str(script),
+                              "100000"], env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    import time
+    deadline = time.monotonic() + 60
+    while not (out / ("prog" + TRACE)).exists() or load_checked(out / ("prog" + TRACE)).footer is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    second = subprocess.run([sys.executable, "-m", "tracer", "-q", "-f", "txt", "-o", str(out), str(script), "5"],
+                            env=_env(), capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert first.wait(timeout=120) == 0, first.stderr.read()
+    # the second took another name; the first trace and its drawing are whole
+    assert len(load_checked(out / ("prog" + TRACE)).events) == 200002
+    assert len(load_checked(out / ("prog-2" + TRACE)).events) == 12
+    assert (out / "prog.sequence.txt").exists() and (out / "prog-2.sequence.txt").exists()

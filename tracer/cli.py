@@ -169,7 +169,7 @@ def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit
     opts = RecordOptions(output_dir=output_dir, include=include, exclude=exclude, record_all=record_all,
                          max_events=max_events, repr_limit=repr_limit, quiet=True,
                          codec=codec or ("gzip" if compress else traceio.DEFAULT_CODEC),
-                         backend=backend, core=core)
+                         backend=backend, core=core, hold_trace=True)
     # recorded by main(), outside click's call stack: the program should see
     # as few of cotrace's frames below its own as possible
     return _Plan(tgt, opts, drawing)
@@ -192,10 +192,14 @@ def _record(plan: _Plan):
     drawer = _Drawer(plan.drawing)  # readied before the program can disturb this interpreter
 
     def after(recording) -> None:
-        # diagrams even when the program failed, exited or was interrupted
+        # diagrams even when the program failed, exited or was interrupted;
+        # the trace stays locked meanwhile (a run started now takes another name)
         line = summary(recording.trace_path, recording.footer)
-        if not drawer.draw(recording.trace_path, line) and not plan.drawing.quiet:
-            say(err, line + "\n")
+        try:
+            if not drawer.draw(recording.trace_path, line) and not plan.drawing.quiet:
+                say(err, line + "\n")
+        finally:
+            recording.release()
 
     try:
         recording = record(plan.target, plan.opts, on_terminated=after)  # (after: also on SIGTERM)

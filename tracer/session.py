@@ -9,6 +9,7 @@ import datetime
 import os
 import signal
 import sys
+import typing
 from dataclasses import dataclass, field
 
 from . import __version__, compat, traceio
@@ -33,6 +34,7 @@ class RecordOptions:
     quiet: bool = False
     backend: str = "auto"         # see tracer.record.backends
     core: str = "auto"            # see tracer.record.core
+    hold_trace: bool = False      # the trace stays locked until Recording.release() (the command draws from it)
 
 
 @dataclass
@@ -40,6 +42,7 @@ class Recording:
     trace_path: str
     outcome: Outcome
     footer: dict = field(default_factory=dict)
+    release: typing.Callable[[], None] = lambda: None   # unlock the trace (RecordOptions.hold_trace)
 
 
 def trace_path_for(target: Target, opts: RecordOptions, suffix: str = "") -> str:
@@ -105,7 +108,7 @@ def record(target: Target, opts: RecordOptions, stderr=None, on_terminated=None)
         if info["recorder_error"]:
             footer["recorder_error"] = info["recorder_error"]
         try:
-            writer.close(footer)
+            writer.close(footer, keep_lock=opts.hold_trace)
         except OSError as exc:  # disk full, say: the program's exit status still stands
             say(stderr, "cotrace: warning: the trace %s is incomplete: %s\n" % (path, exc))
 
@@ -119,7 +122,7 @@ def record(target: Target, opts: RecordOptions, stderr=None, on_terminated=None)
         if not opts.quiet:
             say(stderr, summary(path, footer, writer.bytes) + "\n")
         if on_terminated is not None:
-            on_terminated(Recording(path, gone, footer))
+            on_terminated(Recording(path, gone, footer, writer.release))
 
     recorder.guard.on_terminate = terminated
     try:
@@ -130,7 +133,7 @@ def record(target: Target, opts: RecordOptions, stderr=None, on_terminated=None)
         return Recording(path, outcome, {})
     if not opts.quiet:
         say(stderr, summary(path, footer, writer.bytes) + "\n")
-    return Recording(path, outcome, footer)
+    return Recording(path, outcome, footer, writer.release)
 
 
 def human_size(size: int) -> str:

@@ -207,6 +207,7 @@ class TraceWriter:
             raise TraceBusy(path) from None
         os.ftruncate(fd, 0)
         self._raw = os.fdopen(fd, "wb", buffering=1 << 16)
+        self.lock_fd: int | None = None
         self._fh: typing.Any
         codec = codec_of(path)
         if codec == "zstd" and _zstd is None:
@@ -300,9 +301,22 @@ class TraceWriter:
         """False in a forked child of the recording process."""
         return os.getpid() == self._pid
 
-    def close(self, footer: dict) -> None:
+    def release(self) -> None:
+        """Unlock a file closed with ``keep_lock``."""
+        fd, self.lock_fd = self.lock_fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def close(self, footer: dict, keep_lock: bool = False) -> None:
+        """Write the aggregates and the footer, and close the file.
+        ``keep_lock``: the file stays locked (a descriptor kept in
+        ``lock_fd``) until :meth:`release`, so that a run started meanwhile,
+        while this one's diagrams are drawn from the file, takes another
+        name instead of truncating it."""
         if self.closed or not self.owned:
             return
+        if keep_lock and self.lock_fd is None:
+            self.lock_fd = os.dup(self._raw.fileno())  # the lock belongs to the open file, shared by the dup
         try:
             self.flush()
             at = self._raw.tell()
