@@ -468,11 +468,9 @@ class Machine:
             if last is not None and last[0] is rec.delegate and last[1] == passed:
                 on = last[0].on  # passing on its delegate's yield: the chain waits on the same thing
             elif gen is not None and (rec.kind != "generator" or rec.resumer in self._actors.loops):
-                held = framepeek.hold_running(gen)  # (it reprs what the coroutine waits on)
-                try:
-                    on = self._waits_on(gen, arg)
-                finally:
-                    framepeek.release_running(gen, held)
+                # (runs no user code: no need to mark it running, and cr_await
+                # must see it suspended)
+                on = self._waits_on(gen, arg)
             rec.on = on
             ts.last_yield = (rec, passed)
             self._emit("yield", rec.id, rec.resumer, None, value, raw, line, on=on)
