@@ -114,7 +114,7 @@ class SigintGuard:
                 self._terminate()
 
             real_getsignal, real_signal = signal.getsignal, signal.signal
-            ours = {}  # our handler -> what the program is told is installed
+            ours: dict = {}  # our handler -> what the program is told is installed
 
             @functools.wraps(real_getsignal)
             def getsignal(signalnum):
@@ -132,7 +132,7 @@ class SigintGuard:
                 real_signal(signal.SIGTERM, on_sigterm)
                 ours[on_sigterm] = signal.SIG_DFL
                 self._term_handler = on_sigterm
-            signal.getsignal, signal.signal = getsignal, set_signal
+            signal.getsignal, signal.signal = getsignal, set_signal  # type: ignore[assignment]
             self._prev = (real_getsignal, real_signal)
             self._handler = on_sigint
             saferepr.set_kicker(lambda: real_getsignal(signal.SIGINT) is on_sigint)

@@ -51,7 +51,7 @@ class ReprTimeout(Exception):
 # The SIGINT the watchdog sent to break a blocked repr in the main thread:
 # the guard's handler asks :func:`take_kick` whether a SIGINT is ours, and
 # raises ReprTimeout if the repr it was sent for still runs.
-_KICK = {"pending": False, "token": None}
+_KICK: dict = {"pending": False, "token": None}
 _MAIN_IDENT = threading.main_thread().ident
 _kicker = None  # guards.SigintGuard.can_kick while the guard is installed, else None
 

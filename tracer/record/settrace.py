@@ -67,7 +67,7 @@ class SettraceSource:
 
             return real(run, args) if kwargs is None else real(run, args, kwargs)
 
-        self._wrapper = start_new_thread
+        self._wrapper: typing.Any = start_new_thread
         _thread.start_new_thread = start_new_thread
 
     def _unpatch_raw_threads(self) -> None:
