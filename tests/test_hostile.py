@@ -585,13 +585,18 @@ def test_a_run_owns_its_trace_until_its_drawing_ends(tmp_path):
     script.write_text("import sys\ndef g():\n    yield from range(int(sys.argv[1]))\nprint(sum(g()))\n")
     out = tmp_path / "out"
     # 200k events: drawing them takes seconds, the second run needs a fraction of one to open its trace
-    first = subprocess.Popen([sys.executable, "-m", "tracer", "-q", "-f", "txt", "-o", str(out), str(script),
+    first = subprocess.Popen([sys.executable, "-m", "tracer", "-q", "-f", "svg,txt", "-o", str(out), str(script),
                               "100000"], env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    import fcntl
     import time
     deadline = time.monotonic() + 60
     while not (out / ("prog" + TRACE)).exists() or load_checked(out / ("prog" + TRACE)).footer is None:
         assert time.monotonic() < deadline
         time.sleep(0.05)
+    # recorded, now drawing: the trace is still locked
+    with open(out / ("prog" + TRACE), "rb") as fh:
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     second = subprocess.run([sys.executable, "-m", "tracer", "-q", "-f", "txt", "-o", str(out), str(script), "5"],
                             env=_env(), capture_output=True, text=True, timeout=120)
     assert second.returncode == 0, second.stderr
@@ -599,4 +604,4 @@ def test_a_run_owns_its_trace_until_its_drawing_ends(tmp_path):
     # the second took another name; the first trace and its drawing are whole
     assert len(load_checked(out / ("prog" + TRACE)).events) == 200002
     assert len(load_checked(out / ("prog-2" + TRACE)).events) == 12
-    assert (out / "prog.sequence.txt").exists() and (out / "prog-2.sequence.txt").exists()
+    assert (out / "prog.sequence.svg").exists() and (out / "prog-2.sequence.txt").exists()
