@@ -605,3 +605,21 @@ def test_a_run_owns_its_trace_until_its_drawing_ends(tmp_path):
     assert len(load_checked(out / ("prog" + TRACE)).events) == 200002
     assert len(load_checked(out / ("prog-2" + TRACE)).events) == 12
     assert (out / "prog.sequence.svg").exists() and (out / "prog-2.sequence.txt").exists()
+
+
+def test_source_lines_are_read_only_from_regular_files_of_bounded_size(tmp_path):
+    # a crafted trace names the files whose lines label the state graph: a
+    # FIFO blocked the drawing, /dev/zero was read until memory ran out
+    from tracer import model
+
+    fifo = tmp_path / "fifo.py"
+    os.mkfifo(fifo)
+    big = tmp_path / "big.py"
+    with open(big, "wb") as fh:
+        fh.truncate(model.MAX_SOURCE + 1)
+    good = tmp_path / "good.py"
+    good.write_text("x = 1\ny = (yield x)  # a comment\n")
+    assert model.source_line(str(fifo), 1) == ""
+    assert model.source_line("/dev/zero", 1) == ""
+    assert model.source_line(str(big), 1) == ""
+    assert model.source_line(str(good), 2) == "y = (yield x)"

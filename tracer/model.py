@@ -20,6 +20,7 @@ import io
 import itertools
 import linecache
 import os
+import stat
 import tokenize
 from dataclasses import dataclass, field
 
@@ -688,10 +689,26 @@ def source_line(file: str | None, line: int, trace_path: str = "") -> str:
         base = os.path.dirname(os.path.dirname(os.path.abspath(trace_path)))
         candidates.append(os.path.join(base, file))
     for path in candidates:
+        if not _plain_source(path):
+            continue
         text = linecache.getline(path, line)
         if text:
             return " ".join(_without_comment(text).split())
     return ""
+
+
+MAX_SOURCE = 8 << 20  # bytes: a source file longer than this is not read for its lines
+
+
+def _plain_source(path: str) -> bool:
+    """Only a regular file of at most MAX_SOURCE bytes is read for a source
+    line: a trace names the files, and a crafted one could name a FIFO (which
+    would block the drawing) or a device (/dev/zero: read until memory ends)."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size <= MAX_SOURCE
 
 
 def _without_comment(text: str) -> str:
