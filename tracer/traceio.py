@@ -436,7 +436,7 @@ class _ZstdLines:
                 self._obj = self._dctx.decompressobj()
             data = self._buf + b"".join(out)
             if len(data) > MAX_LINE and b"\n" not in data:
-                raise OSError(errno.EFBIG, "a line longer than %d MiB" % (MAX_LINE >> 20))
+                raise _too_long()
             cut = data.rfind(b"\n") + 1
             if cut:
                 # split at "\n" only (a JSON string may hold a raw U+2028),
@@ -454,12 +454,11 @@ class _ZstdLines:
         return False
 
     def readline(self, limit: int = -1) -> bytes:
+        """The next whole line (``limit``: _lines checks the length itself;
+        _fill already refuses a line it cannot end within MAX_LINE)."""
         if not self._lines and not self._fill():
             return b""
-        line = self._lines.pop()
-        if 0 <= limit < len(line):
-            raise OSError(errno.EFBIG, "a line longer than %d bytes" % limit)
-        return line
+        return self._lines.pop()
 
     def close(self) -> None:
         self._fh.close()
@@ -677,8 +676,12 @@ def _lines(fh):
         if not line:
             return
         if len(line) > MAX_LINE:
-            raise OSError(errno.EFBIG, "a line longer than %d MiB" % (MAX_LINE >> 20))
+            raise _too_long()
         yield line.decode("utf-8")
+
+
+def _too_long() -> OSError:
+    return OSError(errno.EFBIG, "a line longer than %d MiB" % (MAX_LINE >> 20))
 
 
 def _header(rec: dict, name: str, lineno: int) -> Trace:

@@ -53,7 +53,7 @@ class ReprTimeout(Exception):
 # raises ReprTimeout if the repr it was sent for still runs.
 _KICK: dict = {"pending": False, "token": None}
 _MAIN_IDENT = threading.main_thread().ident
-_kicker = None  # guards.SigintGuard.can_kick while the guard is installed, else None
+_kicker = None  # set by the SIGINT guard while it is installed (see set_kicker), else None
 
 
 def set_kicker(can_kick) -> None:

@@ -33,6 +33,8 @@ class SettraceSource:
         self._trace_fns: list = []
         self._prev_trace: typing.Any = None
         self._prev_thread_trace: typing.Any = None
+        self._real_start: typing.Any = None   # _thread.start_new_thread, while ours wraps it
+        self._wrapper: typing.Any = None
 
     def install(self, main) -> None:
         self._prev_trace = sys.gettrace()
@@ -67,11 +69,11 @@ class SettraceSource:
 
             return real(run, args) if kwargs is None else real(run, args, kwargs)
 
-        self._wrapper: typing.Any = start_new_thread
+        self._wrapper = start_new_thread
         _thread.start_new_thread = start_new_thread
 
     def _unpatch_raw_threads(self) -> None:
-        if getattr(self, "_wrapper", None) is not None and _thread.start_new_thread is self._wrapper:
+        if self._wrapper is not None and _thread.start_new_thread is self._wrapper:
             _thread.start_new_thread = self._real_start
         self._wrapper = None
 
