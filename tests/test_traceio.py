@@ -320,3 +320,28 @@ def test_zstd_lines_split_at_newlines_only(tmp_path):
     bad.write_bytes(zstandard.ZstdCompressor().compress(b"\n".join(lines)))
     with pytest.raises(traceio.TraceError, match=r"bad-utf8.trace.jsonl.zst:5: not UTF-8 text"):
         traceio.load(str(bad))
+
+
+@pytest.mark.parametrize("core", ["python"] + (["c"] if __import__("tracer.record.core", fromlist=["x"]).c_available()[0]
+                                               else []))
+def test_an_event_recorded_during_a_flush_is_written_after_its_batch(tmp_path, core):
+    # a gc callback while a batch is formatted records an event, and the
+    # sink's time-based flush wrote it at once: before the batch it follows
+    path = tmp_path / "t.trace.jsonl"
+    w = None
+
+    def encode(v):
+        if v == 10 ** 20:   # (formatting seq 2's value) an event arrives now, and asks to be written
+            w.append(("e", 3, 12, "resume", 1, 2, "send", None, False, 2, "MainThread", None, False, None))
+            w.flush()
+        return repr(v)
+
+    w = traceio.TraceWriter(str(path), {k: v for k, v in dict(HEADER, version=2).items() if k != "type"},
+                            encode_value=encode, core=core)
+    w.append(("o", 1, "generator", "g", "g", "x.py", 1, "g#1", None))
+    w.append(("o", 2, "function", "<module>", "<module>", "x.py", 1, "<module>", "MainThread"))
+    w.append(("e", 1, 5, "start", 1, 2, "next", None, False, 1, "MainThread", None, False, None))
+    w.append(("e", 2, 9, "yield", 1, 2, None, 10 ** 20, True, 2, "MainThread", None, False, None))
+    w.flush()
+    w.close({"events": 3, "dropped": 0, "suspended": [], "exit": 0, "error": None})
+    assert [e["seq"] for e in traceio.load(str(path)).events] == [1, 2, 3]

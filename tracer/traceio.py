@@ -208,6 +208,7 @@ class TraceWriter:
         os.ftruncate(fd, 0)
         self._raw = os.fdopen(fd, "wb", buffering=1 << 16)
         self.lock_fd: int | None = None
+        self._flushing = False
         self._fh: typing.Any
         codec = codec_of(path)
         if codec == "zstd" and _zstd is None:
@@ -232,6 +233,18 @@ class TraceWriter:
     def flush(self) -> None:
         if self.closed or not self.owned:
             return  # a forked child must not write into its parent's trace
+        if self._flushing:
+            # an event recorded while this batch is being written (a gc
+            # callback during formatting) waits for the next flush: written
+            # now, it would land in the file before the batch it follows
+            return
+        self._flushing = True
+        try:
+            self._flush()
+        finally:
+            self._flushing = False
+
+    def _flush(self) -> None:
         buf, self.buf = self.buf, []
         self.append = self.buf.append
         if not buf:
