@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-from conftest import BACKEND, TRACE, load_checked
+from conftest import BACKEND, TRACE, _env, load_checked
 from tracer.record import core as cores
 
 CORES = ["python"] + (["c"] if cores.c_available()[0] else [])
@@ -461,17 +461,39 @@ def test_reading_bad_trace_files_costs_bounded_memory_and_names_the_line(cotrace
         fh.write(_header_line())
         fh.write(b'{"type":"object","name":"' + b"a" * (traceio.MAX_LINE + 10) + b'"}\n')
     assert bomb.stat().st_size < 1_000_000
-    for args in (["--events", bomb], [bomb, "-f", "txt"]):
-        run = cotrace(*args)
-        assert run.returncode != 0 and "Traceback" not in run.stderr, run.stderr
-        assert "bomb.trace.jsonl.gz:2:" in run.stderr and "longer than 64 MiB" in run.stderr
-        assert len(run.stderr.strip().splitlines()) == 1
+    # the same as a zstd bomb (its frame expands far more than the reader's
+    # 1 MiB pieces: the decompressor must not hand over all of it at once)
+    import zstandard
+
+    zbomb = tmp_path / "zbomb.trace.jsonl.zst"
+    with open(zbomb, "wb") as raw, zstandard.ZstdCompressor(level=1).stream_writer(raw) as fh:
+        fh.write(_header_line() + b'{"type":"object","name":"')
+        block = b"a" * (1 << 20)
+        for _ in range(1024):  # one 1 GiB line in one frame
+            fh.write(block)
+    assert zbomb.stat().st_size < 1_000_000
+    proc = subprocess.Popen([sys.executable, "-m", "tracer", "--events", str(zbomb)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env=_env())
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.returncode == 2 and b"longer than 64 MiB" in proc.stderr.read()
+    proc.stderr.close()
+    assert usage.ru_maxrss < 512 * 1024, "reading the zstd bomb took %d MiB" % (usage.ru_maxrss >> 10)
+    for path in (bomb, zbomb):
+        for args in (["--events", path], [path, "-f", "txt"]):
+            run = cotrace(*args)
+            assert run.returncode != 0 and "Traceback" not in run.stderr, run.stderr
+            assert "%s:2:" % path.name in run.stderr and "longer than 64 MiB" in run.stderr
+            assert len(run.stderr.strip().splitlines()) == 1
     # invalid UTF-8 is reported at its own line (a text reader decodes ahead)
     bad = tmp_path / "bad.trace.jsonl"
     obj = b'{"type":"object","id":1,"kind":"generator","name":"g","qualname":"g","file":"x.py","line":1,' \
           b'"label":"g#1"}\n'
-    bad.write_bytes(_header_line() + obj + b'{"seq":1,"t":0,"ev":"start","obj":1,"by":null,"line":1}\n' * 3000
-                    + b'{"seq":3002,"t":0,"ev":"yield","obj":1,"value":"\xff","line":2}\n')
+    events = [b'{"seq":1,"t":0,"ev":"start","obj":1,"by":null,"line":1}\n']
+    events += [b'{"seq":%d,"t":0,"ev":"%s","obj":1,"line":1}\n' % (seq, b"yield" if seq % 2 == 0 else b"resume")
+               for seq in range(2, 3001)]
+    bad.write_bytes(_header_line() + obj + b"".join(events)
+                    + b'{"seq":3001,"t":0,"ev":"yield","obj":1,"value":"\xff","line":2}\n')
     run = cotrace("--events", bad)
     assert run.returncode != 0 and "bad.trace.jsonl:3003: not UTF-8 text" in run.stderr, run.stderr
     # a device is not a trace: refused at once, not read forever

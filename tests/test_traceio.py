@@ -114,6 +114,25 @@ BAD = [
     ("array-line", [HEADER], "[1, 2]\n", ":2: expected a JSON object"),
     ("second-header", [HEADER, HEADER], "", ":2: a second header"),
     ("bad-kind", [HEADER, dict(OBJ, kind="spaceship")], "", ":2: object with unknown kind 'spaceship'"),
+    # well-formed records that make no sense together (the order rule)
+    ("resume-before-start", [HEADER, OBJ, ACTOR, ev(1, "resume")], "", ":4: seq 1: resume of object 1 before its start"),
+    ("two-yields", [HEADER, OBJ, ACTOR, ev(1, "start"), ev(2, "yield"), ev(3, "yield")], "",
+     ":6: seq 3: yield of object 1 while it is suspended (two exits in a row)"),
+    ("two-entries", [HEADER, OBJ, ACTOR, ev(1, "start"), ev(2, "resume")], "",
+     ":5: seq 2: resume of object 1 while it is running"),
+    ("second-start", [HEADER, OBJ, ACTOR, ev(1, "start"), ev(2, "yield"), ev(3, "start")], "",
+     ":6: seq 3: object 1 started a second time"),
+    ("after-the-end", [HEADER, OBJ, ACTOR, ev(1, "start"), ev(2, "return"), ev(3, "resume")], "",
+     ":6: seq 3: resume of object 1 after its end"),
+    ("function-events", [HEADER, OBJ, ACTOR, dict(ev(1, "start"), obj=2)], "",
+     ":4: seq 1: a start event on object 2, a function (only generators"),
+    ("duplicate-seq", [HEADER, OBJ, ACTOR, ev(1, "start"), ev(1, "yield")], "",
+     ":5: seq 1 follows seq 1 (sequence numbers must increase)"),
+    ("decreasing-seq", [HEADER, OBJ, ACTOR, ev(5, "start"), ev(3, "yield")], "", ":5: seq 3 follows seq 5"),
+    ("footer-unknown-id", [HEADER, OBJ, ACTOR, ev(1, "start"), ev(2, "yield"), dict(FOOTER, suspended=[1, 9])], "",
+     ":6: footer field 'suspended' names object 9, which the trace never defined"),
+    ("footer-unknown-running", [HEADER, OBJ, ACTOR, dict(FOOTER, running=[7])], "",
+     ":4: footer field 'running' names object 7"),
 ]
 
 

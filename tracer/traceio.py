@@ -37,6 +37,7 @@ import stat
 import typing
 from dataclasses import dataclass, field
 
+from . import compat
 from .aggregates import KEEP, Aggregator
 from .isolation import isolated
 
@@ -421,33 +422,27 @@ class _ZstdFrames:
 class _ZstdLines:
     """Text lines of a file of concatenated Zstandard frames.  A frame cut
     short by a killed writer gives what it holds (its last line is then
-    truncated, which the reader reports)."""
+    truncated, which the reader reports).  Decompressed output comes in
+    bounded pieces, so a small file that expands without end (a zstd bomb)
+    costs bounded memory and ends in the line-length error."""
 
     def __init__(self, path: str) -> None:
         self._fh = open(path, "rb")
-        self._dctx = _zstd.ZstdDecompressor()
-        self._obj = self._dctx.decompressobj()
+        self._reader = _zstd.ZstdDecompressor().stream_reader(self._fh, read_across_frames=True)
         self._buf = b""
         self._lines: list = []
         self._eof = False
 
     def _fill(self) -> bool:
         while not self._eof:
-            chunk = self._fh.read(1 << 20)
+            try:
+                chunk = self._reader.read(1 << 20)
+            except _zstd.ZstdError as exc:
+                raise OSError("not a valid zstd stream (%s)" % exc) from None
             if not chunk:
                 self._eof = True
                 break
-            out = []
-            while chunk:
-                try:
-                    out.append(self._obj.decompress(chunk))
-                except _zstd.ZstdError as exc:
-                    raise OSError("not a valid zstd stream (%s)" % exc) from None
-                if not self._obj.eof:
-                    break
-                chunk = self._obj.unused_data
-                self._obj = self._dctx.decompressobj()
-            data = self._buf + b"".join(out)
+            data = self._buf + chunk
             if len(data) > MAX_LINE and b"\n" not in data:
                 raise _too_long()
             cut = data.rfind(b"\n") + 1
@@ -638,6 +633,7 @@ class TraceStream:
         ``self.trace.objects`` before the first event that mentions them."""
         trace, name = self.trace, self.name
         count = 0
+        check = Order(trace.objects).check
         try:
             while True:
                 rec = self._next_record()
@@ -646,6 +642,9 @@ class TraceStream:
                 if trace.footer is not None:
                     raise TraceError("%s:%d: data after the footer" % (name, self._lineno))
                 if _record(trace, rec, name, self._lineno):
+                    wrong = check(rec)
+                    if wrong is not None:
+                        raise TraceError("%s:%d: %s" % (name, self._lineno, wrong))
                     count += 1
                     yield rec
         finally:
@@ -654,6 +653,56 @@ class TraceStream:
             trace.footer["events"] = count
         if trace.footer is None:
             trace.warnings.append("%s: no footer; the traced process did not finish cleanly" % name)
+
+
+class Order:
+    """The order rule of docs/trace-format.md, checked one event at a time:
+    per object ``start (yield (resume|throw|close))* ... (return|raise)?``
+    (entries and exits alternate, nothing follows the end), events only on
+    generator-like objects, ``seq`` strictly increasing.  A trace cut short
+    may stop anywhere, so only what is there is checked."""
+
+    __slots__ = ("objects", "state", "last_seq")
+
+    def __init__(self, objects: dict) -> None:
+        self.objects = objects
+        self.state: dict = {}    # id -> _RUNNING, _SUSPENDED or _ENDED
+        self.last_seq: int | None = None
+
+    def check(self, e: dict) -> str | None:
+        """None, or what is wrong with this event (a phrase)."""
+        seq, oid, ev = e["seq"], e["obj"], e["ev"]
+        last = self.last_seq
+        self.last_seq = seq
+        if last is not None and seq <= last:
+            return "seq %d follows seq %d (sequence numbers must increase)" % (seq, last)
+        state = self.state
+        s = state.get(oid)
+        if s is None:
+            kind = self.objects[oid].get("kind")
+            if kind not in _RECORDED_KINDS:
+                return "seq %d: a %s event on object %d, a %s (only generators, coroutines and async generators " \
+                       "have events)" % (seq, ev, oid, kind)
+            if ev != "start":
+                return "seq %d: %s of object %d before its start" % (seq, ev, oid)
+            state[oid] = _RUNNING
+        elif s is _ENDED:
+            return "seq %d: %s of object %d after its end" % (seq, ev, oid)
+        elif ev in ENTRY_EVENTS:
+            if ev == "start":
+                return "seq %d: object %d started a second time" % (seq, oid)
+            if s is _RUNNING:
+                return "seq %d: %s of object %d while it is running (no yield before it)" % (seq, ev, oid)
+            state[oid] = _RUNNING
+        else:
+            if s is not _RUNNING:
+                return "seq %d: %s of object %d while it is suspended (two exits in a row)" % (seq, ev, oid)
+            state[oid] = _SUSPENDED if ev == "yield" else _ENDED
+        return None
+
+
+_RUNNING, _SUSPENDED, _ENDED = "running", "suspended", "ended"
+_RECORDED_KINDS = frozenset(compat.RECORDED_KINDS)
 
 
 def _raw_decode(line: str):
@@ -789,6 +838,10 @@ def _record(trace: Trace, rec: dict, name: str, lineno: int) -> bool:
         for key in ("suspended", "running"):
             if key in rec and not all(type(i) is int for i in rec[key]):
                 raise TraceError("%s:%d: footer field %r must be a list of object ids" % (name, lineno, key))
+            unknown = [i for i in rec.get(key, ()) if i not in trace.objects]
+            if unknown:
+                raise TraceError("%s:%d: footer field %r names object %d, which the trace never defined"
+                                 % (name, lineno, key, unknown[0]))
         rec.setdefault("events", None)
         rec.setdefault("dropped", 0)
         rec.setdefault("suspended", [])
