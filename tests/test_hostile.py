@@ -645,3 +645,77 @@ def test_source_lines_are_read_only_from_regular_files_of_bounded_size(tmp_path)
     assert model.source_line("/dev/zero", 1) == ""
     assert model.source_line(str(big), 1) == ""
     assert model.source_line(str(good), 2) == "y = (yield x)"
+
+
+# The trace's file stops taking data part-way (a full disk; here a file
+# size limit, which fails the same way, with EFBIG instead of ENOSPC), then
+# takes it again.  Before the fix the footer was appended to the partial
+# batch ("line N: not a JSON line") and the summary counted events that
+# were never written.
+DISK_FULL = """
+    import os, resource, signal, sys
+    trace = sys.argv[1]
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # EFBIG instead of a signal
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+
+    def gen():
+        while True:
+            yield
+
+    g = gen()
+    next(g)
+    for i in range(5000):
+        g.send(i)
+    while not os.path.exists(trace) or os.path.getsize(trace) < 1000:
+        g.send(0)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (os.path.getsize(trace) + 3000, hard))   # the disk is full
+    for i in range(20000):
+        g.send(i)
+    if sys.argv[2:] != ["stays-full"]:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))   # space again
+    else:   # not even the footer fits
+        resource.setrlimit(resource.RLIMIT_FSIZE, (os.path.getsize(trace), hard))
+    for i in range(5000):
+        g.send(i)
+    print("done")
+"""
+
+
+@pytest.mark.parametrize("core,codec", [(core, "zstd") for core in CORES] + [(CORES[-1], "gzip"), (CORES[-1], "none")])
+def test_a_full_disk_leaves_a_readable_prefix_and_the_summary_counts_what_is_on_disk(cotrace, tmp_path, core, codec):
+    from tracer import traceio
+
+    script = tmp_path / "full.py"
+    script.write_text(textwrap.dedent(DISK_FULL))
+    trace_path = tmp_path / "out" / ("full" + traceio.SUFFIXES[codec])
+    run = cotrace("--core", core, "--codec", codec, "-f", "txt", script, trace_path, quiet=False)
+    assert run.returncode == 0 and run.stdout == "done\n", run.stderr
+    assert "cotrace: warning: cannot write the trace %s (File too large); recording stopped, the program runs on" \
+        % trace_path in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
+    trace = load_checked(str(trace_path))   # readable, and the order holds: a prefix of the run
+    assert trace.footer is not None, trace.warnings
+    n = len(trace.events)
+    assert 5000 < n < 25000 and trace.footer["events"] == n
+    error = trace.footer["recorder_error"]
+    assert error.startswith("cannot write the trace (File too large): recording stopped after event %d (" % n), error
+    assert not trace.footer.get("limit_reached") and trace.footer["dropped"] == 0
+    assert trace.footer["suspended"] == [1]   # the generator, still suspended at the end, is in the file
+    summary = [line for line in run.stderr.splitlines() if line.startswith("cotrace: %d events" % n)]
+    assert summary and "incomplete: cannot write the trace (File too large)" in summary[0], run.stderr
+    assert (tmp_path / "out" / "full.sequence.txt").exists()
+
+
+def test_a_disk_full_to_the_end_leaves_whole_batches_and_no_footer(cotrace, tmp_path):
+    from tracer import traceio
+
+    script = tmp_path / "full.py"
+    script.write_text(textwrap.dedent(DISK_FULL))
+    trace_path = tmp_path / "out" / "full.trace.jsonl.zst"
+    run = cotrace("-f", "txt", script, trace_path, "stays-full", quiet=False)
+    assert run.returncode == 0 and run.stdout == "done\n", run.stderr
+    assert "cotrace: warning: the trace %s has no footer: File too large" % trace_path in run.stderr, run.stderr
+    trace = traceio.load(str(trace_path))
+    assert trace.footer is None and 5000 < len(trace.events) < 25000
+    assert [w for w in trace.warnings if "no footer" in w] and not [w for w in trace.warnings if "truncated" in w]
+    assert (tmp_path / "out" / "full.sequence.txt").exists() and "Traceback" not in run.stderr

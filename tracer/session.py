@@ -79,9 +79,16 @@ def record(target: Target, opts: RecordOptions, stderr=None, on_terminated=None)
         say(stderr, "cotrace: warning: the trace %s has passed %s; --max-events N or --include GLOB "
                      "records less\n" % (writer.path if writer else path, human_size(size)))
 
+    recorder = None
+
+    def on_error(why: str) -> None:
+        if recorder is not None:
+            recorder.stop_writing(why)
+
     for n in range(1, 100):
         try:
-            writer = traceio.TraceWriter(path, header, encode_value=safe_repr, on_big=on_big, core=core)
+            writer = traceio.TraceWriter(path, header, encode_value=safe_repr, on_big=on_big, core=core,
+                                         on_error=on_error)
             break
         except traceio.TraceBusy:
             # the same program is being recorded right now: take another name
@@ -107,10 +114,14 @@ def record(target: Target, opts: RecordOptions, stderr=None, on_terminated=None)
             footer["lost"] = info["lost"]
         if info["recorder_error"]:
             footer["recorder_error"] = info["recorder_error"]
+        # a failed write (disk full, say) is in the footer if the footer
+        # could be written; the program's exit status stands either way
         try:
-            writer.close(footer, keep_lock=opts.hold_trace)
-        except OSError as exc:  # disk full, say: the program's exit status still stands
-            say(stderr, "cotrace: warning: the trace %s is incomplete: %s\n" % (path, exc))
+            whole = writer.close(footer, keep_lock=opts.hold_trace)
+        except OSError as exc:
+            whole, writer.error = False, writer.error or str(exc)
+        if not whole and writer.owned:   # (a forked child writes nothing)
+            say(stderr, "cotrace: warning: the trace %s has no footer: %s\n" % (path, writer.error))
 
     def terminated() -> None:
         # SIGTERM, the program's own handling of it left as python's (dying

@@ -184,7 +184,7 @@ class TraceWriter:
     """
 
     def __init__(self, path: str, header: dict, encode_value, batch: int = 2048, on_big=None,
-                 core: str = "python") -> None:
+                 core: str = "python", on_error=None) -> None:
         self.path = path
         # core "c": flush's loop and the aggregator's in C (tracer.record._ccore)
         self._fast = _c_module() if core == "c" else None
@@ -207,29 +207,64 @@ class TraceWriter:
             os.close(fd)
             raise TraceBusy(path) from None
         os.ftruncate(fd, 0)
-        self._raw = os.fdopen(fd, "wb", buffering=1 << 16)
+        self._fd = fd
         self.lock_fd: int | None = None
         self._flushing = False
-        self._fh: typing.Any
+        # A write that fails (disk full, quota, file size limit) is cut back
+        # to the last whole batch, and nothing more is written but the
+        # footer: the file stays a readable prefix of the run, which a
+        # reader can trust (events missing in the middle would draw a
+        # conversation that did not happen).
+        self.events_written = 0
+        self.error: str | None = None      # why a write failed (the first time)
+        self.unwritten = 0                 # events given to the writer that are not in the file
+        self.defined_upto: int | None = None   # after a failure: the highest object id with a record in the file
+        self._on_error = on_error          # called once, with the error text, when a write first fails
         codec = codec_of(path)
         if codec == "zstd" and _zstd is None:
+            os.close(fd)
             raise OSError("cannot write %s: the zstandard module is not installed" % path)
+        # every batch is encoded on its own and appended whole: a zstd frame,
+        # a gzip member (a file of concatenated members is one gzip stream)
+        self._encode: typing.Any
         if codec == "gzip":
-            self._fh = gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=6)
+            self._encode = lambda data: gzip.compress(data, compresslevel=6, mtime=0)
         elif codec == "zstd":
-            self._fh = _ZstdFrames(self._raw)
+            self._encode = _zstd.ZstdCompressor(level=1).compress
         else:
-            self._fh = self._raw
-        self._write(_dumps(dict(header, type="header")) + b"\n")
+            self._encode = None
+        if not self._write(_dumps(dict(header, type="header")) + b"\n"):
+            os.close(fd)
+            raise OSError("cannot write %s: %s" % (path, self.error))
 
-    def _write(self, data: bytes) -> None:
-        """One batch: written whole and flushed (for zstd, one frame)."""
-        self._fh.write(data)
-        self._fh.flush()
+    def _write(self, data: bytes, raw: bool = False) -> bool:
+        """Append one batch (encoded by the codec unless ``raw``), whole or
+        not at all; False if it could not be written (see ``error``)."""
+        chunk = data if raw or self._encode is None else self._encode(data)
+        view = memoryview(chunk)
+        try:
+            while view:
+                view = view[os.write(self._fd, view):]
+        except OSError as exc:
+            self._failed(exc)
+            return False
         before = self.bytes
-        self.bytes = self._raw.tell()
+        self.bytes += len(chunk)
         if self.bytes >= BIG_TRACE > before and self._on_big is not None:
             self._on_big(self.bytes)
+        return True
+
+    def _failed(self, exc: OSError) -> None:
+        """A write failed: cut what it left back to the last whole batch."""
+        try:
+            os.ftruncate(self._fd, self.bytes)
+            os.lseek(self._fd, self.bytes, os.SEEK_SET)
+        except OSError:
+            pass
+        if self.error is None:
+            self.error = exc.strerror or str(exc)
+            if self._on_error is not None:
+                self._on_error(self.error)
 
     def flush(self) -> None:
         if self.closed or not self.owned:
@@ -250,11 +285,17 @@ class TraceWriter:
         self.append = self.buf.append
         if not buf:
             return
+        if self.error is not None:
+            self._lose(buf)
+            return
         if self._fast is not None:
             # the same loop in C (tracer.record._ccore.format_batch)
             data, found = self._fast.format_batch(buf, self._tails, self._tail_for, self._object_line,
                                                   self._encode_value, _json_str, SMALL_INT)
-            self._write(data)
+            if not self._write(data):
+                self._lose(buf)
+                return
+            self.events_written += len(found)
             self._fast.aggregate(self.aggregator, found, KEEP)
             return
         out: list[str] = []
@@ -289,8 +330,20 @@ class TraceWriter:
             else:
                 add(self._object_line(rec))
         add("")
-        self._write("\n".join(out).encode("utf-8"))
+        if not self._write("\n".join(out).encode("utf-8")):
+            self._lose(buf)
+            return
+        self.events_written += len(facts)
         self.aggregator.events(facts)
+
+    def _lose(self, buf: list) -> None:
+        """A batch that is not in the file: count its events, and note the
+        first object it would have defined (ids only grow)."""
+        self.unwritten += sum(1 for rec in buf if rec[0] == "e")
+        if self.defined_upto is None:
+            first = next((rec[1] for rec in buf if rec[0] == "o"), None)
+            if first is not None:
+                self.defined_upto = first - 1
 
     def _tail_for(self, key: tuple, seq: int) -> tuple:
         """(JSON tail, aggregator slot) of an event location, made once."""
@@ -321,30 +374,47 @@ class TraceWriter:
         if fd is not None:
             os.close(fd)
 
-    def close(self, footer: dict, keep_lock: bool = False) -> None:
-        """Write the aggregates and the footer, and close the file.
+    def close(self, footer: dict, keep_lock: bool = False) -> bool:
+        """Write the aggregates and the footer, and close the file; False if
+        the footer could not be written (the file then ends after its last
+        whole batch, and the reader says it has no footer).
+
+        ``footer["events"]`` is set to the number of events in the file.
+        After a failed write the aggregates are left out (they would count
+        what is not there: a reader makes a pass over the events instead)
+        and ``footer["recorder_error"]`` says what happened.
         ``keep_lock``: the file stays locked (a descriptor kept in
         ``lock_fd``) until :meth:`release`, so that a run started meanwhile,
         while this one's diagrams are drawn from the file, takes another
         name instead of truncating it."""
         if self.closed or not self.owned:
-            return
+            return False
         if keep_lock and self.lock_fd is None:
-            self.lock_fd = os.dup(self._raw.fileno())  # the lock belongs to the open file, shared by the dup
+            self.lock_fd = os.dup(self._fd)  # the lock belongs to the open file, shared by the dup
         try:
             self.flush()
-            at = self._raw.tell()
-            self._write(_dumps(self.aggregator.result()) + b"\n")
-            self._write(_dumps(dict(footer, type="footer")) + b"\n")
-            if isinstance(self._fh, _ZstdFrames):
+            at = self.bytes
+            if self.error is None:
+                self._write(_dumps(self.aggregator.result()) + b"\n")
+            footer["events"] = self.events_written
+            if self.error is not None:
+                footer.setdefault("recorder_error", self.failure())
+            # the footer is tried even after a failure: space may be back
+            written = self._write(_dumps(dict(footer, type="footer")) + b"\n")
+            if written and self._encode is not None and self.error is None and codec_of(self.path) == "zstd":
                 # where the aggregates begin, in a frame zstd itself skips:
                 # a reader finds them without decompressing the events
-                self._raw.write(_INDEX.pack(_INDEX_MAGIC, _INDEX.size - 8, _INDEX_TAG, at))
-            self._fh.close()
+                self._write(_INDEX.pack(_INDEX_MAGIC, _INDEX.size - 8, _INDEX_TAG, at), raw=True)
+            return written
         finally:
             self.closed = True
-            if self._fh is not self._raw:
-                self._raw.close()
+            os.close(self._fd)
+
+    def failure(self) -> str:
+        """The footer's words for a failed write."""
+        lost = " (%d events not written)" % self.unwritten if self.unwritten else ""
+        return "cannot write the trace (%s): recording stopped after event %d%s" % (
+            self.error, self.events_written, lost)
 
 
 # The zstd trace's last frame: a skippable frame (RFC 8878, 3.1.2) holding
@@ -400,23 +470,6 @@ def _last_lines(fh, end: int, n: int) -> bytes:
         fh.seek(pos)
         data = fh.read(step) + data
     return b"\n".join(data.rstrip(b"\n").split(b"\n")[-n:]) + b"\n"
-
-
-class _ZstdFrames:
-    """A binary sink that turns every ``write`` into one Zstandard frame."""
-
-    def __init__(self, raw) -> None:
-        self._raw = raw
-        self._cctx = _zstd.ZstdCompressor(level=1)
-
-    def write(self, data: bytes) -> None:
-        self._raw.write(self._cctx.compress(data))
-
-    def flush(self) -> None:
-        self._raw.flush()
-
-    def close(self) -> None:
-        self._raw.flush()
 
 
 class _ZstdLines:

@@ -40,6 +40,7 @@ class Recorder:
         self.repr = safe_repr or SafeRepr(repr_limit)
         self.stderr = stderr or sys.stderr
         self.error: str | None = None
+        self.write_failed = False   # the writer could not write a batch: recording stopped (see stop_writing)
         self.gc = GcPhase()
         self.core = cores.resolve(core)
         self.sink: Sink
@@ -95,10 +96,29 @@ class Recorder:
             self.error = self.source.broken()
         self._uninstall()
         sink = self.sink
-        suspended, running = self.machine.settle(sink.limit_reached, sink.last_defined)
-        return {"events": sink.count, "dropped": sink.dropped, "limit_reached": sink.limit_reached,
+        # settled like a run cut by --max-events: the rest ran unrecorded
+        cut = sink.limit_reached or self.write_failed
+        defined = sink.last_defined
+        upto = getattr(self.writer, "defined_upto", None)
+        if upto is not None:
+            defined = min(defined, upto)
+        suspended, running = self.machine.settle(cut, defined)
+        return {"events": sink.count, "dropped": 0 if self.write_failed else sink.dropped,
+                "limit_reached": sink.limit_reached and not self.write_failed,
                 "lost": self.machine.lost, "suspended": suspended, "running": running,
                 "objects": self.machine.objects, "recorder_error": self.error}
+
+    def stop_writing(self, why: str) -> None:
+        """The writer could not write a batch (disk full, say): stop
+        recording as --max-events does, so that the file stays a prefix of
+        the run; the program runs on.  The writer's own error text goes
+        into the footer (TraceWriter.failure)."""
+        if self.write_failed:
+            return
+        self.write_failed = True
+        self._warn("cannot write the trace %s (%s); recording stopped, the program runs on"
+                   % (getattr(self.writer, "path", "?"), why))
+        self.sink.limit = min(self.sink.limit, self.sink.count)
 
     def _uninstall(self) -> None:
         """Put back every hook start() installed (also after an internal
