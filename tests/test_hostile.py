@@ -645,6 +645,43 @@ def test_source_lines_are_read_only_from_regular_files_of_bounded_size(tmp_path)
     assert model.source_line("/dev/zero", 1) == ""
     assert model.source_line(str(big), 1) == ""
     assert model.source_line(str(good), 2) == "y = (yield x)"
+    # only Python source: not a private file, nor a .py link to one
+    secret = tmp_path / "secret.txt"
+    secret.write_text("password = hunter2\n")
+    disguised = tmp_path / "disguised.py"
+    disguised.symlink_to(secret)
+    assert model.source_line(str(secret), 1) == "" and model.source_line(str(disguised), 1) == ""
+    assert model.source_line("/etc/passwd", 1) == ""
+    # a relative name is looked up in the recorded working directory
+    assert model.source_line("good.py", 2, cwd=str(tmp_path)) == "y = (yield x)"
+
+
+def test_a_crafted_trace_cannot_put_a_private_file_into_the_state_graph(cotrace, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOKEN_LINE_ONE\nTOKEN_LINE_TWO\n")
+    trace = tmp_path / "crafted.trace.jsonl"
+    records = [json.loads(_header_line()),
+               {"type": "object", "id": 1, "kind": "generator", "name": "g", "qualname": "g", "file": str(secret),
+                "line": 1, "label": "g#1"},
+               {"seq": 1, "ev": "start", "obj": 1, "line": 1}, {"seq": 2, "ev": "yield", "obj": 1, "line": 2}]
+    trace.write_text("".join(json.dumps(r) + "\n" for r in records))
+    run = cotrace("-f", "txt,dot", trace)
+    assert run.returncode == 0, run.stderr
+    drawn = "".join(p.read_text() for p in (tmp_path / "out").iterdir())
+    assert "line 2" in drawn and "TOKEN_LINE" not in drawn
+
+
+def test_a_trace_redrawn_from_another_directory_keeps_its_source_lines(cotrace, tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "prog.py").write_text("def g():\n    x = yield 1  # here\n\nfor _ in g():\n    pass\n")
+    run = cotrace("--no-diagrams", "prog.py", cwd=project, out=tmp_path / "traces")
+    assert run.returncode == 0, run.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    again = cotrace("-f", "txt", tmp_path / "traces" / ("prog" + TRACE), cwd=elsewhere)
+    assert again.returncode == 0, again.stderr
+    assert "x = yield 1" in (again.out_dir / "prog.states.txt").read_text()
 
 
 # The trace's file stops taking data part-way (a full disk; here a file

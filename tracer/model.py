@@ -552,7 +552,7 @@ def _examples(examples: list, keep=lambda v: v is not None) -> list:
     return [v for _, v in examples if keep(v)][:EXAMPLES]
 
 
-def states_from(agg: dict, trace_path: str) -> StatesModel:
+def states_from(agg: dict, trace_path: str, cwd: str | None = None) -> StatesModel:
     """The state graphs from a trace's aggregates (:mod:`tracer.aggregates`)."""
     objects = {o["id"]: o for o in agg["objects"]}
     functions: dict = {}
@@ -568,7 +568,7 @@ def states_from(agg: dict, trace_path: str) -> StatesModel:
     for index, dst, line, _seq, visits, awaits, examples in agg["states"]:
         fs = by_index[index]
         if dst.startswith("L"):
-            node = StateNode(dst, _yield_label(line, fs.file, trace_path), "suspended", line)
+            node = StateNode(dst, _yield_label(line, fs.file, trace_path, cwd), "suspended", line)
             node.awaits = awaits
         else:
             node = StateNode(dst, dst, "final" if dst != "failed" else "failed")
@@ -662,10 +662,10 @@ def flow_from(agg: dict, hide_loop: bool = False) -> FlowModel:
     return FlowModel(nodes=list(nodes.values()), edges=edges)
 
 
-def _yield_label(line, file, trace_path: str) -> str:
+def _yield_label(line, file, trace_path: str, cwd: str | None = None) -> str:
     if line is None:
         return "a yield"
-    text = source_line(file, line, trace_path)
+    text = source_line(file, line, trace_path, cwd)
     return "line %d: %s" % (line, text) if text else "line %d" % line
 
 
@@ -679,15 +679,20 @@ def _order(actors: list) -> list:
     return sorted(actors, key=lambda a: (first_of_group[a.group], a.first_seq, a.id))
 
 
-def source_line(file: str | None, line: int, trace_path: str = "") -> str:
-    """The stripped source text of ``file:line``; files recorded relative to
-    the working directory are also looked up beside the trace's directory."""
+def source_line(file: str | None, line: int, trace_path: str = "", cwd: str | None = None) -> str:
+    """The stripped source text of ``file:line``.  A file recorded relative
+    is looked up in the working directory the trace was recorded in
+    (``cwd``, in the header since cotrace 0.3), then in this one, then beside
+    the trace's directory (where ``output/`` lives)."""
     if not file or file.startswith("<"):
         return ""
     candidates = [file]
-    if not os.path.isabs(file) and trace_path:
-        base = os.path.dirname(os.path.dirname(os.path.abspath(trace_path)))
-        candidates.append(os.path.join(base, file))
+    if not os.path.isabs(file):
+        if cwd and os.path.isabs(cwd):
+            candidates.insert(0, os.path.join(cwd, file))
+        if trace_path:
+            base = os.path.dirname(os.path.dirname(os.path.abspath(trace_path)))
+            candidates.append(os.path.join(base, file))
     for path in candidates:
         if not _plain_source(path):
             continue
@@ -698,17 +703,24 @@ def source_line(file: str | None, line: int, trace_path: str = "") -> str:
 
 
 MAX_SOURCE = 8 << 20  # bytes: a source file longer than this is not read for its lines
+SOURCE_SUFFIXES = (".py", ".pyw")
 
 
 def _plain_source(path: str) -> bool:
-    """Only a regular file of at most MAX_SOURCE bytes is read for a source
-    line: a trace names the files, and a crafted one could name a FIFO (which
-    would block the drawing) or a device (/dev/zero: read until memory ends)."""
+    """The rule for reading a file named by a trace for its source lines: a
+    regular file of at most MAX_SOURCE bytes whose name, and whose real name
+    behind any symbolic link, ends in .py or .pyw.  A trace names the files,
+    and a crafted one could name a FIFO (which would block the drawing), a
+    device (/dev/zero: read until memory ends) or a private file
+    (/etc/shadow, a key) whose lines would land in the diagrams."""
+    if not path.endswith(SOURCE_SUFFIXES):
+        return False
     try:
-        st = os.stat(path)
+        real = os.path.realpath(path)
+        st = os.stat(real)
     except (OSError, ValueError):
         return False
-    return stat.S_ISREG(st.st_mode) and st.st_size <= MAX_SOURCE
+    return real.endswith(SOURCE_SUFFIXES) and stat.S_ISREG(st.st_mode) and st.st_size <= MAX_SOURCE
 
 
 def _without_comment(text: str) -> str:
@@ -760,7 +772,8 @@ def build(path: str, max_messages: int = DEFAULT_MAX_MESSAGES, fold: bool | None
         total = builder.total
     title = trace.header.get("target") or os.path.basename(path).split(".")[0]
     try:
-        states, flow = states_from(agg, path), flow_from(agg, hide_loop)
+        cwd = trace.header.get("cwd")
+        states, flow = states_from(agg, path, cwd), flow_from(agg, hide_loop)
     except (KeyError, IndexError, TypeError, ValueError):
         raise TraceError("%s: the aggregates record is malformed" % path) from None
     return Models(title=title, sequence=builder.sequence(total), states=states, flow=flow,

@@ -71,6 +71,7 @@ def record(target: Target, opts: RecordOptions, stderr=None, on_terminated=None)
         "backend": recorder_class.backend, "core": core, "argv": [prepared[2]] + list(target.args),
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "cotrace": __version__, "target": target.stem, "repr_limit": opts.repr_limit,
+        "cwd": os.getcwd(),   # what the objects' relative file names are relative to
     }
     safe_repr = SafeRepr(opts.repr_limit)
     writer = None

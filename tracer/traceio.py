@@ -818,7 +818,8 @@ def _header(rec: dict, name: str, lineno: int) -> Trace:
 # Field -> accepted JSON types (None: null allowed).  bool is not an int here.
 _STR, _INT, _NULL, _LIST, _BOOL = (str,), (int,), (type(None),), (list,), (bool,)
 _HEADER_FIELDS = {"python": _STR + _NULL, "backend": _STR + _NULL, "argv": _LIST + _NULL,
-                  "started": _STR + _NULL, "target": _STR + _NULL, "cotrace": _STR + _NULL}
+                  "started": _STR + _NULL, "target": _STR + _NULL, "cotrace": _STR + _NULL,
+                  "cwd": _STR + _NULL}
 _OBJECT_FIELDS = {"id": _INT, "kind": _STR, "name": _STR + _NULL, "qualname": _STR + _NULL,
                   "file": _STR + _NULL, "line": _INT + _NULL, "label": _STR + _NULL, "thread": _STR + _NULL}
 _EVENT_FIELDS = {"seq": _INT, "ev": _STR, "obj": _INT, "by": _INT + _NULL, "via": _STR + _NULL,
