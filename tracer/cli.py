@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import signal
 import sys
 
@@ -21,7 +22,7 @@ CONTEXT = {"allow_interspersed_args": False, "help_option_names": ["-h", "--help
 # cotrace's options that take a value: needed to find where they end
 _VALUE_OPTIONS = frozenset({"-o", "--output-dir", "--include", "--exclude", "--max-events", "--repr-limit",
                             "-f", "--format", "--max-messages", "--after-recording", "--in-dir", "--backend",
-                            "--codec", "--core"})
+                            "--codec", "--core", "--redact"})
 
 
 def split_args(args: list) -> list:
@@ -50,6 +51,15 @@ def split_args(args: list) -> list:
     return args
 
 
+def _check_patterns(_ctx, _param, value):
+    for pattern in value:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise click.BadParameter("%r is not a regular expression (%s)" % (pattern, exc))
+    return value
+
+
 def _print_version(ctx, _param, value) -> None:
     if not value or ctx.resilient_parsing:
         return
@@ -73,6 +83,14 @@ def _print_version(ctx, _param, value) -> None:
               help="Stop recording after N events; the footer counts the dropped ones.")
 @click.option("--repr-limit", type=click.IntRange(min=8), default=200, show_default=True, metavar="N",
               help="Longest recorded value, in characters.")
+@click.option("--redact", multiple=True, metavar="REGEX", callback=_check_patterns,
+              help="A value whose repr matches REGEX is written as <redacted>, and so is what follows a name "
+                   "matching it (a dict key, a keyword field, a program option); repeatable.")
+@click.option("--no-default-redact", is_flag=True,
+              help="Do not redact the values of names such as password, token, secret or api_key (redacted by "
+                   "default).")
+@click.option("--no-values", is_flag=True,
+              help="Record the conversation without any value: no repr runs, values are left out.")
 @click.option("--codec", type=click.Choice(traceio.CODECS), default=None,
               help="How the trace is stored: zstd (default: .trace.jsonl.zst, about 10 bytes per event; zstdcat "
                    "or cotrace --jsonl reads it), gzip (.trace.jsonl.gz) or none (plain .trace.jsonl).")
@@ -106,7 +124,8 @@ def _print_version(ctx, _param, value) -> None:
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
               help="Show the version, the Python and the recording cores available here, and exit.")
 @click.argument("target", nargs=-1, type=click.UNPROCESSED)
-def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit, codec, compress, backend, core, formats,
+def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit, redact, no_default_redact, no_values,
+        codec, compress, backend, core, formats,
         no_diagrams, list_formats, max_messages, fold, hide_loop, after_recording, in_dir, list_events, jsonl, quiet,
         target):
     """Run SCRIPT (or -m MODULE) and record every generator and coroutine
@@ -167,7 +186,8 @@ def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit
     else:
         tgt = Target(script=target[0], args=target[1:])
     opts = RecordOptions(output_dir=output_dir, include=include, exclude=exclude, record_all=record_all,
-                         max_events=max_events, repr_limit=repr_limit, quiet=True,
+                         max_events=max_events, repr_limit=repr_limit, quiet=True, redact=redact,
+                         default_redact=not no_default_redact, no_values=no_values,
                          codec=codec or ("gzip" if compress else traceio.DEFAULT_CODEC),
                          backend=backend, core=core, hold_trace=True)
     # recorded by main(), outside click's call stack: the program should see

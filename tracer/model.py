@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from . import compat
 from .aggregates import EXAMPLES, Aggregator, merge_examples
 from .aggregates import VERSION as AGGREGATES_VERSION
+from .redact import Redactor
 from .taskmodel import TasksBuilder, TasksModel
 from .traceio import ENTRY_EVENTS, TraceError, TraceStream, read_tail
 
@@ -552,7 +553,7 @@ def _examples(examples: list, keep=lambda v: v is not None) -> list:
     return [v for _, v in examples if keep(v)][:EXAMPLES]
 
 
-def states_from(agg: dict, trace_path: str, cwd: str | None = None) -> StatesModel:
+def states_from(agg: dict, trace_path: str, cwd: str | None = None, values: str | None = None) -> StatesModel:
     """The state graphs from a trace's aggregates (:mod:`tracer.aggregates`)."""
     objects = {o["id"]: o for o in agg["objects"]}
     functions: dict = {}
@@ -568,7 +569,7 @@ def states_from(agg: dict, trace_path: str, cwd: str | None = None) -> StatesMod
     for index, dst, line, _seq, visits, awaits, examples in agg["states"]:
         fs = by_index[index]
         if dst.startswith("L"):
-            node = StateNode(dst, _yield_label(line, fs.file, trace_path, cwd), "suspended", line)
+            node = StateNode(dst, _yield_label(line, fs.file, trace_path, cwd, values), "suspended", line)
             node.awaits = awaits
         else:
             node = StateNode(dst, dst, "final" if dst != "failed" else "failed")
@@ -662,11 +663,21 @@ def flow_from(agg: dict, hide_loop: bool = False) -> FlowModel:
     return FlowModel(nodes=list(nodes.values()), edges=edges)
 
 
-def _yield_label(line, file, trace_path: str, cwd: str | None = None) -> str:
+def _yield_label(line, file, trace_path: str, cwd: str | None = None, values: str | None = None) -> str:
+    """``line 12: x = yield n``.  The source text follows the trace's rule
+    for values (its header's ``values``): recorded with --redact patterns or
+    --no-values, none is shown (the patterns are not in the trace, so the
+    drawing cannot apply them to a literal in the source); with the default
+    names, their values are hidden in the source text too."""
     if line is None:
         return "a yield"
-    text = source_line(file, line, trace_path, cwd)
+    text = source_line(file, line, trace_path, cwd) if values not in ("redacted", "none") else ""
+    if text and values == "names":
+        text = _NAMES.text(text)
     return "line %d: %s" % (line, text) if text else "line %d" % line
+
+
+_NAMES = Redactor()
 
 
 def _order(actors: list) -> list:
@@ -772,8 +783,8 @@ def build(path: str, max_messages: int = DEFAULT_MAX_MESSAGES, fold: bool | None
         total = builder.total
     title = trace.header.get("target") or os.path.basename(path).split(".")[0]
     try:
-        cwd = trace.header.get("cwd")
-        states, flow = states_from(agg, path, cwd), flow_from(agg, hide_loop)
+        cwd, values = trace.header.get("cwd"), trace.header.get("values")
+        states, flow = states_from(agg, path, cwd, values), flow_from(agg, hide_loop)
     except (KeyError, IndexError, TypeError, ValueError):
         raise TraceError("%s: the aggregates record is malformed" % path) from None
     return Models(title=title, sequence=builder.sequence(total), states=states, flow=flow,

@@ -16,6 +16,7 @@ from . import __version__, compat, traceio
 from .record import backends
 from .record import core as cores
 from .record.filters import Filters
+from .redact import Redactor
 from .record.saferepr import SafeRepr
 from .render.escape import visible
 from .runner import Outcome, Target
@@ -35,6 +36,9 @@ class RecordOptions:
     backend: str = "auto"         # see tracer.record.backends
     core: str = "auto"            # see tracer.record.core
     hold_trace: bool = False      # the trace stays locked until Recording.release() (the command draws from it)
+    redact: tuple = ()            # --redact patterns (see tracer.record.redact)
+    default_redact: bool = True   # redact the values of tracer.defaults.REDACT_NAMES
+    no_values: bool = False       # --no-values
 
 
 @dataclass
@@ -63,17 +67,21 @@ def record(target: Target, opts: RecordOptions, stderr=None, on_terminated=None)
     stderr = stderr or sys.stderr
     recorder_class = backends.recorder_class(opts.backend)  # BackendError before anything runs
     core = cores.resolve(opts.core)                          # CoreError, likewise
+    redactor = Redactor(opts.redact, opts.default_redact)
     prepared = target.prepare()
     os.makedirs(opts.output_dir, exist_ok=True)
     path = trace_path_for(target, opts)
     header = {
         "format": traceio.FORMAT_NAME, "version": traceio.FORMAT_VERSION, "python": compat.PY_VERSION,
-        "backend": recorder_class.backend, "core": core, "argv": [prepared[2]] + list(target.args),
+        "backend": recorder_class.backend, "core": core, "argv": redactor.argv([prepared[2]] + list(target.args)),
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "cotrace": __version__, "target": target.stem, "repr_limit": opts.repr_limit,
         "cwd": os.getcwd(),   # what the objects' relative file names are relative to
+        # what was hidden (never the patterns: one may spell the secret)
+        "values": ("none" if opts.no_values else "redacted" if redactor.patterns
+                   else "names" if redactor.active else "all"),
     }
-    safe_repr = SafeRepr(opts.repr_limit)
+    safe_repr = SafeRepr(opts.repr_limit, redactor=redactor, no_values=opts.no_values)
     writer = None
 
     def on_big(size: int) -> None:
@@ -108,7 +116,7 @@ def record(target: Target, opts: RecordOptions, stderr=None, on_terminated=None)
         info = recorder.stop()
         footer.update({"events": info["events"], "dropped": info["dropped"], "suspended": info["suspended"],
                        "running": info["running"], "objects": info["objects"], "exit": outcome.exit_code,
-                       "error": outcome.error})
+                       "error": _error_text(outcome.error, safe_repr)})
         if info["limit_reached"]:
             footer["limit_reached"] = True
         if info["lost"]:
@@ -146,6 +154,16 @@ def record(target: Target, opts: RecordOptions, stderr=None, on_terminated=None)
     if not opts.quiet:
         say(stderr, summary(path, footer, writer.bytes) + "\n")
     return Recording(path, outcome, footer, writer.release)
+
+
+def _error_text(error: str | None, safe_repr: SafeRepr) -> str | None:
+    """The program's uncaught exception as the footer records it: redacted,
+    and only its type with --no-values (its message is a value)."""
+    if error is None:
+        return None
+    if safe_repr.no_values:
+        return error.split(":", 1)[0]
+    return safe_repr.redact(error)
 
 
 def human_size(size: int) -> str:

@@ -96,6 +96,7 @@ _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _GZIP_MAGIC = b"\x1f\x8b"
 BIG_TRACE = 1 << 30   # bytes on disk past which the writer warns once
 SMALL_INT = 10 ** 15  # ints stored raw within this bound are written with repr() (see record.saferepr)
+NO_VALUE = "\u2026"   # --no-values: every value that travelled is written as this
 
 # The records the recorder's sink hands the writer, as tuples in this order
 # (the first element is the record type, "e" or "o").
@@ -186,8 +187,13 @@ class TraceWriter:
     def __init__(self, path: str, header: dict, encode_value, batch: int = 2048, on_big=None,
                  core: str = "python", on_error=None) -> None:
         self.path = path
+        # values leave out: --no-values (the Python loop, which can drop them)
+        self._no_values = getattr(encode_value, "no_values", False)
+        # ints stored raw and written without encode_value within this bound
+        # (0 when a --redact pattern must see every number)
+        self._small = getattr(encode_value, "small_int", SMALL_INT)
         # core "c": flush's loop and the aggregator's in C (tracer.record._ccore)
-        self._fast = _c_module() if core == "c" else None
+        self._fast = _c_module() if core == "c" and not self._no_values else None
         self.bytes = 0           # written to disk so far (compressed)
         self._on_big = on_big    # called once with the size when it passes BIG_TRACE
         self._encode_value = encode_value
@@ -291,7 +297,7 @@ class TraceWriter:
         if self._fast is not None:
             # the same loop in C (tracer.record._ccore.format_batch)
             data, found = self._fast.format_batch(buf, self._tails, self._tail_for, self._object_line,
-                                                  self._encode_value, _json_str, SMALL_INT)
+                                                  self._encode_value, _json_str, self._small)
             if not self._write(data):
                 self._lose(buf)
                 return
@@ -303,6 +309,8 @@ class TraceWriter:
         enc = self._encode_value
         js = _json_str
         tails = self._tails
+        small = self._small
+        no_values = self._no_values
         facts: list = []           # the events as the aggregator takes them
         fact = facts.append
         for rec in buf:
@@ -318,9 +326,11 @@ class TraceWriter:
                 if cached is None:
                     cached = self._tail_for(key, seq)
                 tail, slot = cached
+                if no_values and (raw or value is not None):
+                    value, raw = NO_VALUE, False   # a value travelled here, not shown
                 if raw:  # a value stored as it is: None, bool, int, ... (repr'd here, off the hot path)
                     value = repr(value) if (value is None or type(value) is bool or type(value) is int
-                                            and -SMALL_INT < value < SMALL_INT) else enc(value)
+                                            and -small < value < small) else enc(value)
                 elif value is None:  # no value travelled
                     add(f'{{"seq":{seq},"t":{t}{tail}')
                     fact((seq, slot, obj, None))
@@ -819,7 +829,7 @@ def _header(rec: dict, name: str, lineno: int) -> Trace:
 _STR, _INT, _NULL, _LIST, _BOOL = (str,), (int,), (type(None),), (list,), (bool,)
 _HEADER_FIELDS = {"python": _STR + _NULL, "backend": _STR + _NULL, "argv": _LIST + _NULL,
                   "started": _STR + _NULL, "target": _STR + _NULL, "cotrace": _STR + _NULL,
-                  "cwd": _STR + _NULL}
+                  "cwd": _STR + _NULL, "values": _STR + _NULL}
 _OBJECT_FIELDS = {"id": _INT, "kind": _STR, "name": _STR + _NULL, "qualname": _STR + _NULL,
                   "file": _STR + _NULL, "line": _INT + _NULL, "label": _STR + _NULL, "thread": _STR + _NULL}
 _EVENT_FIELDS = {"seq": _INT, "ev": _STR, "obj": _INT, "by": _INT + _NULL, "via": _STR + _NULL,

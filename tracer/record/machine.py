@@ -534,7 +534,7 @@ class Machine:
                 if f is not None and id(f) in self.records:
                     obj = aw
                     continue
-                text = awaitables.label(aw, yielded)
+                text = self.repr.redact(awaitables.label(aw, yielded))
                 return text if len(text) <= self.repr.limit else text[: self.repr.limit - 3] + "..."
         except ReprTimeout:
             raise

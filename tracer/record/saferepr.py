@@ -30,6 +30,7 @@ import _thread
 __all__ = ["SafeRepr", "ReprTimeout"]
 
 from ..traceio import SMALL_INT
+from ..redact import NONE, REDACTED, Redactor
 
 # The "store raw, repr later" rule, stated once: values of these types (and
 # tuples of at most TUPLE_SCALARS of them) have a repr that is ours (C code,
@@ -134,11 +135,30 @@ class _Watchdog:
                     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(d[0]), ctypes.py_object(ReprTimeout))
 
 
-class SafeRepr(reprlib.Repr):
-    """reprlib with a character limit, placeholders and a time limit."""
+class _Redacted:
+    """Stands for a value that must not be seen, inside a container's repr."""
 
-    def __init__(self, limit: int = 200, timeout: float = 1.0) -> None:
+    def __repr__(self) -> str:
+        return REDACTED
+
+
+_REDACTED = _Redacted()
+
+
+class SafeRepr(reprlib.Repr):
+    """reprlib with a character limit, placeholders, a time limit and
+    redaction (``redactor``, see :mod:`tracer.record.redact`: applied to each
+    piece in full, before anything is cut).  ``no_values``: no repr runs at
+    all, every value is the empty text (the writer leaves values out)."""
+
+    def __init__(self, limit: int = 200, timeout: float = 1.0, redactor: Redactor | None = None,
+                 no_values: bool = False) -> None:
         super().__init__()
+        self.redactor = redactor if redactor is not None and redactor.active else NONE
+        self.no_values = no_values
+        # a --redact pattern may match a number: then no int is written without looking
+        self.small_int = 0 if self.redactor.values is not None else SMALL_INT
+        self._hit = False   # a piece of the value being repr'd matched a --redact pattern
         self.limit = max(int(limit), 8)
         self.maxstring = self.maxother = self.limit
         self.maxlevel = 4
@@ -161,16 +181,26 @@ class SafeRepr(reprlib.Repr):
         guard postpones one that arrives inside a hook (a repr called by the
         recorder included) until the hook returns."""
         t = type(value)
-        if t is int and -SMALL_INT < value < SMALL_INT or t is type(None) or t is bool:
+        if t is int and -self.small_int < value < self.small_int or t is type(None) or t is bool:
             return repr(value)
+        if self.no_values:
+            return ""
+        if (t is float or t is complex) and self.redactor.values is None:
+            text = repr(value)   # C's repr, no name in it
+            return text if len(text) <= self.limit else text[: self.limit - 3] + "..."
         # only a repr that may run user code needs a deadline
         leaves = t in _BUILTIN_LEAVES or t is tuple and len(value) <= TUPLE_SCALARS and all(type(x) in _BUILTIN_LEAVES for x in value)
         if not leaves and self._timeouts.get(t, 0) >= TIMEOUTS_PER_TYPE:
             return _placeholder(value, "repr timed out before")
         token = self._watchdog.arm() if self._depth == 0 and not leaves else None
         self._depth += 1
+        redactor = self.redactor
+        if self._depth == 1:
+            self._hit = False
         try:
             text = self.repr(value)
+            if redactor.active and type(text) is str and (self._hit or redactor.whole(text)):
+                text = REDACTED
             if type(text) is not str:
                 text = _placeholder(value, "repr returned %s" % type(text).__name__)
         except ReprTimeout:
@@ -185,23 +215,52 @@ class SafeRepr(reprlib.Repr):
             self._depth -= 1
             if token is not None:
                 self._watchdog.disarm(token)
-        if len(text) > self.limit:
+        if len(text) > self.limit and text != REDACTED:
             text = text[: self.limit - 3] + "..."
         return text
+
+    def redact(self, text: str) -> str:
+        """Text made by the recorder from the program's objects (what a
+        coroutine waits on, the program's exit exception), redacted."""
+        return self.redactor.text(text) if self.redactor.active else text
+
+    def _seen(self, full: str) -> str:
+        """One piece of a value's repr, in full: note a --redact match (the
+        whole value goes) and hide what follows a redacted name."""
+        redactor = self.redactor
+        if redactor.whole(full):
+            self._hit = True
+            return REDACTED
+        return redactor.text(full)
 
     def repr_instance(self, x, level):
         s = repr(x)
         if type(s) is not str:
             return _placeholder(x, "repr returned %s" % type(s).__name__)
+        if self.redactor.active:
+            s = self._seen(s)
         if len(s) > self.maxother:
             return s[: self.maxother - 3] + "..."
         return s
 
     def repr_str(self, x, level):
+        if self.redactor.active:
+            full = repr(x)
+            seen = self._seen(full)
+            if seen is not full:
+                return seen if len(seen) <= self.maxstring else seen[: self.maxstring - 3] + "..."
+            if len(x) <= self.maxstring:
+                return full
         if len(x) > self.maxstring:
             x = x[: self.maxstring]
             return repr(x)[:-1] + "..." + repr(x)[-1]
         return repr(x)
+
+    def repr_dict(self, x, level):
+        redactor = self.redactor
+        if redactor.active and any(type(k) is str and redactor.name(k) for k in x):
+            x = {k: _REDACTED if type(k) is str and redactor.name(k) else v for k, v in x.items()}
+        return super().repr_dict(x, level)
 
 
 def _placeholder(value, why: str) -> str:
