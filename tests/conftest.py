@@ -16,6 +16,19 @@ from pathlib import Path
 import pytest
 
 from tracer import invariant, traceio
+
+try:
+    # property-based tests (tests/test_properties.py): a fixed, derandomized
+    # budget by default, so a CI run is bounded and reproducible; more, and
+    # fresh, with --hypothesis-profile=long
+    from hypothesis import settings as _hypothesis_settings
+
+    _hypothesis_settings.register_profile("ci", max_examples=int(os.environ.get("COTRACE_EXAMPLES", "12")),
+                                          derandomize=True, deadline=None, print_blob=True)
+    _hypothesis_settings.register_profile("long", max_examples=300, deadline=None, print_blob=True)
+    _hypothesis_settings.load_profile("ci")
+except ImportError:  # pragma: no cover
+    pass
 from tracer.record import backends
 from tracer.record import core as cores
 
