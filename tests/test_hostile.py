@@ -760,3 +760,48 @@ def test_a_disk_full_to_the_end_leaves_whole_batches_and_no_footer(cotrace, tmp_
     assert trace.footer is None and 5000 < len(trace.events) < 25000
     assert [w for w in trace.warnings if "no footer" in w] and not [w for w in trace.warnings if "truncated" in w]
     assert (tmp_path / "out" / "full.sequence.txt").exists() and "Traceback" not in run.stderr
+
+
+CHILDREN = """
+    import os, subprocess, sys, multiprocessing as mp
+
+    def gen():
+        yield 1
+        yield 2
+
+    def work(x):
+        return sum(gen()) + x
+
+    if __name__ == "__main__":
+        print(list(gen()))
+        pid = os.fork()
+        if pid == 0:
+            print("child", list(gen()))
+            sys.stdout.flush()
+            os._exit(0)
+        os.waitpid(pid, 0)
+        print(subprocess.run([sys.executable, "-c", "print('sub')"], capture_output=True, text=True).stdout.strip())
+        with mp.get_context("fork").Pool(2) as pool:
+            print(pool.map(work, [1, 2]))
+        os.system("true")
+        sys.stdout.flush()
+        os.execv(sys.executable, [sys.executable, "-c", "print('exec ok')"])
+"""
+
+
+@pytest.mark.parametrize("core", CORES)
+def test_child_processes_are_counted_and_exec_finishes_the_trace_first(cotrace, python, tmp_path, core):
+    # before: nothing said children ran unrecorded, and os.execv left a
+    # trace without its footer (and without its last batch)
+    script = tmp_path / "kids.py"
+    script.write_text(textwrap.dedent(CHILDREN))
+    plain = python(script)
+    run = cotrace("--core", core, "-f", "txt", script, quiet=False)
+    assert (run.returncode, run.stdout) == (plain.returncode, plain.stdout) and "exec ok" in run.stdout, run.stderr
+    trace = load_checked(run.trace_path("kids"))
+    assert trace.footer is not None and trace.footer["error"] == "replaced by os.exec*" and trace.footer["exit"] is None
+    # os.fork, and the Pool's two workers (fork); subprocess.run; os.system
+    assert trace.footer["children"] == {"fork": 3, "subprocess": 1, "shell": 1}
+    assert len(trace.events) == 6   # the parent's own list(gen()): the children's events are not in it
+    assert "5 child processes not recorded (fork 3, shell 1, subprocess 1)" in run.stderr
+    assert (run.out_dir / "kids.sequence.txt").exists()

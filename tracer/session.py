@@ -58,8 +58,9 @@ def record(target: Target, opts: RecordOptions, stderr=None, on_terminated=None)
     """Run ``target`` under the recorder; always leaves a trace with a footer.
 
     ``on_terminated(recording)`` runs when the program is killed by SIGTERM
-    (after the footer is written, just before the process dies by it): what
-    the caller would have done after a normal end (the diagrams).
+    or replaced by ``os.exec*`` (after the footer is written, just before the
+    process dies or becomes another program): what the caller would have
+    done after a normal end (the diagrams).
 
     Raises :class:`tracer.runner.TargetError` (before anything is written)
     when the target cannot be started.
@@ -123,6 +124,8 @@ def record(target: Target, opts: RecordOptions, stderr=None, on_terminated=None)
             footer["lost"] = info["lost"]
         if info["recorder_error"]:
             footer["recorder_error"] = info["recorder_error"]
+        if info["children"]:
+            footer["children"] = info["children"]
         # a failed write (disk full, say) is in the footer if the footer
         # could be written; the program's exit status stands either way
         try:
@@ -132,10 +135,9 @@ def record(target: Target, opts: RecordOptions, stderr=None, on_terminated=None)
         if not whole and writer.owned:   # (a forked child writes nothing)
             say(stderr, "cotrace: warning: the trace %s has no footer: %s\n" % (path, writer.error))
 
-    def terminated() -> None:
-        # SIGTERM, the program's own handling of it left as python's (dying
-        # at once, running none of its code): the trace is finished first
-        gone = Outcome(-signal.SIGTERM, None, "terminated by SIGTERM")
+    def cut_short(gone: Outcome) -> None:
+        """The process is about to end without returning here: the trace is
+        finished first, and the caller draws (``on_terminated``)."""
         finish(gone)
         if not writer.owned:
             return
@@ -144,7 +146,18 @@ def record(target: Target, opts: RecordOptions, stderr=None, on_terminated=None)
         if on_terminated is not None:
             on_terminated(Recording(path, gone, footer, writer.release))
 
+    def terminated() -> None:
+        # SIGTERM, the program's own handling of it left as python's (dying
+        # at once, running none of its code)
+        cut_short(Outcome(-signal.SIGTERM, None, "terminated by SIGTERM"))
+
+    def replaced() -> None:
+        # os.exec*: the process becomes another program, which no footer
+        # would follow; its exit status is not known here
+        cut_short(Outcome(None, None, "replaced by os.exec*"))  # type: ignore[arg-type]
+
     recorder.guard.on_terminate = terminated
+    recorder.on_exec = replaced
     try:
         outcome = target.run(prepared, recorder.start)
     finally:
@@ -191,6 +204,11 @@ def summary(path: str, footer: dict, size: int | None = None) -> str:
         dropped = ", %d dropped (--max-events)" % footer["dropped"] if footer["dropped"] else ""
     if footer.get("recorder_error"):
         dropped += ", incomplete: " + footer["recorder_error"]
+    children = footer.get("children") or {}
+    if children:
+        count = sum(children.values())
+        dropped += ", %d child process%s not recorded (%s)" % (
+            count, "" if count == 1 else "es", ", ".join("%s %d" % kv for kv in sorted(children.items())))
     # (the path comes from the script's name: no raw control characters)
     return ("cotrace: %d events, %d objects%s, %d still suspended -> %s%s"
             % (footer["events"], footer["objects"], visible(dropped), len(footer["suspended"]), visible(path),

@@ -837,7 +837,7 @@ _EVENT_FIELDS = {"seq": _INT, "ev": _STR, "obj": _INT, "by": _INT + _NULL, "via"
                  "task": _STR + _NULL, "synthetic": _BOOL + _NULL, "on": _STR + _NULL}
 _FOOTER_FIELDS = {"events": _INT, "dropped": _INT, "lost": _INT, "objects": _INT, "suspended": _LIST,
                   "running": _LIST, "exit": _INT + _NULL, "error": _STR + _NULL, "recorder_error": _STR + _NULL,
-                  "limit_reached": _BOOL}
+                  "limit_reached": _BOOL, "children": (dict,)}
 _EVENT_OPTIONAL = ("by", "value", "via", "thread", "task", "line", "t", "synthetic", "on")
 _EVENT_SHAPES: dict = {}   # (keys, value types) -> the optional fields it lacks
 _EVENT_KIND_SET = frozenset(EVENT_KINDS)
@@ -906,6 +906,8 @@ def _record(trace: Trace, rec: dict, name: str, lineno: int) -> bool:
             if unknown:
                 raise TraceError("%s:%d: footer field %r names object %d, which the trace never defined"
                                  % (name, lineno, key, unknown[0]))
+        if not all(type(k) is str and type(n) is int for k, n in rec.get("children", {}).items()):
+            raise TraceError("%s:%d: footer field 'children' must map kinds to counts" % (name, lineno))
         rec.setdefault("events", None)
         rec.setdefault("dropped", 0)
         rec.setdefault("suspended", [])

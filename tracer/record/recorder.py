@@ -14,7 +14,7 @@ import sys
 import time
 
 from ..streams import say
-from . import codecache, framepeek
+from . import children, codecache, framepeek
 from . import core as cores
 from .filters import Filters
 from .guards import GcPhase, SigintGuard, after_fork
@@ -60,6 +60,8 @@ class Recorder:
         self.source = self.source_class(self.machine, self.guard, self.lease, self._warn)
         self._installed = False
         self._fork_hooked = False
+        self.children: dict = {}    # kind -> child processes started while recording (not recorded)
+        self.on_exec = None         # finish the trace before os.exec* replaces the process (the session sets it)
 
     @property
     def active(self) -> bool:
@@ -78,6 +80,7 @@ class Recorder:
         main = self.machine.thread_state()
         if not self._fork_hooked:
             after_fork(self._after_fork_in_child)
+            children.watch(self._child_started)
             self._fork_hooked = True
         self._installed = True
         for table in self.machine.tables():
@@ -106,7 +109,7 @@ class Recorder:
         return {"events": sink.count, "dropped": 0 if self.write_failed else sink.dropped,
                 "limit_reached": sink.limit_reached and not self.write_failed,
                 "lost": self.machine.lost, "suspended": suspended, "running": running,
-                "objects": self.machine.objects, "recorder_error": self.error}
+                "objects": self.machine.objects, "recorder_error": self.error, "children": dict(self.children)}
 
     def stop_writing(self, why: str) -> None:
         """The writer could not write a batch (disk full, say): stop
@@ -132,6 +135,16 @@ class Recorder:
         self.guard.remove()
         self.gc.remove()
         self.source.remove()
+
+    def _child_started(self, kind: str, args: tuple) -> None:
+        """An audit event of tracer.record.children, in this process."""
+        if not self._installed or not self.writer.owned:
+            return
+        if kind == "exec":
+            if self.on_exec is not None:
+                self.on_exec()
+            return
+        self.children[kind] = self.children.get(kind, 0) + 1
 
     def _after_fork_in_child(self) -> None:
         # a forked child runs on untraced: its events would interleave with
