@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import sys
 import time
+import typing
 
 from ..streams import say
 from . import children, codecache, framepeek
@@ -61,7 +62,7 @@ class Recorder:
         self._installed = False
         self._fork_hooked = False
         self.children: dict = {}    # kind -> child processes started while recording (not recorded)
-        self.on_exec = None         # finish the trace before os.exec* replaces the process (the session sets it)
+        self.on_exec: typing.Any = None   # finish the trace before os.exec* replaces the process (the session sets it)
 
     @property
     def active(self) -> bool:
