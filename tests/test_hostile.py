@@ -805,3 +805,47 @@ def test_child_processes_are_counted_and_exec_finishes_the_trace_first(cotrace, 
     assert len(trace.events) == 6   # the parent's own list(gen()): the children's events are not in it
     assert "5 child processes not recorded (fork 3, shell 1, subprocess 1)" in run.stderr
     assert (run.out_dir / "kids.sequence.txt").exists()
+
+
+DEEP = """
+    import sys
+
+    def g(n):
+        if n == 0:
+            yield 0
+        else:
+            yield from g(n - 1)
+
+    def depth():
+        f, n = sys._getframe(), 0
+        while f is not None:
+            f, n = f.f_back, n + 1
+        return n
+
+    print(sys.getrecursionlimit(), list(g(50)))
+    print(list(g(5000)))
+"""
+
+
+@pytest.mark.skipif(not cores.c_available()[0], reason="the C core is not built here")
+def test_deep_recursion_ends_where_it_ends_untraced(cotrace, python, tmp_path):
+    # before: the program's RecursionError came 5-8 frames early (cotrace's
+    # frames lie below its first one), on 3.12 monitoring out of cotrace's
+    # own handler (with its frames in the traceback, chained), and on 3.11
+    # with another message; the recording lost events or was switched off
+    script = tmp_path / "deep.py"
+    script.write_text(textwrap.dedent(DEEP))
+    plain = python(script)
+    run = cotrace("--core", "c", "--no-diagrams", script)
+    assert run.returncode == plain.returncode == 1 and run.stdout == plain.stdout
+    assert "tracer" not in run.stderr and run.stderr.splitlines()[-1] == plain.stderr.splitlines()[-1]
+    if sys.version_info >= (3, 12) or BACKEND != "settrace":
+        assert run.stderr == plain.stderr
+    # (3.11's settrace calls the trace function through PyObject_Call, which
+    # counts a level before cotrace's code runs: the error comes 2 frames
+    # early there, at a frame's first line)
+    trace = load_checked(run.trace_path("deep"))
+    assert trace.footer.get("recorder_error") is None and not trace.footer.get("lost")
+    started = {e["obj"] for e in trace.events if e["ev"] == "start"}
+    ended = {e["obj"] for e in trace.events if e["ev"] in ("return", "raise")}
+    assert started == ended and len(started) > 900 + 51   # every generator's end is there, none lost

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from . import compat
 from . import PACKAGE_DIR
+from .record import core as cores
 
 
 class TargetError(Exception):
@@ -115,6 +116,12 @@ class Target:
         if path0 is not None:  # (None: -P / PYTHONSAFEPATH, python prepends nothing)
             sys.path[0] = path0
         sys.modules["__main__"] = main
+        # the program's first frame has cotrace's below it, python's own
+        # (runpy's two for -m or a directory) or none: it gets as many more
+        # levels of depth, so its recursion ends where it would untraced
+        # (a script or stdin: none, as __spec__ says; -m, a directory or zip: runpy's)
+        credit = _depth() + 1 - (1 if main.__dict__.get("__spec__") is None else 3)
+        credited = cores.recursion_credit(credit)
         try:
             if before is not None:
                 before()
@@ -136,7 +143,19 @@ class Target:
             except BaseException:
                 pass
             return Outcome(1, 1, _describe(exc))
+        finally:
+            if credited:
+                cores.recursion_credit(-credit)
         return Outcome(0, 0)
+
+
+def _depth() -> int:
+    """Frames on the stack, this function's caller's included."""
+    frame, n = sys._getframe(1), 0
+    while frame is not None:
+        n += 1
+        frame = frame.f_back
+    return n
 
 
 def _module_details(finder, *args):

@@ -76,7 +76,7 @@ PyErr_SetRaisedException_compat(PyObject *exc)
 
 #define ANY_GENERATOR (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR)
 
-static PyObject *s_e, *s_yield, *s_resume, *s_start, *s_call, *s_return, *s_other, *s_throw, *s_close,
+static PyObject *s_unwind, *s_e, *s_yield, *s_resume, *s_start, *s_call, *s_return, *s_other, *s_throw, *s_close,
     *s_next, *s_for, *s_yield_from, *s_await, *s_async_for, *s_asend, *s_anext, *s_generator,
     *s_coroutine, *s_async_generator, *s_gi_suspended, *s_cr_suspended, *s_gi_running,
     *s_cr_running, *s_name_attr, *s_asyncio, *s_buf, *s_f_trace_lines, *s_collecting,
@@ -1255,9 +1255,93 @@ core_set_thread(CoreObject *c, PyObject *ts)
     Py_RETURN_NONE;
 }
 
+/* Recursion headroom.  A hook runs on top of the program's stack: at the
+ * program's recursion limit, the Python code it calls (the machine, a repr)
+ * would raise RecursionError in our code, and what escaped reached the
+ * program at a depth where, untraced, it would not have been raised (with
+ * our frames in its traceback).  While one of our entry points runs, the
+ * thread gets HEADROOM levels more, given back when it returns; the limit
+ * the program sees (sys.getrecursionlimit) does not change. */
+#define HEADROOM 200
+
+static inline void
+recursion_credit(PyThreadState *t, int n)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    t->py_recursion_remaining += n;
+#else
+    t->recursion_remaining += n;
+#endif
+}
+
+/* recursion_credit(n): the main thread's depth credit for cotrace's own
+ * frames below the program's first one (tracer.runner), n < 0 to take it back */
+static PyObject *
+py_recursion_credit(PyObject *self, PyObject *arg)
+{
+    int n = (int)PyLong_AsLong(arg);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    recursion_credit(PyThreadState_Get(), n);
+    Py_RETURN_NONE;
+}
+
+static PyObject *monitor_body(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, int exit);
+
 /* sys.monitoring PY_START / PY_RESUME (code, offset) and PY_YIELD / PY_RETURN (code, offset, value) */
 static PyObject *
 monitor(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, int exit)
+{
+    PyThreadState *t = PyThreadState_Get();
+    recursion_credit(t, HEADROOM);
+    PyObject *res = monitor_body(c, args, nargs, exit);
+    recursion_credit(t, -HEADROOM);
+    return res;
+}
+
+/* sys.monitoring PY_THROW / PY_UNWIND (code, offset, exception): always the machine's */
+static PyObject *
+monitor_other(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, PyObject *event)
+{
+    if (nargs < 3) {
+        PyErr_SetString(PyExc_TypeError, "monitoring callback: wrong number of arguments");
+        return NULL;
+    }
+    PyThreadState *t = PyThreadState_Get();
+    recursion_credit(t, HEADROOM);
+    PyObject *res = NULL;
+    PyObject *kind = decision(c, args[0]);
+    if (kind == NULL)
+        goto done;
+    if (kind != Py_None && c->active) {
+        PyObject *ts = thread_ts(c);
+        PyFrameObject *frame = ts ? PyEval_GetFrame() : NULL;
+        if (ts == NULL || frame == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_RuntimeError, "no current frame");
+            report_failure(c);
+        }
+        else {
+            Py_INCREF(ts);
+            Py_INCREF(frame);
+            int r = dispatch(c, (TSObject *)ts, frame, OTHER, event, args[2], kind);
+            Py_DECREF(frame);
+            Py_DECREF(ts);
+            if (r < 0) {
+                Py_DECREF(kind);
+                goto done;
+            }
+        }
+    }
+    Py_DECREF(kind);
+    res = Py_NewRef(Py_None);
+done:
+    recursion_credit(t, -HEADROOM);
+    return res;
+}
+
+static PyObject *
+monitor_body(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, int exit)
 {
     if (nargs < 2 || (exit && nargs < 3)) {
         PyErr_SetString(PyExc_TypeError, "monitoring callback: wrong number of arguments");
@@ -1308,6 +1392,18 @@ core_left(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
     return monitor(c, args, nargs, 1);
 }
 
+static PyObject *
+core_thrown(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
+{
+    return monitor_other(c, args, nargs, s_throw);
+}
+
+static PyObject *
+core_unwound(CoreObject *c, PyObject *const *args, Py_ssize_t nargs)
+{
+    return monitor_other(c, args, nargs, s_unwind);
+}
+
 /* ---- the settrace source's trace function */
 
 typedef struct {
@@ -1318,8 +1414,20 @@ typedef struct {
 
 static PyTypeObject TracerType;
 
+static PyObject *tracer_body(TracerObject *self, PyObject *args);
+
 static PyObject *
 tracer_call(TracerObject *self, PyObject *args, PyObject *kw)
+{
+    PyThreadState *t = PyThreadState_Get();
+    recursion_credit(t, HEADROOM);
+    PyObject *res = tracer_body(self, args);
+    recursion_credit(t, -HEADROOM);
+    return res;
+}
+
+static PyObject *
+tracer_body(TracerObject *self, PyObject *args)
 {
     PyObject *frame, *event, *arg;
     if (!PyArg_UnpackTuple(args, "trace", 3, 3, &frame, &event, &arg))
@@ -1421,6 +1529,10 @@ static PyMethodDef core_methods[] = {
      "Bind the machine's tables and collaborators (once, before recording)."},
     {"entered", (PyCFunction)(void (*)(void))core_entered, METH_FASTCALL,
      "sys.monitoring PY_START / PY_RESUME callback."},
+    {"thrown", (PyCFunction)(void (*)(void))core_thrown, METH_FASTCALL,
+     "sys.monitoring PY_THROW callback (code, offset, exception)."},
+    {"unwound", (PyCFunction)(void (*)(void))core_unwound, METH_FASTCALL,
+     "sys.monitoring PY_UNWIND callback (code, offset, exception)."},
     {"left", (PyCFunction)(void (*)(void))core_left, METH_FASTCALL,
      "sys.monitoring PY_YIELD / PY_RETURN callback."},
     {"tracer", (PyCFunction)core_tracer, METH_O, "A settrace function for the thread state ``ts``."},
@@ -1930,6 +2042,8 @@ fail:
 
 static PyMethodDef module_functions[] = {
     {"format_batch", format_batch, METH_VARARGS, "TraceWriter.flush's loop (see the C source)."},
+    {"recursion_credit", py_recursion_credit, METH_O,
+     "Give the current thread N more levels of recursion depth (N < 0: take them back)."},
     {"aggregate", aggregate, METH_VARARGS, "Aggregator.events (see the C source)."},
     {NULL}
 };
@@ -1941,7 +2055,7 @@ intern_all(void)
 {
 #define I(var, text) if ((var = PyUnicode_InternFromString(text)) == NULL) return -1
     I(s_e, "e"); I(s_yield, "yield"); I(s_resume, "resume"); I(s_start, "start"); I(s_call, "call");
-    I(s_return, "return"); I(s_other, "other"); I(s_throw, "throw"); I(s_close, "close"); I(s_next, "next");
+    I(s_return, "return"); I(s_unwind, "unwind"); I(s_other, "other"); I(s_throw, "throw"); I(s_close, "close"); I(s_next, "next");
     I(s_for, "for"); I(s_yield_from, "yield from"); I(s_await, "await"); I(s_async_for, "async for");
     I(s_asend, "asend"); I(s_anext, "anext"); I(s_generator, "generator"); I(s_coroutine, "coroutine");
     I(s_async_generator, "async_generator"); I(s_gi_suspended, "gi_suspended");

@@ -97,6 +97,18 @@ def new_core():
     return module().Core()
 
 
+def recursion_credit(n: int) -> bool:
+    """Give the current thread ``n`` more levels of recursion depth (take
+    them back with ``-n``) without changing sys.getrecursionlimit(): the
+    program then reaches the depth it reaches untraced although cotrace's
+    own frames lie below its first one.  Needs the C module (False without
+    it: the Python core cannot reach the thread's counter)."""
+    ok, _ = c_available()
+    if ok:
+        _ccore.recursion_credit(n)
+    return ok
+
+
 def _frame_state() -> tuple | None:
     """framepeek.FRAME_STATE as the core takes it: (offset, running byte,
     suspended byte, suspended byte), or None (not calibrated here)."""

@@ -109,7 +109,11 @@ class MonitoringSource:
                         guard.deliver()
             return callback
 
-        thrown, unwound = exception_event("throw"), exception_event("unwind")
+        if core is not None:
+            # in C too: at the recursion limit a Python callback could not even be called
+            thrown, unwound = core.thrown, core.unwound
+        else:
+            thrown, unwound = exception_event("throw"), exception_event("unwind")
 
         lease.monitor(ev.PY_START, entered)
         lease.monitor(ev.PY_RESUME, entered)
