@@ -849,3 +849,38 @@ def test_deep_recursion_ends_where_it_ends_untraced(cotrace, python, tmp_path):
     started = {e["obj"] for e in trace.events if e["ev"] == "start"}
     ended = {e["obj"] for e in trace.events if e["ev"] in ("return", "raise")}
     assert started == ended and len(started) > 900 + 51   # every generator's end is there, none lost
+
+
+THREAD_RAISE = """
+    import threading
+
+    def f0(a):
+        yield 0
+        raise KeyError(0)
+
+    def step(g):
+        try:
+            print(next(g))
+        except Exception as e:
+            print(type(e).__name__)
+
+    def drive():
+        g = f0(0)
+        step(g); step(g); step(g)
+
+    t = threading.Thread(target=drive)
+    t.start()
+    t.join()
+    drive()
+"""
+
+
+@pytest.mark.parametrize("core", CORES)
+def test_an_exception_leaving_a_generator_in_a_thread_follows_its_resumption(cotrace, python, tmp_path, core):
+    # found by tests/test_properties.py: with the C core on sys.monitoring,
+    # PY_UNWIND went to a Python callback that made the thread a second
+    # thread state, so the resumption it held back was never written
+    # (start, yield, raise: the reader refuses that trace)
+    trace = _same(cotrace, python, tmp_path, "thread_raise", THREAD_RAISE, core)
+    for thread in ("Thread-1 (drive)", "MainThread"):
+        assert [e["ev"] for e in trace.events if e["thread"] == thread] == ["start", "yield", "resume", "raise"]
