@@ -884,3 +884,46 @@ def test_an_exception_leaving_a_generator_in_a_thread_follows_its_resumption(cot
     trace = _same(cotrace, python, tmp_path, "thread_raise", THREAD_RAISE, core)
     for thread in ("Thread-1 (drive)", "MainThread"):
         assert [e["ev"] for e in trace.events if e["thread"] == thread] == ["start", "yield", "resume", "raise"]
+
+
+PROFILER = """
+    import atexit, sys
+
+    seen = []
+
+    def prof(frame, event, arg):
+        seen.append((event, frame.f_code.co_filename, frame.f_code.co_name))
+
+    def report():
+        sys.setprofile(None)
+        ours = sorted({name for _, path, name in seen if "tracer" + "/" in path or path.endswith("cotrace")})
+        print("first", [e[0] + " " + e[2] for e in seen[:2]])
+        print("cotrace's", ours)
+
+    atexit.register(report)
+    sys.setprofile(prof)
+
+    def g():
+        yield 1
+
+    print(list(g()))
+"""
+
+
+@pytest.mark.parametrize("core", CORES)
+def test_a_profiler_the_program_leaves_on_sees_none_of_cotraces_code(cotrace, python, tmp_path, core):
+    # before: about 190 calls of cotrace's own functions (finishing the
+    # trace, drawing) reached the program's profiler after its code ended
+    script = tmp_path / "prof.py"
+    script.write_text(textwrap.dedent(PROFILER))
+    plain = python(script)
+    run = cotrace("--core", core, "-f", "txt", script)
+    assert run.returncode == 0 and "cotrace's []" in plain.stdout, plain.stdout
+    lines = run.stdout.splitlines()
+    # what remains: the runner's frame that ran the program's code, which
+    # sees exec() return and sets the profiler aside (its c_call events)
+    assert lines[0] == "[1]" and lines[-1] == "cotrace's ['_execute']", run.stdout
+    if sys.version_info < (3, 13):
+        # (3.13 reports setprofile's own c_return to the new profiler when
+        # sys.monitoring is in use, which cotrace cannot prevent)
+        assert lines[1] == plain.stdout.splitlines()[1]

@@ -220,6 +220,15 @@ def _record(plan: _Plan):
                 say(err, line + "\n")
         finally:
             recording.release()
+            # the program's profiler (and tracer) back for the interpreter's
+            # shutdown: the first atexit callbacks to run (before the
+            # program's own), once cotrace's frames have returned; C
+            # functions, so that not even their own frames are seen
+            profile, trace = recording.hooks
+            if trace is not None:
+                atexit.register(sys.settrace, trace)
+            if profile is not None:
+                atexit.register(sys.setprofile, profile)
 
     try:
         recording = record(plan.target, plan.opts, on_terminated=after)  # (after: also on SIGTERM)

@@ -39,6 +39,7 @@ class Outcome:
     exit_arg: object = None            # what to pass to sys.exit() at the very end
     error: str | None = None           # "KeyError: 'x'" for an uncaught exception
     interrupted: bool = False
+    profile: object = None             # the profile function the program left on (set aside: see run)
 
 
 class Target:
@@ -120,12 +121,30 @@ class Target:
         # (runpy's two for -m or a directory) or none: it gets as many more
         # levels of depth, so its recursion ends where it would untraced
         # (a script or stdin: none, as __spec__ says; -m, a directory or zip: runpy's)
-        credit = _depth() + 1 - (1 if main.__dict__.get("__spec__") is None else 3)
+        # (+ 2: _execute's frame, then the program's own first one)
+        credit = _depth() + 2 - (1 if main.__dict__.get("__spec__") is None else 3)
         credited = cores.recursion_credit(credit)
+        aside: list = [None]
+        outcome = self._execute(main, code, before, aside)
+        outcome.profile = aside[0]
+        if credited:
+            cores.recursion_credit(-credit)
+        return outcome
+
+    @staticmethod
+    def _execute(main, code, before, aside: list) -> Outcome:
         try:
             if before is not None:
                 before()
-            exec(code, main.__dict__)
+            try:
+                exec(code, main.__dict__)
+            finally:
+                # a profiler the program left on would see cotrace's own
+                # code finish the trace and draw: set aside the moment the
+                # program's code ends, for the caller to put back for the
+                # interpreter's shutdown (tracer.session's release)
+                aside[0] = sys.getprofile()
+                sys.setprofile(None)
             _join_threads()
         except SystemExit as exc:
             return _system_exit(exc)
@@ -143,15 +162,13 @@ class Target:
             except BaseException:
                 pass
             return Outcome(1, 1, _describe(exc))
-        finally:
-            if credited:
-                cores.recursion_credit(-credit)
         return Outcome(0, 0)
 
 
 def _depth() -> int:
     """Frames on the stack, this function's caller's included."""
-    frame, n = sys._getframe(1), 0
+    frame: types.FrameType | None = sys._getframe(1)
+    n = 0
     while frame is not None:
         n += 1
         frame = frame.f_back

@@ -47,6 +47,9 @@ class Recording:
     outcome: Outcome
     footer: dict = field(default_factory=dict)
     release: typing.Callable[[], None] = lambda: None   # unlock the trace (RecordOptions.hold_trace)
+    # the (profile, trace) functions the program left on, set aside while
+    # cotrace finishes: put back by record() itself unless hold_trace
+    hooks: tuple = (None, None)
 
 
 def trace_path_for(target: Target, opts: RecordOptions, suffix: str = "") -> str:
@@ -110,11 +113,20 @@ def record(target: Target, opts: RecordOptions, stderr=None, on_terminated=None)
     outcome = Outcome(1, 1, "cotrace: recording did not finish")
     footer: dict = {}
 
+    left: list = []   # the program's profile and trace functions, set aside while cotrace finishes
+
     def finish(outcome: Outcome) -> None:
         """Stop recording and write the footer (once)."""
         if footer:
             return
+        # a profiler (or tracer) the program left on would see cotrace's own
+        # code finish the trace and draw: off until release() puts it back,
+        # for the interpreter's shutdown, as it sees it untraced
+        profile, trace = recorder.program_hooks()
+        left[:] = [outcome.profile or profile, trace]
+        sys.setprofile(None)
         info = recorder.stop()
+        sys.settrace(None)
         footer.update({"events": info["events"], "dropped": info["dropped"], "suspended": info["suspended"],
                        "running": info["running"], "objects": info["objects"], "exit": outcome.exit_code,
                        "error": _error_text(outcome.error, safe_repr)})
@@ -144,7 +156,7 @@ def record(target: Target, opts: RecordOptions, stderr=None, on_terminated=None)
         if not opts.quiet:
             say(stderr, summary(path, footer, writer.bytes) + "\n")
         if on_terminated is not None:
-            on_terminated(Recording(path, gone, footer, writer.release))
+            on_terminated(Recording(path, gone, footer, writer.release, tuple(left) or (None, None)))
 
     def terminated() -> None:
         # SIGTERM, the program's own handling of it left as python's (dying
@@ -156,6 +168,16 @@ def record(target: Target, opts: RecordOptions, stderr=None, on_terminated=None)
         # would follow; its exit status is not known here
         cut_short(Outcome(None, None, "replaced by os.exec*"))  # type: ignore[arg-type]
 
+    def restore() -> None:
+        """Put back the profile and trace functions the program left on."""
+        if left:
+            profile, trace = left
+            left.clear()
+            if trace is not None:
+                sys.settrace(trace)
+            if profile is not None:
+                sys.setprofile(profile)
+
     recorder.guard.on_terminate = terminated
     recorder.on_exec = replaced
     try:
@@ -163,10 +185,14 @@ def record(target: Target, opts: RecordOptions, stderr=None, on_terminated=None)
     finally:
         finish(outcome)
     if not writer.owned:  # a forked child of the program ends here, silently
+        restore()
         return Recording(path, outcome, {})
     if not opts.quiet:
         say(stderr, summary(path, footer, writer.bytes) + "\n")
-    return Recording(path, outcome, footer, writer.release)
+    hooks = tuple(left) or (None, None)
+    if not opts.hold_trace:
+        restore()
+    return Recording(path, outcome, footer, writer.release, hooks)
 
 
 def _error_text(error: str | None, safe_repr: SafeRepr) -> str | None:

@@ -38,6 +38,11 @@ class MonitoringSource:
         self.machine, self.guard, self.lease, self.warn = machine, guard, lease, warn
         self.callbacks: tuple = ()
 
+    @staticmethod
+    def is_ours(fn) -> bool:
+        """sys.gettrace() is never this source's."""
+        return False
+
     def install(self, main) -> None:
         lease = self.lease
         if not lease.acquire():

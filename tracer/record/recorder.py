@@ -94,6 +94,12 @@ class Recorder:
             self._uninstall()
             raise
 
+    def program_hooks(self) -> tuple:
+        """(profile function, trace function) the program left installed in
+        this thread (None for none, and for a trace function of ours)."""
+        trace = sys.gettrace()
+        return sys.getprofile(), None if trace is None or self.source.is_ours(trace) else trace
+
     def stop(self) -> dict:
         """Uninstall the hooks and settle the state; return footer fields."""
         if self.active and self.error is None:

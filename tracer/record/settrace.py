@@ -90,6 +90,10 @@ class SettraceSource:
         lost = self.lease.lost()  # 3.13's close hook
         return lost and lost + "; close() of suspended generators after that point may be missing"
 
+    def is_ours(self, fn) -> bool:
+        """True if ``fn`` (what sys.gettrace() returned) is one of our trace functions."""
+        return any(fn is f for f in self._trace_fns)
+
     def silence(self) -> None:
         """Stop being called (after an internal error, or at --max-events);
         remove() puts the rest back."""
