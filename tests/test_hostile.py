@@ -927,3 +927,64 @@ def test_a_profiler_the_program_leaves_on_sees_none_of_cotraces_code(cotrace, py
         # (3.13 reports setprofile's own c_return to the new profiler when
         # sys.monitoring is in use, which cotrace cannot prevent)
         assert lines[1] == plain.stdout.splitlines()[1]
+
+
+OWN_TRACER = """
+    import sys
+
+    def g():
+        yield 1
+
+    def mine(frame, event, arg):
+        return None
+
+    print(sum(g()))
+    sys.settrace(mine)
+    print(sum(g()))
+"""
+
+STARTS_COVERAGE = """
+    import coverage
+
+    def g():
+        yield 1
+
+    print(sum(g()))
+    cov = coverage.Coverage(data_file=None)
+    cov.start()
+    print(sum(g()))
+    cov.stop()
+"""
+
+
+def test_a_tracer_that_replaces_cotraces_says_who_and_what_to_do(cotrace, tmp_path):
+    # before: "tracing was switched off or replaced", naming neither who
+    # did it nor what to do (under pytest-cov on 3.11: 0 events)
+    script = tmp_path / "own.py"
+    script.write_text(textwrap.dedent(OWN_TRACER))
+    run = cotrace("--no-diagrams", script, quiet=False)
+    assert run.returncode == 0 and run.stdout == "1\n1\n"
+    trace = load_checked(run.trace_path("own"))
+    if BACKEND == "settrace":
+        assert "cotrace: warning: the program's code (__main__) called sys.settrace and replaced cotrace's trace " \
+               "function: events from here on are not recorded" in run.stderr, run.stderr
+        assert "by a trace function of the program's code (__main__)" in trace.footer["recorder_error"]
+        assert len(trace.events) == 4
+    else:   # sys.monitoring does not care
+        assert "warning" not in run.stderr and len(trace.events) == 8
+    coverage = pytest.importorskip("coverage")
+    script = tmp_path / "cov.py"
+    script.write_text(textwrap.dedent(STARTS_COVERAGE))
+    run = cotrace("--no-diagrams", script, quiet=False)
+    assert run.returncode == 0 and run.stdout == "1\n1\n"
+    if BACKEND == "settrace" and not os.environ.get("COVERAGE_CORE"):
+        assert "cotrace: warning: coverage.py (coverage." in run.stderr and "pytest --no-cov" in run.stderr
+    # coverage run -m tracer: its tracer is set aside, and cotrace says so
+    prog = tmp_path / "prog.py"
+    prog.write_text("def g():\n    yield 1\nprint(sum(g()))\n")
+    proc = subprocess.run([sys.executable, "-m", "coverage", "run", "--data-file", str(tmp_path / "cov.data"),
+                           "-m", "tracer", "-q", "--no-diagrams", "-o", str(tmp_path / "out2"), str(prog)],
+                          cwd=tmp_path, capture_output=True, text=True, env=_env(), timeout=120)
+    assert proc.returncode == 0 and proc.stdout == "1\n", proc.stderr
+    if BACKEND == "settrace" and coverage.version_info >= (7,):
+        assert "a trace function of coverage.py" in proc.stderr and "--backend monitoring" in proc.stderr

@@ -15,7 +15,7 @@ import time
 import typing
 
 from ..streams import say
-from . import children, codecache, framepeek
+from . import audit, codecache, framepeek
 from . import core as cores
 from .filters import Filters
 from .guards import GcPhase, SigintGuard, after_fork
@@ -62,6 +62,7 @@ class Recorder:
         self._installed = False
         self._fork_hooked = False
         self.children: dict = {}    # kind -> child processes started while recording (not recorded)
+        self._replaced_warned = False
         self.on_exec: typing.Any = None   # finish the trace before os.exec* replaces the process (the session sets it)
 
     @property
@@ -76,12 +77,20 @@ class Recorder:
         if framepeek.LAYOUT is None:
             self._warn("cannot read sent values on this interpreter (%s); they are recorded as null"
                        % framepeek.FAILURE)
+        if self.source.name == "settrace":
+            before = sys.gettrace()
+            if before is not None:
+                # coverage run -m tracer: its tracer is set aside while ours
+                # records (calling it from ours would make it take over again)
+                self._warn("a trace function of %s is installed: the settrace backend replaces it while "
+                           "recording, so it sees nothing of the program%s"
+                           % (audit.owner(audit.module_of(before)), audit.advice(audit.module_of(before))))
         self.sink.t0 = time.perf_counter_ns()
         self.machine.active = True
         main = self.machine.thread_state()
         if not self._fork_hooked:
             after_fork(self._after_fork_in_child)
-            children.watch(self._child_started)
+            audit.watch(self._audited)
             self._fork_hooked = True
         self._installed = True
         for table in self.machine.tables():
@@ -143,13 +152,19 @@ class Recorder:
         self.gc.remove()
         self.source.remove()
 
-    def _child_started(self, kind: str, args: tuple) -> None:
-        """An audit event of tracer.record.children, in this process."""
+    def _audited(self, kind: str, detail) -> None:
+        """An audit event of tracer.record.audit, in this process."""
         if not self._installed or not self.writer.owned:
             return
         if kind == "exec":
             if self.on_exec is not None:
                 self.on_exec()
+            return
+        if kind == "settrace":
+            if self.source.name == "settrace" and self.active and not self._replaced_warned:
+                self._replaced_warned = True
+                self._warn("%s called sys.settrace and replaced cotrace's trace function: events from here on "
+                           "are not recorded%s" % (audit.owner(detail), audit.advice(detail)))
             return
         self.children[kind] = self.children.get(kind, 0) + 1
 

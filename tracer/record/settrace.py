@@ -15,6 +15,7 @@ import _thread
 
 from .. import compat
 from ..isolation import isolated
+from . import audit
 from .machine import MISSING
 from .toolid import install_close_hook
 
@@ -80,13 +81,17 @@ class SettraceSource:
     def broken(self) -> str | None:
         """Why events may be missing, if the program (or the interpreter) undid our hooks."""
         current = sys.gettrace()
-        if not any(current is fn for fn in self._trace_fns):
+        if current is not None and not self.is_ours(current):
+            module = audit.module_of(current)
+            return ("tracing was replaced in the main thread by a trace function of %s; events after that "
+                    "point are missing%s" % (audit.owner(module), audit.advice(module)))
+        if current is None:
             # CPython unsets a trace function that raises; ours only does so
             # when it cannot even start (RecursionError at the recursion
             # limit, a signal handler raising at its first instruction)
-            return ("tracing was switched off or replaced in the main thread (by the program's own "
-                    "sys.settrace, or by the interpreter when an exception escaped the trace function, "
-                    "e.g. at the recursion limit); events after that point are missing")
+            return ("tracing was switched off in the main thread (by the program's own sys.settrace(None), "
+                    "or by the interpreter when an exception escaped the trace function, e.g. at the "
+                    "recursion limit); events after that point are missing")
         lost = self.lease.lost()  # 3.13's close hook
         return lost and lost + "; close() of suspended generators after that point may be missing"
 
