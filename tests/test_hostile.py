@@ -966,8 +966,10 @@ def test_a_tracer_that_replaces_cotraces_says_who_and_what_to_do(cotrace, tmp_pa
     assert run.returncode == 0 and run.stdout == "1\n1\n"
     trace = load_checked(run.trace_path("own"))
     if BACKEND == "settrace":
-        assert "cotrace: warning: the program's code (__main__) called sys.settrace and replaced cotrace's trace " \
-               "function: events from here on are not recorded" in run.stderr, run.stderr
+        # (known at the end: a tracer of the program's may chain to cotrace's)
+        assert "cotrace: warning" not in run.stderr
+        assert "incomplete: tracing was replaced in the main thread by a trace function of the program's code " \
+               "(__main__)" in run.stderr, run.stderr
         assert "by a trace function of the program's code (__main__)" in trace.footer["recorder_error"]
         assert len(trace.events) == 4
     else:   # sys.monitoring does not care

@@ -83,16 +83,20 @@ def _dispatch(event: str) -> None:
                 pass   # never the program's concern
 
 
+def is_coverage(module: str | None) -> bool:
+    return bool(module) and module.split(".")[0] in ("coverage", "pytest_cov")  # type: ignore[union-attr]
+
+
 def owner(module: str | None) -> str:
     """Who a trace function (or the code that installed one) belongs to."""
-    if module and (module.split(".")[0] in ("coverage", "pytest_cov")):
+    if is_coverage(module):
         return "coverage.py (%s)" % module
     return "the program's code (%s)" % (module or "?")
 
 
 def advice(module: str | None) -> str:
     """What to do about another tool on sys.settrace."""
-    if module and module.split(".")[0] in ("coverage", "pytest_cov"):
+    if is_coverage(module):
         return ("; run without coverage (under pytest-cov: pytest --no-cov), or on Python 3.12+ with "
                 "--backend monitoring, where the two run side by side")
     return "; on Python 3.12+ --backend monitoring is not affected by sys.settrace"

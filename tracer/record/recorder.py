@@ -161,7 +161,11 @@ class Recorder:
                 self.on_exec()
             return
         if kind == "settrace":
-            if self.source.name == "settrace" and self.active and not self._replaced_warned:
+            # coverage.py never chains to the trace function it replaces: say
+            # so at once (another tracer may chain to ours, as a debugger
+            # does; whether it did is known at the end: source.broken)
+            if self.source.name == "settrace" and self.active and not self._replaced_warned \
+                    and audit.is_coverage(detail):
                 self._replaced_warned = True
                 self._warn("%s called sys.settrace and replaced cotrace's trace function: events from here on "
                            "are not recorded%s" % (audit.owner(detail), audit.advice(detail)))
