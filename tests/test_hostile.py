@@ -800,11 +800,71 @@ def test_child_processes_are_counted_and_exec_finishes_the_trace_first(cotrace, 
     assert (run.returncode, run.stdout) == (plain.returncode, plain.stdout) and "exec ok" in run.stdout, run.stderr
     trace = load_checked(run.trace_path("kids"))
     assert trace.footer is not None and trace.footer["error"] == "replaced by os.exec*" and trace.footer["exit"] is None
-    # os.fork, and the Pool's two workers (fork); subprocess.run; os.system
-    assert trace.footer["children"] == {"fork": 3, "subprocess": 1, "shell": 1}
+    # os.fork and the Pool's two workers are recorded, each into its own
+    # trace; subprocess.run and os.system are counted
+    assert trace.footer["children"] == {"subprocess": 1, "shell": 1}
     assert len(trace.events) == 6   # the parent's own list(gen()): the children's events are not in it
-    assert "5 child processes not recorded (fork 3, shell 1, subprocess 1)" in run.stderr
+    assert "2 child processes not recorded (shell 1, subprocess 1)" in run.stderr
     assert (run.out_dir / "kids.sequence.txt").exists()
+    children = trace.footer["child_traces"]
+    assert len(children) == 3 and "3 forked child processes recorded in" in run.stderr
+    one = ["start", "yield", "resume", "yield", "resume", "return"]   # list(gen())
+    total = 0
+    for name in children:
+        child = load_checked(run.out_dir / name)
+        pid = int(name.split(".pid")[1].split(".")[0])
+        assert child.header["pid"] == pid and child.header["parent"]["trace"] == "kids" + TRACE
+        # (a Pool worker ends by os._exit, or by SIGTERM when the pool's
+        # with-block terminates it first)
+        assert child.footer is not None and child.footer["exit"] in (0, -15), child.footer
+        kinds = [e["ev"] for e in child.events]
+        assert kinds == one * (len(kinds) // 6)   # (one worker may have run both tasks)
+        total += len(kinds)
+        assert (run.out_dir / name.replace(TRACE, ".sequence.txt")).exists()   # drawn too
+    assert total == 3 * 6
+
+
+FORK_ENDINGS = """
+    import os, time, multiprocessing as mp
+
+    def gen(n):
+        for i in range(n):
+            yield i
+
+    def slow(x):
+        for _ in gen(3):
+            pass
+        time.sleep(30)
+
+    if __name__ == "__main__":
+        pid = os.fork()
+        if pid == 0:
+            print("child", sum(gen(4)))       # goes on through the rest of the program
+        else:
+            os.waitpid(pid, 0)
+            pool = mp.get_context("fork").Pool(1)
+            pool.apply_async(slow, (1,))
+            time.sleep(1.0)
+            pool.terminate()                    # SIGTERM to the worker, mid-task
+            pool.join()
+            print("parent", sum(gen(2)))
+"""
+
+
+@pytest.mark.parametrize("core", CORES)
+def test_forked_children_are_recorded_however_they_end(cotrace, python, tmp_path, core):
+    script = tmp_path / "endings.py"
+    script.write_text(textwrap.dedent(FORK_ENDINGS))
+    plain = python(script)
+    run = cotrace("--core", core, "-f", "txt", script)
+    assert (run.returncode, run.stdout, run.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    trace = load_checked(run.trace_path("endings"))
+    assert [e["ev"] for e in trace.events] == ["start", "yield", "resume", "yield", "resume", "return"]
+    children = [load_checked(run.out_dir / name) for name in trace.footer["child_traces"]]
+    ends = sorted((c.footer["exit"], c.footer["error"], len(c.events)) for c in children)
+    # the fork child ran to its end (exit 0, gen(4): 10 events); the Pool
+    # worker died by SIGTERM after gen(3) (8 events)
+    assert ends == [(-15, "terminated by SIGTERM", 8), (0, None, 10)]
 
 
 DEEP = """

@@ -218,6 +218,13 @@ def _record(plan: _Plan):
         try:
             if not drawer.draw(recording.trace_path, line) and not plan.drawing.quiet:
                 say(err, line + "\n")
+            # each forked child's own trace, drawn the same way
+            for name in recording.footer.get("child_traces", ()):
+                child = os.path.join(os.path.dirname(recording.trace_path), name)
+                tail = traceio.read_tail(child)
+                line = summary(child, tail[1]) if tail is not None else "cotrace: forked child -> %s" % child
+                if not drawer.draw(child, line) and not plan.drawing.quiet:
+                    say(err, line + "\n")
         finally:
             recording.release()
             # the program's profiler (and tracer) back for the interpreter's

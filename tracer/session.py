@@ -6,6 +6,7 @@ The CLI only translates options into a :class:`RecordOptions` and calls
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 import signal
 import sys
@@ -108,8 +109,14 @@ def record(target: Target, opts: RecordOptions, stderr=None, on_terminated=None)
             path = trace_path_for(target, opts, "-%d" % (n + 1))
     if writer is None:
         raise OSError("every trace file name for %s is in use" % target.stem)
-    recorder = recorder_class(writer, Filters(opts.include, opts.exclude, opts.record_all),
+    def make_recorder(writer, safe_repr):
+        return recorder_class(writer, Filters(opts.include, opts.exclude, opts.record_all),
                               max_events=opts.max_events, stderr=stderr, safe_repr=safe_repr, core=core)
+
+    recorder = make_recorder(writer, safe_repr)
+    recorder.forks_recorded = True
+    forks = ForkRecorder(make_recorder, lambda: SafeRepr(opts.repr_limit, redactor=redactor, no_values=opts.no_values),
+                         header, path, core, stderr)
     outcome = Outcome(1, 1, "cotrace: recording did not finish")
     footer: dict = {}
 
@@ -122,22 +129,18 @@ def record(target: Target, opts: RecordOptions, stderr=None, on_terminated=None)
         # a profiler (or tracer) the program left on would see cotrace's own
         # code finish the trace and draw: off until release() puts it back,
         # for the interpreter's shutdown, as it sees it untraced
+        if forks.finish_child(outcome.exit_code, outcome.error):
+            return   # a forked child of the program, which recorded itself, ends here
         profile, trace = recorder.program_hooks()
         left[:] = [outcome.profile or profile, trace]
         sys.setprofile(None)
         info = recorder.stop()
         sys.settrace(None)
-        footer.update({"events": info["events"], "dropped": info["dropped"], "suspended": info["suspended"],
-                       "running": info["running"], "objects": info["objects"], "exit": outcome.exit_code,
-                       "error": _error_text(outcome.error, safe_repr)})
-        if info["limit_reached"]:
-            footer["limit_reached"] = True
-        if info["lost"]:
-            footer["lost"] = info["lost"]
-        if info["recorder_error"]:
-            footer["recorder_error"] = info["recorder_error"]
-        if info["children"]:
-            footer["children"] = info["children"]
+        footer.update(footer_fields(info, outcome.exit_code, outcome.error, safe_repr))
+        if writer.owned:
+            traces = forks.traces()
+            if traces:
+                footer["child_traces"] = traces
         # a failed write (disk full, say) is in the footer if the footer
         # could be written; the program's exit status stands either way
         try:
@@ -180,8 +183,12 @@ def record(target: Target, opts: RecordOptions, stderr=None, on_terminated=None)
 
     recorder.guard.on_terminate = terminated
     recorder.on_exec = replaced
+    def start() -> None:
+        recorder.start()
+        forks.watch()
+
     try:
-        outcome = target.run(prepared, recorder.start)
+        outcome = target.run(prepared, start)
     finally:
         finish(outcome)
     if not writer.owned:  # a forked child of the program ends here, silently
@@ -193,6 +200,137 @@ def record(target: Target, opts: RecordOptions, stderr=None, on_terminated=None)
     if not opts.hold_trace:
         restore()
     return Recording(path, outcome, footer, writer.release, hooks)
+
+
+def footer_fields(info: dict, exit_code, error, safe_repr: SafeRepr) -> dict:
+    """The footer, from what Recorder.stop() returned and how the program ended."""
+    footer = {"events": info["events"], "dropped": info["dropped"], "suspended": info["suspended"],
+              "running": info["running"], "objects": info["objects"], "exit": exit_code,
+              "error": _error_text(error, safe_repr)}
+    for key in ("limit_reached", "lost", "recorder_error", "children"):
+        if info[key]:
+            footer[key] = info[key]
+    return footer
+
+
+class ForkRecorder:
+    """Records each forked child of the program (``os.fork``, multiprocessing's
+    fork start method) into a trace of its own beside the parent's,
+    ``<stem>.pid<PID>.trace...``, whose header names the parent (``parent``:
+    its pid and trace file); the parent's footer lists them
+    (``child_traces``).  In the child, right after the fork (once the
+    inherited recorder has uninstalled itself), a new recorder starts; the
+    child's trace is finished when the child ends: by returning through the
+    runner, by ``os._exit`` (how multiprocessing's children end: wrapped in
+    the child only), or by SIGTERM (a Pool's terminate)."""
+
+    def __init__(self, make_recorder, make_repr, header: dict, parent_path: str, core: str, stderr) -> None:
+        self.make_recorder, self.make_repr = make_recorder, make_repr
+        self.header, self.core, self.stderr = header, core, stderr
+        self.parent_path = os.path.abspath(parent_path)
+        self.parent_pid = os.getpid()
+        self.child: tuple | None = None      # (pid, writer, recorder, safe_repr) while a child records
+        self._real_exit: typing.Any = None
+
+    def watch(self) -> None:
+        from .record.guards import after_fork
+        after_fork(self._forked, late=True)
+
+    def path_for(self, pid: int) -> str:
+        base = self.parent_path
+        for suffix in traceio.TRACE_SUFFIXES:
+            if base.endswith(suffix):
+                return base[: -len(suffix)] + ".pid%d" % pid + suffix
+        return base + ".pid%d" % pid
+
+    def _forked(self) -> None:
+        pid = os.getpid()
+        if self.child is not None and self.child[0] != pid:
+            self.child = None   # a grandchild: its parent's recording is not its own
+        # a SIGTERM while the recording starts (a Pool terminated at once)
+        # waits until the recorder's own handler can finish the trace
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        try:
+            self._start_child(pid)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        # one that came meanwhile has run its handler by now, inside
+        # cotrace's code, so it was postponed: no hook of ours follows to
+        # deliver it (a Pool worker waits for its first task), so now
+        if self.child is not None and self.child[2].guard.deferred:
+            self.child[2].guard.deliver()
+
+    def _start_child(self, pid: int) -> None:
+        try:
+            path = self.path_for(pid)
+            header = dict(self.header, pid=pid, parent={"pid": os.getppid(), "trace": os.path.basename(self.parent_path)},
+                          started=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+            safe_repr = self.make_repr()
+            writer = traceio.TraceWriter(path, header, encode_value=safe_repr, core=self.core)
+            recorder = self.make_recorder(writer, safe_repr)
+            recorder.forks_recorded = True
+            recorder.guard.on_terminate = self._terminated
+            recorder.start(forked=True)
+        except Exception as exc:
+            say(self.stderr, "cotrace: warning: the forked child %d is not recorded: %s\n" % (pid, exc))
+            return
+        self.child = (pid, writer, recorder, safe_repr)
+        real = self._real_exit = os._exit
+
+        @functools.wraps(real)
+        def _exit(status):
+            self.finish_child(status, None)
+            real(status)
+
+        setattr(os, "_exit", _exit)
+
+    def _terminated(self) -> None:
+        self.finish_child(-signal.SIGTERM, "terminated by SIGTERM")
+
+    def finish_child(self, exit_code, error) -> bool:
+        """In a recording child: write its footer (once); True if this process is one."""
+        child = self.child
+        if child is None or child[0] != os.getpid():
+            return False
+        self.child = None
+        _, writer, recorder, safe_repr = child
+        if self._real_exit is not None and getattr(os._exit, "__wrapped__", None) is self._real_exit:
+            setattr(os, "_exit", self._real_exit)
+        # a SIGTERM now (a Pool terminating the worker as it exits) waits
+        # until the footer is written
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        try:
+            info = recorder.stop()
+            writer.close(footer_fields(info, exit_code, error, safe_repr))
+        except Exception as exc:
+            say(self.stderr, "cotrace: warning: the trace of the forked child %d is incomplete: %s\n"
+                % (os.getpid(), exc))
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        return True
+
+    def traces(self) -> list:
+        """The children's traces written by this run, by file name (in the parent, at its end)."""
+        directory = os.path.dirname(self.parent_path)
+        stem = os.path.basename(self.path_for(0)).split(".pid0")[0] + ".pid"
+        found = []
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            return []
+        for name in names:
+            if not name.startswith(stem) or not name.endswith(traceio.TRACE_SUFFIXES):
+                continue
+            try:
+                stream = traceio.TraceStream(os.path.join(directory, name))
+                stream.close()
+            except traceio.TraceError:
+                continue
+            parent = stream.trace.header.get("parent")
+            if isinstance(parent, dict) and parent.get("trace") == os.path.basename(self.parent_path) \
+                    and stream.trace.header.get("started", "") >= self.header.get("started", ""):
+                found.append(name)
+        return sorted(found, key=lambda n: (len(n), n))
 
 
 def _error_text(error: str | None, safe_repr: SafeRepr) -> str | None:
@@ -230,6 +368,10 @@ def summary(path: str, footer: dict, size: int | None = None) -> str:
         dropped = ", %d dropped (--max-events)" % footer["dropped"] if footer["dropped"] else ""
     if footer.get("recorder_error"):
         dropped += ", incomplete: " + footer["recorder_error"]
+    traces = footer.get("child_traces") or []
+    if traces:
+        dropped += ", %d forked child process%s recorded in %s" % (
+            len(traces), "" if len(traces) == 1 else "es", ", ".join(traces[:3]) + (", ..." if len(traces) > 3 else ""))
     children = footer.get("children") or {}
     if children:
         count = sum(children.values())

@@ -829,7 +829,7 @@ def _header(rec: dict, name: str, lineno: int) -> Trace:
 _STR, _INT, _NULL, _LIST, _BOOL = (str,), (int,), (type(None),), (list,), (bool,)
 _HEADER_FIELDS = {"python": _STR + _NULL, "backend": _STR + _NULL, "argv": _LIST + _NULL,
                   "started": _STR + _NULL, "target": _STR + _NULL, "cotrace": _STR + _NULL,
-                  "cwd": _STR + _NULL, "values": _STR + _NULL}
+                  "cwd": _STR + _NULL, "values": _STR + _NULL, "pid": _INT + _NULL, "parent": (dict, type(None))}
 _OBJECT_FIELDS = {"id": _INT, "kind": _STR, "name": _STR + _NULL, "qualname": _STR + _NULL,
                   "file": _STR + _NULL, "line": _INT + _NULL, "label": _STR + _NULL, "thread": _STR + _NULL}
 _EVENT_FIELDS = {"seq": _INT, "ev": _STR, "obj": _INT, "by": _INT + _NULL, "via": _STR + _NULL,
@@ -837,7 +837,7 @@ _EVENT_FIELDS = {"seq": _INT, "ev": _STR, "obj": _INT, "by": _INT + _NULL, "via"
                  "task": _STR + _NULL, "synthetic": _BOOL + _NULL, "on": _STR + _NULL}
 _FOOTER_FIELDS = {"events": _INT, "dropped": _INT, "lost": _INT, "objects": _INT, "suspended": _LIST,
                   "running": _LIST, "exit": _INT + _NULL, "error": _STR + _NULL, "recorder_error": _STR + _NULL,
-                  "limit_reached": _BOOL, "children": (dict,)}
+                  "limit_reached": _BOOL, "children": (dict,), "child_traces": _LIST}
 _EVENT_OPTIONAL = ("by", "value", "via", "thread", "task", "line", "t", "synthetic", "on")
 _EVENT_SHAPES: dict = {}   # (keys, value types) -> the optional fields it lacks
 _EVENT_KIND_SET = frozenset(EVENT_KINDS)
@@ -906,6 +906,8 @@ def _record(trace: Trace, rec: dict, name: str, lineno: int) -> bool:
             if unknown:
                 raise TraceError("%s:%d: footer field %r names object %d, which the trace never defined"
                                  % (name, lineno, key, unknown[0]))
+        if not all(type(n) is str for n in rec.get("child_traces", [])):
+            raise TraceError("%s:%d: footer field 'child_traces' must be a list of file names" % (name, lineno))
         if not all(type(k) is str and type(n) is int for k, n in rec.get("children", {}).items()):
             raise TraceError("%s:%d: footer field 'children' must map kinds to counts" % (name, lineno))
         rec.setdefault("events", None)

@@ -196,18 +196,24 @@ class GcPhase:
 _FORK_HOOKS: list = []   # weak references to bound methods
 
 
-def after_fork(method) -> None:
+_LATE_FORK_HOOKS: list = []
+
+
+def after_fork(method, late: bool = False) -> None:
     """Run the bound method ``method()`` in a forked child, for as long as
     its object lives (os.register_at_fork cannot unregister: one hook of
-    cotrace's for the process, kept weakly so that it keeps no recorder)."""
-    if not _FORK_HOOKS:
+    cotrace's for the process, kept weakly so that it keeps no recorder).
+    ``late``: after every other (a recording of the child starts once the
+    inherited recorders have uninstalled themselves)."""
+    if not _FORK_HOOKS and not _LATE_FORK_HOOKS:
         os.register_at_fork(after_in_child=_run_fork_hooks)
-    _FORK_HOOKS[:] = [ref for ref in _FORK_HOOKS if ref() is not None]
-    _FORK_HOOKS.append(weakref.WeakMethod(method))
+    hooks = _LATE_FORK_HOOKS if late else _FORK_HOOKS
+    hooks[:] = [ref for ref in hooks if ref() is not None]
+    hooks.append(weakref.WeakMethod(method))
 
 
 def _run_fork_hooks() -> None:
-    for ref in list(_FORK_HOOKS):
+    for ref in list(_FORK_HOOKS) + list(_LATE_FORK_HOOKS):
         method = ref()
         if method is not None:
             try:

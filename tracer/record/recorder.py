@@ -63,17 +63,22 @@ class Recorder:
         self._fork_hooked = False
         self.children: dict = {}    # kind -> child processes started while recording (not recorded)
         self._replaced_warned = False
+        self.forks_recorded = False  # forked children get traces of their own: not counted as unrecorded
         self.on_exec: typing.Any = None   # finish the trace before os.exec* replaces the process (the session sets it)
 
     @property
     def active(self) -> bool:
         return self.machine.active
 
-    def start(self) -> None:
-        framepeek.calibrate()
-        # calibration made a few cycles (generators, frames); collect them
-        # now so that the program's first gc.collect() counts only its own
-        gc.collect()
+    def start(self, forked: bool = False) -> None:
+        """Install the hooks.  ``forked``: in a forked child of the program,
+        mid-run (calibrated already, and no collection the program would
+        not have had)."""
+        if not forked:
+            framepeek.calibrate()
+            # calibration made a few cycles (generators, frames); collect them
+            # now so that the program's first gc.collect() counts only its own
+            gc.collect()
         if framepeek.LAYOUT is None:
             self._warn("cannot read sent values on this interpreter (%s); they are recorded as null"
                        % framepeek.FAILURE)
@@ -170,6 +175,8 @@ class Recorder:
                 self._warn("%s called sys.settrace and replaced cotrace's trace function: events from here on "
                            "are not recorded%s" % (audit.owner(detail), audit.advice(detail)))
             return
+        if kind == "fork" and self.forks_recorded:
+            return   # recorded into traces of their own (tracer.session)
         self.children[kind] = self.children.get(kind, 0) + 1
 
     def _after_fork_in_child(self) -> None:
