@@ -266,8 +266,11 @@ class ForkRecorder:
             header = dict(self.header, pid=pid, parent={"pid": os.getppid(), "trace": os.path.basename(self.parent_path)},
                           started=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
             safe_repr = self.make_repr()
-            writer = traceio.TraceWriter(path, header, encode_value=safe_repr, core=self.core)
+            made: list = []   # the recorder, for a write that fails (disk full): it stops as the parent's does
+            writer = traceio.TraceWriter(path, header, encode_value=safe_repr, core=self.core,
+                                         on_error=lambda why: made and made[0].stop_writing(why))
             recorder = self.make_recorder(writer, safe_repr)
+            made.append(recorder)
             recorder.forks_recorded = True
             recorder.guard.on_terminate = self._terminated
             recorder.start(forked=True)
