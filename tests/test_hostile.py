@@ -1050,3 +1050,34 @@ def test_a_tracer_that_replaces_cotraces_says_who_and_what_to_do(cotrace, tmp_pa
     assert proc.returncode == 0 and proc.stdout == "1\n", proc.stderr
     if BACKEND == "settrace" and coverage.version_info >= (7,):
         assert "a trace function of coverage.py" in proc.stderr and "--backend monitoring" in proc.stderr
+
+
+PROCESS_POOL = """
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    def squares(n):
+        for i in range(n):
+            yield i * i
+
+    def total(n):
+        return sum(squares(n))
+
+    if __name__ == "__main__":
+        with cf.ProcessPoolExecutor(2, mp_context=mp.get_context("fork")) as ex:
+            print(sorted(ex.map(total, [3, 4, 5])))
+"""
+
+
+def test_a_process_pool_executor_is_recorded_end_to_end(cotrace, python, tmp_path):
+    script = tmp_path / "ppe.py"
+    script.write_text(textwrap.dedent(PROCESS_POOL))
+    plain = python(script)
+    run = cotrace("-f", "txt", script)
+    assert (run.returncode, run.stdout, run.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    trace = load_checked(run.trace_path("ppe"))
+    assert trace.events == [] and len(trace.footer["child_traces"]) == 2
+    children = [load_checked(run.out_dir / name) for name in trace.footer["child_traces"]]
+    # squares(3), (4), (5) in the workers: start, n yields, n resumes, return each
+    assert sum(len(c.events) for c in children) == 8 + 10 + 12
+    assert all(c.footer is not None for c in children)
