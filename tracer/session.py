@@ -228,7 +228,6 @@ class ForkRecorder:
         self.make_recorder, self.make_repr = make_recorder, make_repr
         self.header, self.core, self.stderr = header, core, stderr
         self.parent_path = os.path.abspath(parent_path)
-        self.parent_pid = os.getpid()
         self.child: tuple | None = None      # (pid, writer, recorder, safe_repr) while a child records
         self._real_exit: typing.Any = None
 
