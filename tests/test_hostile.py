@@ -1081,3 +1081,35 @@ def test_a_process_pool_executor_is_recorded_end_to_end(cotrace, python, tmp_pat
     # squares(3), (4), (5) in the workers: start, n yields, n resumes, return each
     assert sum(len(c.events) for c in children) == 8 + 10 + 12
     assert all(c.footer is not None for c in children)
+
+
+
+GUARD_DECIDES = """
+    import signal, types
+    from tracer.record import guards
+
+    def frame_in(path):
+        return types.SimpleNamespace(f_code=types.SimpleNamespace(co_filename=path), f_back=None)
+
+    hook = frame_in(guards._RECORD_DIR + "machine.py")
+    for busy in (True, False):
+        guard = guards.SigintGuard(lambda: True, lambda busy=busy: busy)
+        done = []
+        guard._terminate = lambda: done.append("now")
+        guard.install()
+        handler = signal.getsignal.__wrapped__(signal.SIGTERM)   # the real one, not what the program is told
+        handler(signal.SIGTERM, hook)
+        print("busy" if busy else "idle", done, guard.deferred)
+        guard.remove()
+"""
+
+
+def test_a_sigterm_in_cotraces_code_outside_an_event_is_not_postponed(tmp_path):
+    # postponed, it would wait for the end of an event that may never come
+    # (a SIGTERM landing in cotrace's gc callback while the program then
+    # sleeps): only inside an event of this thread, which delivers it as
+    # it returns, is it postponed
+    script = tmp_path / "guard.py"
+    script.write_text(textwrap.dedent(GUARD_DECIDES))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=_env(), timeout=60)
+    assert proc.stdout.splitlines() == ["busy [] True", "idle ['now'] False"], proc.stderr

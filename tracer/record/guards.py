@@ -70,8 +70,12 @@ class SigintGuard:
     in a hook.  signal.getsignal reports SIG_DFL for it.
     """
 
-    def __init__(self, is_active) -> None:
+    def __init__(self, is_active, is_busy=lambda: True) -> None:
         self.deferred = False
+        # True while an event is being handled: what is postponed then is
+        # delivered when the handler returns (``deliver``); cotrace code that
+        # runs outside a handler (a gc callback) has no such moment
+        self._is_busy = is_busy
         self.on_terminate: typing.Any = None   # finish the trace before dying by SIGTERM
         self._term_pending = False
         self._is_active = is_active
@@ -107,8 +111,10 @@ class SigintGuard:
                     return
                 default(signum, frame)
 
+            is_busy = self._is_busy
+
             def on_sigterm(signum, frame):
-                if is_active() and in_hook(frame):
+                if is_active() and in_hook(frame) and is_busy():
                     self._term_pending = self.deferred = True
                     return
                 self._terminate()

@@ -13,6 +13,7 @@ import gc
 import sys
 import time
 import typing
+import _thread
 
 from ..streams import say
 from . import audit, codecache, framepeek
@@ -54,7 +55,8 @@ class Recorder:
         else:
             self.sink = Sink(writer, self.repr, max_events, self._stop_at_limit)
             self.machine = Machine(self.sink, filters or Filters(), self.gc, self._fail)
-        self.guard = SigintGuard(lambda: self.machine.active)
+        # (the signal handler runs in the main thread: busy there, it delivers on return)
+        self.guard = SigintGuard(lambda: self.machine.active, lambda: self.machine.busy == _thread.get_ident())
         if cmachine is not None:
             cmachine.bind(writer, self.guard)
         self.lease = ToolLease()
