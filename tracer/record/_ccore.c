@@ -1286,6 +1286,27 @@ py_recursion_credit(PyObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* dispatch() for the current thread's state and frame (a sys.monitoring
+ * callback's); a missing one is an internal error, reported, not raised */
+static int
+dispatch_here(CoreObject *c, int what, PyObject *event, PyObject *arg, PyObject *kind)
+{
+    PyObject *ts = thread_ts(c);
+    PyFrameObject *frame = ts ? PyEval_GetFrame() : NULL;
+    if (ts == NULL || frame == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "no current frame");
+        report_failure(c);
+        return 0;
+    }
+    Py_INCREF(ts);
+    Py_INCREF(frame);
+    int r = dispatch(c, (TSObject *)ts, frame, what, event, arg, kind);
+    Py_DECREF(frame);
+    Py_DECREF(ts);
+    return r;
+}
+
 static PyObject *monitor_body(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, int exit);
 
 /* sys.monitoring PY_START / PY_RESUME (code, offset) and PY_YIELD / PY_RETURN (code, offset, value) */
@@ -1311,31 +1332,11 @@ monitor_other(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, PyObject *
     recursion_credit(t, HEADROOM);
     PyObject *res = NULL;
     PyObject *kind = decision(c, args[0]);
-    if (kind == NULL)
-        goto done;
-    if (kind != Py_None && c->active) {
-        PyObject *ts = thread_ts(c);
-        PyFrameObject *frame = ts ? PyEval_GetFrame() : NULL;
-        if (ts == NULL || frame == NULL) {
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_RuntimeError, "no current frame");
-            report_failure(c);
-        }
-        else {
-            Py_INCREF(ts);
-            Py_INCREF(frame);
-            int r = dispatch(c, (TSObject *)ts, frame, OTHER, event, args[2], kind);
-            Py_DECREF(frame);
-            Py_DECREF(ts);
-            if (r < 0) {
-                Py_DECREF(kind);
-                goto done;
-            }
-        }
+    if (kind != NULL) {
+        int r = kind != Py_None && c->active ? dispatch_here(c, OTHER, event, args[2], kind) : 0;
+        Py_DECREF(kind);
+        res = r < 0 ? NULL : Py_NewRef(Py_None);
     }
-    Py_DECREF(kind);
-    res = Py_NewRef(Py_None);
-done:
     recursion_credit(t, -HEADROOM);
     return res;
 }
@@ -1355,28 +1356,11 @@ monitor_body(CoreObject *c, PyObject *const *args, Py_ssize_t nargs, int exit)
         Py_DECREF(kind);
         return Py_NewRef(c->disable);
     }
-    if (c->active) {
-        PyObject *ts = thread_ts(c);
-        PyFrameObject *frame = ts ? PyEval_GetFrame() : NULL;
-        if (ts == NULL || frame == NULL) {
-            Py_DECREF(kind);
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_RuntimeError, "no current frame");
-            report_failure(c);
-            Py_RETURN_NONE;
-        }
-        Py_INCREF(ts);
-        Py_INCREF(frame);
-        int r = dispatch(c, (TSObject *)ts, frame, exit ? EXIT : ENTRY, exit ? s_return : s_call,
-                         exit ? args[2] : Py_None, kind);
-        Py_DECREF(frame);
-        Py_DECREF(ts);
-        if (r < 0) {
-            Py_DECREF(kind);
-            return NULL;
-        }
-    }
+    int r = c->active ? dispatch_here(c, exit ? EXIT : ENTRY, exit ? s_return : s_call,
+                                      exit ? args[2] : Py_None, kind) : 0;
     Py_DECREF(kind);
+    if (r < 0)
+        return NULL;
     Py_RETURN_NONE;
 }
 
