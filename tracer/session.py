@@ -37,7 +37,7 @@ class RecordOptions:
     backend: str = "auto"         # see tracer.record.backends
     core: str = "auto"            # see tracer.record.core
     hold_trace: bool = False      # the trace stays locked until Recording.release() (the command draws from it)
-    redact: tuple = ()            # --redact patterns (see tracer.record.redact)
+    redact: tuple = ()            # --redact patterns (see tracer.redact)
     default_redact: bool = True   # redact the values of tracer.defaults.REDACT_NAMES
     no_values: bool = False       # --no-values
 
@@ -86,7 +86,10 @@ def record(target: Target, opts: RecordOptions, stderr=None, on_terminated=None)
         "values": ("none" if opts.no_values else "redacted" if redactor.patterns
                    else "names" if redactor.active else "all"),
     }
-    safe_repr = SafeRepr(opts.repr_limit, redactor=redactor, no_values=opts.no_values)
+    def make_repr() -> SafeRepr:
+        return SafeRepr(opts.repr_limit, redactor=redactor, no_values=opts.no_values)
+
+    safe_repr = make_repr()
     writer = None
 
     def on_big(size: int) -> None:
@@ -110,13 +113,13 @@ def record(target: Target, opts: RecordOptions, stderr=None, on_terminated=None)
     if writer is None:
         raise OSError("every trace file name for %s is in use" % target.stem)
     def make_recorder(writer, safe_repr):
-        return recorder_class(writer, Filters(opts.include, opts.exclude, opts.record_all),
+        made = recorder_class(writer, Filters(opts.include, opts.exclude, opts.record_all),
                               max_events=opts.max_events, stderr=stderr, safe_repr=safe_repr, core=core)
+        made.forks_recorded = True   # (by ForkRecorder, into traces of their own)
+        return made
 
     recorder = make_recorder(writer, safe_repr)
-    recorder.forks_recorded = True
-    forks = ForkRecorder(make_recorder, lambda: SafeRepr(opts.repr_limit, redactor=redactor, no_values=opts.no_values),
-                         header, path, core, stderr)
+    forks = ForkRecorder(make_recorder, make_repr, header, path, core, stderr)
     outcome = Outcome(1, 1, "cotrace: recording did not finish")
     footer: dict = {}
 
@@ -126,11 +129,11 @@ def record(target: Target, opts: RecordOptions, stderr=None, on_terminated=None)
         """Stop recording and write the footer (once)."""
         if footer:
             return
-        # a profiler (or tracer) the program left on would see cotrace's own
-        # code finish the trace and draw: off until release() puts it back,
-        # for the interpreter's shutdown, as it sees it untraced
         if forks.finish_child(outcome.exit_code, outcome.error):
             return   # a forked child of the program, which recorded itself, ends here
+        # a profiler (or tracer) the program left on would see cotrace's own
+        # code finish the trace and draw: off until restore() (or the
+        # command, at exit) puts it back for the interpreter's shutdown
         profile, trace = recorder.program_hooks()
         left[:] = [outcome.profile or profile, trace]
         sys.setprofile(None)
@@ -228,6 +231,11 @@ class ForkRecorder:
         self.make_recorder, self.make_repr = make_recorder, make_repr
         self.header, self.core, self.stderr = header, core, stderr
         self.parent_path = os.path.abspath(parent_path)
+        # <stem> and <suffix> of the parent's <stem><suffix>: a child's is <stem>.pid<PID><suffix>
+        self._stem, self._suffix = self.parent_path, ""
+        for suffix in traceio.TRACE_SUFFIXES:
+            if self.parent_path.endswith(suffix):
+                self._stem, self._suffix = self.parent_path[: -len(suffix)], suffix
         self.child: tuple | None = None      # (pid, writer, recorder, safe_repr) while a child records
         self._real_exit: typing.Any = None
 
@@ -236,11 +244,7 @@ class ForkRecorder:
         after_fork(self._forked, late=True)
 
     def path_for(self, pid: int) -> str:
-        base = self.parent_path
-        for suffix in traceio.TRACE_SUFFIXES:
-            if base.endswith(suffix):
-                return base[: -len(suffix)] + ".pid%d" % pid + suffix
-        return base + ".pid%d" % pid
+        return "%s.pid%d%s" % (self._stem, pid, self._suffix)
 
     def _forked(self) -> None:
         pid = os.getpid()
@@ -253,11 +257,6 @@ class ForkRecorder:
             self._start_child(pid)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        # one that came meanwhile has run its handler by now, inside
-        # cotrace's code, so it was postponed: no hook of ours follows to
-        # deliver it (a Pool worker waits for its first task), so now
-        if self.child is not None and self.child[2].guard.deferred:
-            self.child[2].guard.deliver()
 
     def _start_child(self, pid: int) -> None:
         try:
@@ -314,7 +313,7 @@ class ForkRecorder:
     def traces(self) -> list:
         """The children's traces written by this run, by file name (in the parent, at its end)."""
         directory = os.path.dirname(self.parent_path)
-        stem = os.path.basename(self.path_for(0)).split(".pid0")[0] + ".pid"
+        stem = os.path.basename(self._stem) + ".pid"
         found = []
         try:
             names = os.listdir(directory)

@@ -226,7 +226,7 @@ class TraceWriter:
         self.unwritten = 0                 # events given to the writer that are not in the file
         self.defined_upto: int | None = None   # after a failure: the highest object id with a record in the file
         self._on_error = on_error          # called once, with the error text, when a write first fails
-        codec = codec_of(path)
+        codec = self._codec = codec_of(path)
         if codec == "zstd" and _zstd is None:
             os.close(fd)
             raise OSError("cannot write %s: the zstandard module is not installed" % path)
@@ -411,7 +411,7 @@ class TraceWriter:
                 footer.setdefault("recorder_error", self.failure())
             # the footer is tried even after a failure: space may be back
             written = self._write(_dumps(dict(footer, type="footer")) + b"\n")
-            if written and self._encode is not None and self.error is None and codec_of(self.path) == "zstd":
+            if written and self.error is None and self._codec == "zstd":
                 # where the aggregates begin, in a frame zstd itself skips:
                 # a reader finds them without decompressing the events
                 self._write(_INDEX.pack(_INDEX_MAGIC, _INDEX.size - 8, _INDEX_TAG, at), raw=True)

@@ -89,9 +89,9 @@ class Recorder:
             if before is not None:
                 # coverage run -m tracer: its tracer is set aside while ours
                 # records (calling it from ours would make it take over again)
+                owner = audit.module_of(before)
                 self._warn("a trace function of %s is installed: the settrace backend replaces it while "
-                           "recording, so it sees nothing of the program%s"
-                           % (audit.owner(audit.module_of(before)), audit.advice(audit.module_of(before))))
+                           "recording, so it sees nothing of the program%s" % (audit.owner(owner), audit.advice(owner)))
         self.sink.t0 = time.perf_counter_ns()
         self.machine.active = True
         main = self.machine.thread_state()

@@ -147,7 +147,7 @@ _REDACTED = _Redacted()
 
 class SafeRepr(reprlib.Repr):
     """reprlib with a character limit, placeholders, a time limit and
-    redaction (``redactor``, see :mod:`tracer.record.redact`: applied to each
+    redaction (``redactor``, see :mod:`tracer.redact`: applied to each
     piece in full, before anything is cut).  ``no_values``: no repr runs at
     all, every value is the empty text (the writer leaves values out)."""
 
