@@ -853,14 +853,9 @@ FORK_ENDINGS = """
 
 @pytest.mark.parametrize("core", CORES)
 def test_forked_children_are_recorded_however_they_end(cotrace, python, tmp_path, core):
-    script = tmp_path / "endings.py"
-    script.write_text(textwrap.dedent(FORK_ENDINGS))
-    plain = python(script)
-    run = cotrace("--core", core, "-f", "txt", script)
-    assert (run.returncode, run.stdout, run.stderr) == (plain.returncode, plain.stdout, plain.stderr)
-    trace = load_checked(run.trace_path("endings"))
+    trace = _same(cotrace, python, tmp_path, "endings", FORK_ENDINGS, core)
     assert [e["ev"] for e in trace.events] == ["start", "yield", "resume", "yield", "resume", "return"]
-    children = [load_checked(run.out_dir / name) for name in trace.footer["child_traces"]]
+    children = [load_checked(tmp_path / "out" / name) for name in trace.footer["child_traces"]]
     ends = sorted((c.footer["exit"], c.footer["error"], len(c.events)) for c in children)
     # the fork child ran to its end (exit 0, gen(4): 10 events); the Pool
     # worker died by SIGTERM after gen(3) (8 events)
@@ -1070,14 +1065,9 @@ PROCESS_POOL = """
 
 
 def test_a_process_pool_executor_is_recorded_end_to_end(cotrace, python, tmp_path):
-    script = tmp_path / "ppe.py"
-    script.write_text(textwrap.dedent(PROCESS_POOL))
-    plain = python(script)
-    run = cotrace("-f", "txt", script)
-    assert (run.returncode, run.stdout, run.stderr) == (plain.returncode, plain.stdout, plain.stderr)
-    trace = load_checked(run.trace_path("ppe"))
+    trace = _same(cotrace, python, tmp_path, "ppe", PROCESS_POOL, CORES[-1])
     assert trace.events == [] and len(trace.footer["child_traces"]) == 2
-    children = [load_checked(run.out_dir / name) for name in trace.footer["child_traces"]]
+    children = [load_checked(tmp_path / "out" / name) for name in trace.footer["child_traces"]]
     # squares(3), (4), (5) in the workers: start, n yields, n resumes, return each
     assert sum(len(c.events) for c in children) == 8 + 10 + 12
     assert all(c.footer is not None for c in children)
