@@ -82,6 +82,7 @@ def record_in_process(tmp_path, body, backend: str = BACKEND, writer_cls=traceio
     trace.stderr = err.getvalue()  # type: ignore[attr-defined]
     trace.result = result          # type: ignore[attr-defined]
     trace.footer_info = footer     # type: ignore[attr-defined]
+    trace.threads_seen = len(rec.machine.threads)  # type: ignore[attr-defined]
     # (events the C core did itself, events it handed to the machine)
     trace.core_stats = rec.machine.core.stats() if rec.core == "c" else None  # type: ignore[attr-defined]
     return trace

@@ -444,6 +444,36 @@ def test_threads_of_thread_start_new_thread_are_recorded(cotrace, python, tmp_pa
     assert all(e["thread"].startswith("Thread-") for e in trace.events)  # no threading.Thread: named by ident
 
 
+@pytest.mark.parametrize("core", CORES)
+def test_the_repr_watchdog_is_not_recorded_as_a_thread_of_the_program(tmp_path, core):
+    # the watchdog that interrupts a slow repr is started anew after each
+    # pause in the reprs; it went through the settrace source's wrapper of
+    # _thread.start_new_thread, was recorded as a thread of the program, and
+    # one still sleeping kept the ended recording (its core) alive
+    import time
+
+    from conftest import record_in_process
+
+    class Thing:
+        def __repr__(self):
+            return "<thing>"
+
+    def body():
+        def echo():
+            while True:
+                yield (yield)
+
+        e = echo()
+        next(e)
+        for _ in range(4):
+            e.send(Thing())
+            time.sleep(0.05)   # longer than the watchdog's poll: it ends, and the next repr starts one
+
+    trace = record_in_process(tmp_path, body, core=core)
+    assert trace.threads_seen == 1
+    assert {e["thread"] for e in trace.events} == {"MainThread"}
+
+
 def _header_line() -> bytes:
     from tracer import traceio
 

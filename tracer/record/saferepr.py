@@ -29,8 +29,15 @@ import _thread
 
 __all__ = ["SafeRepr", "ReprTimeout"]
 
+from ..isolation import isolated
 from ..traceio import SMALL_INT
 from ..redact import NONE, REDACTED, Redactor
+
+# private copies (see tracer.isolation): the watchdog is cotrace's own thread,
+# started with the real start_new_thread, never the settrace source's wrapper
+# of it (which would record the watchdog as a thread of the program)
+_thread = isolated(_thread)
+time = isolated(time)
 
 # The "store raw, repr later" rule, stated once: values of these types (and
 # tuples of at most TUPLE_SCALARS of them) have a repr that is ours (C code,
