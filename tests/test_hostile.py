@@ -854,6 +854,43 @@ def test_child_processes_are_counted_and_exec_finishes_the_trace_first(cotrace, 
     assert total == 3 * 6
 
 
+SPAWNED = """
+    import multiprocessing as mp, _posixsubprocess, subprocess, sys
+
+    def gen(n):
+        yield from range(n)
+
+    def work(x):
+        return sum(gen(x))
+
+    if __name__ == "__main__":
+        for method in ("spawn", "forkserver"):
+            ctx = mp.get_context(method)
+            p = ctx.Process(target=work, args=(3,))
+            p.start()
+            p.join()
+            with ctx.Pool(2) as pool:
+                print(method, p.exitcode, pool.map(work, [1, 2, 3]))
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        print(_posixsubprocess.fork_exec.__name__, list(gen(2)))
+"""
+
+
+@pytest.mark.parametrize("core", CORES)
+def test_spawned_and_forkserver_children_are_counted(cotrace, python, tmp_path, core):
+    # before: multiprocessing's spawn and forkserver processes raise no audit
+    # event, and nothing said they ran unrecorded
+    trace = _same(cotrace, python, tmp_path, "spawned", SPAWNED, core)
+    # a Process and a Pool of two by each method; the forkserver itself and
+    # the resource tracker are helpers; subprocess.run is counted once
+    assert trace.footer["children"] == {"multiprocessing spawn": 3, "multiprocessing forkserver": 3,
+                                        "multiprocessing helper": 2, "subprocess": 1}
+    assert [e["ev"] for e in trace.events] == ["start", "yield", "resume", "yield", "resume", "return"]  # gen(2)
+    run = cotrace("--core", core, "--no-diagrams", tmp_path / "spawned.py", quiet=False)
+    assert ("9 child processes not recorded (multiprocessing forkserver 3, multiprocessing helper 2, "
+            "multiprocessing spawn 3, subprocess 1)") in run.stderr
+
+
 FORK_ENDINGS = """
     import os, time, multiprocessing as mp
 
