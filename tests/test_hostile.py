@@ -274,6 +274,63 @@ def test_a_repr_blocked_on_a_lock_the_generator_holds_times_out(cotrace, python,
     assert values == ["<V object: repr timed out>"] * 2 + ["<V object: repr timed out before>"] * 3
 
 
+DEADLOCK_ELSEWHERE = """
+    import contextvars, signal, sys, threading
+    lock = threading.Lock()
+    where = contextvars.ContextVar("where", default="?")
+
+    class V:
+        def __repr__(self):
+            with lock:      # held by the suspended generator: blocks forever
+                return "V"
+
+    class W:                # a repr that may run: it sees the caller's context
+        def __repr__(self):
+            return "W(%s)" % where.get()
+
+    def gen():
+        yield W()
+        with lock:
+            for i in range(3):
+                yield V()
+        yield W()
+
+    def work():
+        where.set("in work")
+        print(sum(1 for v in gen()))
+
+    if sys.argv[1:] == ["thread"]:
+        t = threading.Thread(target=work)
+        t.start()
+        t.join()
+    else:               # the main thread, with the program's own SIGINT handler
+        signal.signal(signal.SIGINT, lambda *a: print("handler"))
+        work()
+    print(threading.active_count())
+"""
+
+
+@pytest.mark.parametrize("core", CORES)
+@pytest.mark.parametrize("where", ["thread", "main with a handler"])
+def test_a_repr_blocked_where_no_signal_can_break_it_is_abandoned(cotrace, python, tmp_path, core, where):
+    # before: in a thread other than main (and in the main thread while the
+    # program handles SIGINT itself) the wait could not be broken: the
+    # program hung forever (on 3.11 the watchdog's async exception for the
+    # blocked thread also stalled every other traced thread)
+    script = tmp_path / "elsewhere.py"
+    script.write_text(textwrap.dedent(DEADLOCK_ELSEWHERE))
+    args = ["thread"] if where == "thread" else []
+    plain = python(script, *args)
+    run = cotrace("--core", core, "--no-diagrams", script, *args)
+    assert (run.returncode, run.stdout, run.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    trace = load_checked(run.trace_path("elsewhere"))
+    values = [e["value"] for e in trace.events if e["ev"] == "yield" and trace.objects[e["obj"]]["name"] == "gen"]
+    # the helper thread ran W's repr in the caller's context; V's timed out twice
+    assert values == (["W(in work)"] + ["<V object: repr timed out>"] * 2 + ["<V object: repr timed out before>"]
+                      + ["W(in work)"]), values
+    assert {e["thread"] for e in trace.events} == ({"Thread-1 (work)"} if args else {"MainThread"})
+
+
 def test_safe_path_leaves_sys_path_as_python_does(cotrace, python, tmp_path, monkeypatch):
     # python -P / PYTHONSAFEPATH=1 prepends nothing to sys.path; cotrace put
     # the script's directory there (and dropped its own first entry)

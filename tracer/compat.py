@@ -68,6 +68,14 @@ SUSPENDED_ATTR = {
     "async_generator": "ag_suspended" if PY312_PLUS else None,
 }
 
+# 3.11 keeps one "async exception pending" flag per interpreter, cleared only
+# by the thread the exception is for: while that thread is blocked in C (it
+# runs no bytecode), every thread that is being traced re-runs the RESUME of
+# its next frame forever (the eval breaker is set; tracing re-dispatches the
+# instruction).  So there, PyThreadState_SetAsyncExc may only be aimed at a
+# thread seen running bytecode.  3.12 made the flag per thread.
+ASYNC_EXC_STALLS_TRACED_THREADS = PY311
+
 # The interpreter sets sys.last_exc, besides sys.last_type/value/traceback,
 # for an uncaught exception from 3.12 on (python/cpython#102778).
 SETS_LAST_EXC = sys.version_info >= (3, 12)

@@ -43,7 +43,7 @@ from ..isolation import isolated
 from . import awaitables, codecache, codeinfo, framepeek
 from .actors import Actors
 from .filters import Filters
-from .saferepr import ReprTimeout
+from .saferepr import ReprTimeout, own_thread
 from .sink import ACTIVE_THREADS
 
 # private copies: the program may patch these modules (see tracer.isolation)
@@ -123,6 +123,11 @@ _ASYNC_ITER_VIAS = frozenset({"async for", "asend", "anext"})
 _DELEGATING = frozenset({"yield from", "await"}) | _ASYNC_ITER_VIAS
 
 
+# the thread state of cotrace's own repr helper threads (tracer.record.saferepr):
+# their events are dropped before they reach the machine's lock
+IGNORED: typing.Any = object()
+
+
 class Machine:
     """The state machine of one recording.
 
@@ -175,6 +180,8 @@ class Machine:
     # -- what every source needs --------------------------------------------
     def thread_state(self, new: bool = False) -> ThreadState:
         ident = _thread.get_ident()
+        if own_thread(ident):
+            return IGNORED   # cotrace's repr helper: what it runs is not the program's
         ts = self.threads.get(ident)
         if ts is None or new:
             ts = self.threads[ident] = self.thread_class(ident, next(self._serials))
@@ -193,6 +200,8 @@ class Machine:
 
     def handle(self, ts, frame, event, arg, kind) -> None:
         """One interpreter event of a recorded frame."""
+        if ts is IGNORED:
+            return
         lock = self._lock
         sink = self._sink
         try:
@@ -234,6 +243,8 @@ class Machine:
     def closing(self, frame, caller) -> None:
         """3.13's close hook: ``close()`` is being called on the generator
         running ``frame`` (None if it has none) by the frame ``caller``."""
+        if own_thread(_thread.get_ident()):
+            return
         try:
             with self._lock:
                 rec = self.records.get(id(frame)) if frame is not None else None

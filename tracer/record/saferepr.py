@@ -14,21 +14,31 @@ which runs no bytecode to deliver it.  So in the main thread, while the
 SIGINT guard (:mod:`tracer.record.guards`) is the SIGINT handler, the
 watchdog sends a real SIGINT instead: it interrupts a Python loop and
 breaks a wait in C alike, and the guard's handler turns that one into
-ReprTimeout instead of a Ctrl-C.  In other threads, and in the main thread
-when the program has its own SIGINT handler, a repr blocked in C cannot be
-interrupted.
+ReprTimeout instead of a Ctrl-C.  In other threads (and in the main thread
+when the program has its own SIGINT handler) no signal can break such a
+wait, so there a repr that may run the program's code runs in a helper
+thread (:class:`_Helper`), in a copy of the caller's context, and the
+caller waits for it at most the time limit and a bit: a repr that does not
+come back gets the placeholder and is abandoned, blocked, to finish (or
+get ReprTimeout) whenever its wait ends; the program goes on.  The helper
+is cotrace's own thread: the recorder ignores its events.  It costs a
+hand-over between two threads per such value (see the README).
 """
 from __future__ import annotations
 
+import contextvars
+import copy
 import ctypes
 import reprlib
 import signal
+import sys
 import threading
 import time
 import _thread
 
 __all__ = ["SafeRepr", "ReprTimeout"]
 
+from .. import compat
 from ..isolation import isolated
 from ..traceio import SMALL_INT
 from ..redact import NONE, REDACTED, Redactor
@@ -139,7 +149,100 @@ class _Watchdog:
                             continue
                         except (OSError, ValueError):
                             _KICK["pending"] = False
+                    if compat.ASYNC_EXC_STALLS_TRACED_THREADS and not _runs_bytecode(d[0]):
+                        continue   # blocked in C: its caller gives up on it (see compat)
                     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(d[0]), ctypes.py_object(ReprTimeout))
+
+
+def _runs_bytecode(ident: int, samples: int = 8) -> bool:
+    """Whether the thread ``ident`` is seen executing bytecode (its current
+    instruction changes between samples), rather than blocked in C.  A loop
+    of one instruction looks blocked: that repr is left to run."""
+    seen = None
+    for _ in range(samples):
+        frame = sys._current_frames().get(ident)
+        if frame is None:
+            return False
+        here = (frame.f_code, frame.f_lasti)
+        if seen is not None and here != seen:
+            return True
+        seen = here
+        del frame
+        time.sleep(0.002)
+    return False
+
+
+class _Helper:
+    """Runs reprs for threads in which a wait in C cannot be interrupted.
+
+    One raw thread at a time, started at the first such repr and ending
+    when it has had nothing to do for ``IDLE`` seconds (like the watchdog:
+    the program may count threads).  A repr that does not come back in time
+    leaves its thread behind, blocked; the next repr starts a new one.
+    ``OWN`` holds the idents of these threads, which the recorder ignores."""
+
+    IDLE = 0.05
+    OWN: set = set()
+
+    def __init__(self) -> None:
+        self._lock = _thread.allocate_lock()   # the fields below
+        self._job = None          # (fn, value, done lock, result box) for the thread to run
+        self._wake = None         # the running thread's wake-up lock (released: a job is there)
+        self._generation = 0
+
+    def run(self, fn, value, timeout: float):
+        """``fn(value)`` in the helper thread; ``(True, result)``, or
+        ``(False, None)`` if it did not come back within ``timeout``."""
+        done = _thread.allocate_lock()
+        done.acquire()
+        box: list = []
+        job = (contextvars.copy_context(), fn, value, done, box)
+        with self._lock:
+            self._job = job
+            wake = self._wake
+            if wake is None:
+                self._generation += 1
+                wake = self._wake = _thread.allocate_lock()
+                wake.acquire()
+                _thread.start_new_thread(self._serve, (wake, self._generation))
+            wake.release()
+        if done.acquire(True, timeout):
+            return True, box[0]
+        with self._lock:
+            if self._job is job:
+                self._job = None
+            if self._wake is wake:
+                self._wake = None    # that thread is stuck in this repr: the next one gets a new thread
+        return False, None
+
+    def _serve(self, wake, generation) -> None:
+        ident = _thread.get_ident()
+        _Helper.OWN.add(ident)
+        try:
+            while True:
+                woken = wake.acquire(True, self.IDLE)
+                with self._lock:
+                    if self._wake is not wake:
+                        return       # abandoned (or replaced): a newer thread serves
+                    job, self._job = self._job, None
+                    if not woken or job is None:
+                        if not woken:
+                            self._wake = None
+                            return   # idle
+                        continue
+                ctx, fn, value, done, box = job
+                try:
+                    box.append(ctx.run(fn, value))
+                except BaseException:
+                    box.append(None)
+                done.release()
+        finally:
+            _Helper.OWN.discard(ident)
+
+
+def own_thread(ident: int) -> bool:
+    """True for the threads cotrace runs reprs in (their events are not the program's)."""
+    return ident in _Helper.OWN
 
 
 class _Redacted:
@@ -171,7 +274,10 @@ class SafeRepr(reprlib.Repr):
         self.maxlevel = 4
         self.maxlist = self.maxtuple = self.maxdict = self.maxset = self.maxfrozenset = self.maxdeque = 12
         self.maxarray = 12
+        self.timeout = timeout
         self._watchdog = _Watchdog(timeout)
+        self._helper = _Helper()
+        self._clone: SafeRepr | None = None   # what the helper thread runs on
         self._depth = 0
         # type -> how often its repr timed out; from TIMEOUTS_PER_TYPE on, its
         # values get the placeholder without running the repr (each timeout
@@ -199,6 +305,35 @@ class SafeRepr(reprlib.Repr):
         leaves = t in _BUILTIN_LEAVES or t is tuple and len(value) <= TUPLE_SCALARS and all(type(x) in _BUILTIN_LEAVES for x in value)
         if not leaves and self._timeouts.get(t, 0) >= TIMEOUTS_PER_TYPE:
             return _placeholder(value, "repr timed out before")
+        if self._depth == 0 and not leaves and not self._can_break_waits():
+            # the helper thread works on a copy of this object (its own depth
+            # and redaction flag): one it abandons may come back any time
+            clone = self._clone
+            if clone is None:
+                clone = self._clone = copy.copy(self)
+            came_back, text = self._helper.run(clone._bounded, value, self.timeout + 0.25)
+            if came_back and type(text) is str:
+                return text
+            self._clone = None
+            self._timed_out(t)
+            return _placeholder(value, "repr timed out")
+        return self._bounded(value, leaves)
+
+    def _can_break_waits(self) -> bool:
+        """Whether a repr blocked in C in this thread can be interrupted (by
+        the watchdog's SIGINT: the main thread, while the guard handles it)."""
+        if _thread.get_ident() != _MAIN_IDENT:
+            return False
+        can_kick = _kicker
+        return can_kick is not None and bool(can_kick())
+
+    def _timed_out(self, t) -> None:
+        if len(self._timeouts) < 1000:
+            self._timeouts[t] = self._timeouts.get(t, 0) + 1
+
+    def _bounded(self, value, leaves: bool = False) -> str:
+        """The repr of ``value`` with the watchdog's deadline (in this thread)."""
+        t = type(value)
         token = self._watchdog.arm() if self._depth == 0 and not leaves else None
         self._depth += 1
         redactor = self.redactor
@@ -212,8 +347,7 @@ class SafeRepr(reprlib.Repr):
                 text = _placeholder(value, "repr returned %s" % type(text).__name__)
         except ReprTimeout:
             text = _placeholder(value, "repr timed out")
-            if len(self._timeouts) < 1000:
-                self._timeouts[t] = self._timeouts.get(t, 0) + 1
+            self._timed_out(t)
         except RecursionError:
             text = _placeholder(value, "repr recursed too deep")
         except BaseException as exc:
