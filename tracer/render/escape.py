@@ -16,7 +16,7 @@ from functools import lru_cache
 
 __all__ = [
     "visible", "txt", "width", "shorten", "xml_text", "xml_attr",
-    "dot_string", "dot_id", "mermaid_text", "plantuml_text",
+    "dot_string", "dot_id", "mermaid_text", "mermaid_title", "plantuml_text",
 ]
 
 _NAMED = {"\n": "\\n", "\t": "\\t"}
@@ -133,6 +133,18 @@ def mermaid_text(text: str) -> str:
     for pair, spelt in _MERMAID_PAIRS:
         s = s.replace(pair, spelt)
     return _edge_spaces(s.translate(_MERMAID), "#32;")
+
+
+def mermaid_title(text: str) -> str:
+    """The inside of the double-quoted YAML ``title:`` of a Mermaid diagram's
+    front matter.  Mermaid decodes no #entities there (``#95;`` was drawn
+    as such): YAML's own escapes are the only ones, and the text is drawn
+    as text, after DOMPurify has taken out markup that could act (so a
+    title holding HTML such as ``<img onerror=...>`` loses that, harmlessly)."""
+    s = visible(text)
+    for pair, spelt in _MERMAID_PAIRS:   # Mermaid's own placeholders are decoded here too
+        s = s.replace(pair, spelt)
+    return s.replace("\\", "\\\\").replace('"', '\\"')
 
 
 # PlantUML: <U+XXXX> is decoded in every label after creole and HTML-like

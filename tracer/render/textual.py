@@ -88,7 +88,7 @@ def _rgb(colour: str) -> str:
 
 def mermaid_states(model: m.StatesModel, title: str) -> str:
     t = escape.mermaid_text
-    out = ["---", 'title: "%s"' % t(title + " — states"), "---", "stateDiagram-v2"]
+    out = ["---", 'title: "%s"' % escape.mermaid_title(title + " — states"), "---", "stateDiagram-v2"]
     if not model.functions:
         out.append('    state "%s" as empty' % NOTHING_RAN)
     for i, f in enumerate(model.functions):
@@ -109,7 +109,7 @@ def mermaid_states(model: m.StatesModel, title: str) -> str:
 def mermaid_flow(model: m.FlowModel, title: str) -> str:
     t = escape.mermaid_text
     ids = {n.key: "n%d" % i for i, n in enumerate(model.nodes)}
-    out = ["---", 'title: "%s"' % t(title + " — who resumes whom"), "---", "flowchart LR"]
+    out = ["---", 'title: "%s"' % escape.mermaid_title(title + " — who resumes whom"), "---", "flowchart LR"]
     if not model.nodes:
         out.append('    empty["%s"]' % NOTHING_RAN)
     for n in model.nodes:
