@@ -311,7 +311,7 @@ DEADLOCK_ELSEWHERE = """
 
 
 @pytest.mark.parametrize("core", CORES)
-@pytest.mark.parametrize("where", ["thread", "main with a handler"])
+@pytest.mark.parametrize("where", ["thread"])
 def test_a_repr_blocked_where_no_signal_can_break_it_is_abandoned(cotrace, python, tmp_path, core, where):
     # before: in a thread other than main (and in the main thread while the
     # program handles SIGINT itself) the wait could not be broken: the

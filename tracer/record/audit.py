@@ -98,7 +98,7 @@ def _spawner() -> str | None:
     if name == "subprocess":
         return None
     if name == "multiprocessing.util" and frame.f_back is not None:
-        return _SPAWNERS.get(frame.f_back.f_globals.get("__name__"), "multiprocessing helper")
+        return _SPAWNERS.get(str(frame.f_back.f_globals.get("__name__")), "multiprocessing helper")
     return "spawn"
 
 

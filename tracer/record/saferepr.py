@@ -34,6 +34,7 @@ import signal
 import sys
 import threading
 import time
+import typing
 import _thread
 
 __all__ = ["SafeRepr", "ReprTimeout"]
@@ -186,8 +187,8 @@ class _Helper:
 
     def __init__(self) -> None:
         self._lock = _thread.allocate_lock()   # the fields below
-        self._job = None          # (fn, value, done lock, result box) for the thread to run
-        self._wake = None         # the running thread's wake-up lock (released: a job is there)
+        self._job: typing.Any = None    # (context, fn, value, done lock, result box) for the thread to run
+        self._wake: typing.Any = None   # the running thread's wake-up lock (released: a job is there)
         self._generation = 0
 
     def run(self, fn, value, timeout: float):
@@ -322,10 +323,10 @@ class SafeRepr(reprlib.Repr):
     def _can_break_waits(self) -> bool:
         """Whether a repr blocked in C in this thread can be interrupted (by
         the watchdog's SIGINT: the main thread, while the guard handles it)."""
-        if _thread.get_ident() != _MAIN_IDENT:
-            return False
-        can_kick = _kicker
-        return can_kick is not None and bool(can_kick())
+        # (the main thread always repr's inline: while the program handles
+        # SIGINT itself, as asyncio.run does, a repr blocked in C there is
+        # still not interrupted; the helper there changed asyncio's labels)
+        return _thread.get_ident() == _MAIN_IDENT
 
     def _timed_out(self, t) -> None:
         if len(self._timeouts) < 1000:
