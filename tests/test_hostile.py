@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-from conftest import BACKEND, TRACE, _env, load_checked
+from conftest import BACKEND, TRACE, _env, load_checked, record_in_process
 from tracer.record import core as cores
 
 CORES = ["python"] + (["c"] if cores.c_available()[0] else [])
@@ -508,8 +508,6 @@ def test_the_repr_watchdog_is_not_recorded_as_a_thread_of_the_program(tmp_path, 
     # _thread.start_new_thread, was recorded as a thread of the program, and
     # one still sleeping kept the ended recording (its core) alive
     import time
-
-    from conftest import record_in_process
 
     class Thing:
         def __repr__(self):

@@ -14,15 +14,16 @@ which runs no bytecode to deliver it.  So in the main thread, while the
 SIGINT guard (:mod:`tracer.record.guards`) is the SIGINT handler, the
 watchdog sends a real SIGINT instead: it interrupts a Python loop and
 breaks a wait in C alike, and the guard's handler turns that one into
-ReprTimeout instead of a Ctrl-C.  In other threads (and in the main thread
-when the program has its own SIGINT handler) no signal can break such a
-wait, so there a repr that may run the program's code runs in a helper
+ReprTimeout instead of a Ctrl-C.  In other threads no signal can break
+such a wait, so there a repr that may run the program's code runs in a helper
 thread (:class:`_Helper`), in a copy of the caller's context, and the
 caller waits for it at most the time limit and a bit: a repr that does not
 come back gets the placeholder and is abandoned, blocked, to finish (or
 get ReprTimeout) whenever its wait ends; the program goes on.  The helper
 is cotrace's own thread: the recorder ignores its events.  It costs a
-hand-over between two threads per such value (see the README).
+hand-over between two threads per such value (see the README).  In the
+main thread while the program handles SIGINT itself (asyncio.run does), a
+repr blocked in C is still not interrupted.
 """
 from __future__ import annotations
 
@@ -189,7 +190,6 @@ class _Helper:
         self._lock = _thread.allocate_lock()   # the fields below
         self._job: typing.Any = None    # (context, fn, value, done lock, result box) for the thread to run
         self._wake: typing.Any = None   # the running thread's wake-up lock (released: a job is there)
-        self._generation = 0
 
     def run(self, fn, value, timeout: float):
         """``fn(value)`` in the helper thread; ``(True, result)``, or
@@ -202,10 +202,9 @@ class _Helper:
             self._job = job
             wake = self._wake
             if wake is None:
-                self._generation += 1
                 wake = self._wake = _thread.allocate_lock()
                 wake.acquire()
-                _thread.start_new_thread(self._serve, (wake, self._generation))
+                _thread.start_new_thread(self._serve, (wake,))
             wake.release()
         if done.acquire(True, timeout):
             return True, box[0]
@@ -216,7 +215,7 @@ class _Helper:
                 self._wake = None    # that thread is stuck in this repr: the next one gets a new thread
         return False, None
 
-    def _serve(self, wake, generation) -> None:
+    def _serve(self, wake) -> None:
         ident = _thread.get_ident()
         _Helper.OWN.add(ident)
         try:
@@ -226,11 +225,11 @@ class _Helper:
                     if self._wake is not wake:
                         return       # abandoned (or replaced): a newer thread serves
                     job, self._job = self._job, None
-                    if not woken or job is None:
-                        if not woken:
-                            self._wake = None
-                            return   # idle
-                        continue
+                    if job is None and not woken:
+                        self._wake = None
+                        return       # idle (a job posted as the wait ran out is still taken)
+                if job is None:
+                    continue
                 ctx, fn, value, done, box = job
                 try:
                     box.append(ctx.run(fn, value))
@@ -306,7 +305,8 @@ class SafeRepr(reprlib.Repr):
         leaves = t in _BUILTIN_LEAVES or t is tuple and len(value) <= TUPLE_SCALARS and all(type(x) in _BUILTIN_LEAVES for x in value)
         if not leaves and self._timeouts.get(t, 0) >= TIMEOUTS_PER_TYPE:
             return _placeholder(value, "repr timed out before")
-        if self._depth == 0 and not leaves and not self._can_break_waits():
+        if self._depth == 0 and not leaves and _thread.get_ident() != _MAIN_IDENT:
+            # (no signal can break a wait in C here: see the module docstring)
             # the helper thread works on a copy of this object (its own depth
             # and redaction flag): one it abandons may come back any time
             clone = self._clone
@@ -319,14 +319,6 @@ class SafeRepr(reprlib.Repr):
             self._timed_out(t)
             return _placeholder(value, "repr timed out")
         return self._bounded(value, leaves)
-
-    def _can_break_waits(self) -> bool:
-        """Whether a repr blocked in C in this thread can be interrupted (by
-        the watchdog's SIGINT: the main thread, while the guard handles it)."""
-        # (the main thread always repr's inline: while the program handles
-        # SIGINT itself, as asyncio.run does, a repr blocked in C there is
-        # still not interrupted; the helper there changed asyncio's labels)
-        return _thread.get_ident() == _MAIN_IDENT
 
     def _timed_out(self, t) -> None:
         if len(self._timeouts) < 1000:
