@@ -157,21 +157,26 @@ class _Watchdog:
 
 
 def _runs_bytecode(ident: int, samples: int = 8) -> bool:
-    """Whether the thread ``ident`` is seen executing bytecode (its current
-    instruction changes between samples), rather than blocked in C.  A loop
-    of one instruction looks blocked: that repr is left to run."""
+    """Whether the thread ``ident`` is seen executing bytecode rather than
+    blocked in C: its current instruction changes between samples, or it
+    stays at a jump (``while True: pass`` is one instruction, a jump to
+    itself; a wait in C is a call, or an instruction that calls a slot)."""
     seen = None
     for _ in range(samples):
         frame = sys._current_frames().get(ident)
         if frame is None:
             return False
         here = (frame.f_code, frame.f_lasti)
+        del frame
         if seen is not None and here != seen:
             return True
         seen = here
-        del frame
         time.sleep(0.002)
-    return False
+    import dis   # (only here, at a timeout on 3.11: not at start-up)
+
+    code, lasti = seen  # type: ignore[misc]
+    op = code.co_code[lasti] if 0 <= lasti < len(code.co_code) else None
+    return op is not None and ("JUMP" in dis.opname[op] or dis.opname[op] == "NOP")
 
 
 class _Helper:
