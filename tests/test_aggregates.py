@@ -31,6 +31,8 @@ def computed(path) -> dict:
     for e in events:
         loc = (e["ev"], e["obj"], e["by"], e["via"], e["line"], e["thread"], e["task"], e.get("on"))
         agg.events([(e["seq"], agg.slot(loc, e["seq"]), e["obj"], e["value"])])
+    for rec in stream.trace.notes:   # what happened outside the events (version 4)
+        agg.note(rec)
     return json.loads(json.dumps(agg.result()))
 
 
@@ -157,10 +159,68 @@ def test_a_malformed_aggregates_record_is_one_sentence(tmp_path):
              {"type": "object", "id": 1, "kind": "generator", "name": "g", "qualname": "g", "file": "x.py",
               "line": 1, "label": "g#1"},
              {"seq": 1, "ev": "start", "obj": 1},
-             {"type": "aggregates", "version": 1, "events": 1, "objects": [], "functions": [[7, 1, 1, 1]],
-              "actors": [], "states": [], "transitions": [], "flow": []},
+             {"type": "aggregates", "version": 2, "events": 1, "objects": [], "functions": [[7, 1, 1, 1]],
+              "actors": [], "states": [], "transitions": [], "flow": [], "anomalies": []},
              {"type": "footer", "events": 1, "dropped": 0, "suspended": []}]
     path = tmp_path / "bad-agg.trace.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in lines))
     with pytest.raises(traceio.TraceError, match="bad-agg.trace.jsonl: the aggregates record is malformed"):
         model.build(str(path))
+
+
+def ledger_from_events(trace) -> dict:
+    """Each generator function's lifetime, counted from the events one by one
+    (what model.Ledger must say): (file, qualname, line) -> counts."""
+    from collections import Counter
+
+    key_of = {}
+    for o in trace.objects.values():
+        if o["kind"] in aggregates.RECORDED:
+            key_of[o["id"]] = (o.get("file"), o.get("qualname") or o.get("name"), o.get("line"))
+    counts: dict = {}
+    entered: dict = {}
+    seen: set = set()
+    exited: set = set()
+    for e in trace.events:
+        oid = e["obj"]
+        if oid not in key_of:
+            continue
+        c = counts.setdefault(key_of[oid], Counter())
+        if oid not in seen:
+            seen.add(oid)
+            c["objects"] += 1
+            c["started"] += e["ev"] == "start"
+        if e["ev"] in aggregates.ENTRIES:
+            if oid in exited:
+                c["resumes"] += 1
+            entered[oid] = e
+            continue
+        exited.add(oid)
+        entry = entered.pop(oid, None)
+        if e["ev"] == "yield":
+            c["yields"] += 1
+        elif e["ev"] == "return":
+            if entry is not None and entry["ev"] == "close":
+                c["collected" if entry["via"] == "gc" else "closed"] += 1
+            else:
+                c["returned"] += 1
+        else:
+            c["raised"] += 1
+    for oid in trace.footer.get("suspended", []):
+        counts.setdefault(key_of[oid], Counter())["suspended"] += 1
+    return counts
+
+
+@pytest.mark.parametrize("path", ALL + sorted((PROGRAMS / "bugs").glob("*.py")), ids=lambda p: p.stem)
+def test_the_ledger_counts_what_the_events_say(cotrace, path):
+    run = cotrace("--no-diagrams", path)
+    trace_path = run.trace_path(path.stem)
+    trace = traceio.load(str(trace_path))
+    expected = ledger_from_events(trace)
+    for use in (True, False):
+        models = model.build(str(trace_path), use_aggregates=use)
+        got = {}
+        for f in models.states.functions:
+            led = f.ledger
+            got[f.key] = {k: v for k, v in vars(led).items() if v and k != "never_awaited"}
+        assert got == {k: dict(v) for k, v in expected.items() if any(v.values())}, path.stem

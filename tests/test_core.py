@@ -13,7 +13,7 @@ import threading
 import pytest
 
 from conftest import BACKEND, PROGRAMS, SAMPLES, record_in_process, simple
-from test_backends import PROGRAM_NAMES, SAMPLE_NAMES, assert_same_recordings, record_variants
+from test_backends import BUG_PATHS, PROGRAM_NAMES, SAMPLE_NAMES, assert_same_recordings, record_variants
 from tracer import compat
 from tracer.record import core as cores
 
@@ -23,7 +23,7 @@ needs_c = pytest.mark.skipif(not C_OK, reason="the C core is not available here:
 
 @needs_c
 @pytest.mark.parametrize("path", [SAMPLES / (n + ".py") for n in SAMPLE_NAMES]
-                         + [PROGRAMS / (n + ".py") for n in PROGRAM_NAMES], ids=lambda p: p.stem)
+                         + [PROGRAMS / (n + ".py") for n in PROGRAM_NAMES] + BUG_PATHS, ids=lambda p: p.stem)
 def test_both_cores_record_the_same_trace(cotrace, tmp_path, path):
     traces, outputs = record_variants(cotrace, tmp_path, path, {"python": ["--backend", BACKEND, "--core", "python"],
                                                                  "c": ["--backend", BACKEND, "--core", "c"]},

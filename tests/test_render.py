@@ -452,6 +452,42 @@ def test_sequence_text_fits_as_a_browser_draws_it(gold_traces, tmp_path):
     check_scene_layouts(scenes, min_texts=3)
 
 
+def test_graph_labels_fit_their_nodes_on_both_graphviz_paths(gold_traces, tmp_path, monkeypatch):
+    """Graphviz sizes each node from its own estimate of the label's width:
+    as chromium draws the SVG (with the font it names), every label must be
+    inside its node's outline, with the system Graphviz and with the
+    WebAssembly one a bare ``pip install`` uses (which has no font files:
+    without care, monospace labels overflowed their boxes)."""
+    from tracer.render import gv
+    from validators import check_graph_labels
+
+    traces = [gold_traces / ("%s.trace.jsonl" % s) for s in SAMPLE_NAMES]
+    cases = _edge_cases(tmp_path)
+    traces += [cases["hostile"], cases["deep"]]
+    svg = render.FORMATS["svg"]
+    pictures = {}
+    here = os.getcwd()
+    os.chdir(ROOT)  # source lines of the samples are found relative to the repository
+    try:
+        for trace in traces:
+            models = model.build(str(trace))
+            for view in ("states", "flow"):
+                pictures["%s %s (system Graphviz)" % (trace.name, view)] = svg.render(models, view).decode()
+        with monkeypatch.context() as patch:
+            patch.setattr(gv, "system_dot", lambda: None)
+            for trace in traces:
+                models = model.build(str(trace))
+                for view in ("states", "flow"):
+                    out = svg.render(models, view).decode()
+                    assert "Courier" not in out  # laid out with Courier's widths, drawn in the font the graphs use
+                    pictures["%s %s (WebAssembly Graphviz)" % (trace.name, view)] = out
+    finally:
+        os.chdir(here)
+    for text in pictures.values():
+        check_svg(text)
+    check_graph_labels(pictures)
+
+
 def test_mermaid_stays_under_its_size_limit(tmp_path):
     """Mermaid refuses sources over 50,000 characters: long conversations of
     punctuation-heavy values are cut, with a note saying so."""

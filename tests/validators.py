@@ -232,6 +232,52 @@ def measure_svg(texts: list[str]) -> list[dict]:
     return _in_browser("measure_svg.mjs", texts)
 
 
+def measure_nodes(texts: list[str]) -> list[dict]:
+    """Each Graphviz SVG's nodes as headless chromium lays them out: the box
+    of each node's outline and of its texts, and the texts outside nodes
+    (tests/js/measure_nodes.mjs)."""
+    if not texts:
+        require("mermaid")
+        return []
+    return _in_browser("measure_nodes.mjs", texts)
+
+
+GAP = 2.0   # px: the least room between two labels side by side
+
+
+def check_graph_labels(named: dict, slack: float = 0.5) -> None:
+    """Every node label of each Graphviz SVG (name -> source) inside its
+    node's outline, every text inside the picture, as chromium draws them
+    with the fonts the SVG names."""
+    names = list(named)
+    for name, measured in zip(names, measure_nodes([named[n] for n in names])):
+        assert measured["nodes"], name
+        for node in measured["nodes"]:
+            box = node["shape"]
+            assert box is not None, (name, node["title"])
+            for t in node["texts"]:
+                assert box["x"] - slack <= t["x"] and t["x"] + t["w"] <= box["x"] + box["w"] + slack, \
+                    "%s: the label %r (x %.1f..%.1f) overflows its node %r (x %.1f..%.1f)" % (
+                        name, t["text"], t["x"], t["x"] + t["w"], node["title"], box["x"], box["x"] + box["w"])
+                assert box["y"] - slack <= t["y"] and t["y"] + t["h"] <= box["y"] + box["h"] + slack, \
+                    (name, node["title"], t, box)
+        texts = measured["others"] + [t for n in measured["nodes"] for t in n["texts"]]
+        for t in texts:
+            assert -slack <= t["x"] and t["x"] + t["w"] <= measured["width"] + slack, (name, t)
+        # no text outside the nodes (edge labels: several self-loops on one
+        # state; titles) drawn over another text (a node's own lines are stacked by Graphviz)
+        others = measured["others"]
+        for i, a in enumerate(others):
+            for b in others[i + 1:] + [t for n in measured["nodes"] for t in n["texts"]]:
+                if b.get("group", -1) == a["group"]:
+                    continue   # the lines of one label
+                across = min(a["x"] + a["w"], b["x"] + b["w"]) - max(a["x"], b["x"])
+                down = min(a["y"] + a["h"], b["y"] + b["h"]) - max(a["y"], b["y"])
+                # (touching counts: "×2throw(" reads as one word)
+                assert not (across > -GAP and down > 1.0), \
+                    "%s: %r and %r are drawn over each other (or touch)" % (name, a["text"], b["text"])
+
+
 def _in_browser(script: str, texts: list[str]) -> list:
     """Run a tests/js checker over a batch (one browser start): its answer
     per text.  It needs what check_mermaid needs (node, chromium, tests/js)."""

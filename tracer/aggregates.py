@@ -28,14 +28,15 @@ distinct values in the order they happened.
 """
 from __future__ import annotations
 
-from . import compat
+from . import anomalies, compat
 
 RECORDED = frozenset(compat.RECORDED_KINDS)
 ENTRIES = frozenset({"start", "resume", "throw", "close"})
 EXAMPLES = 3             # distinct example values a picture shows
 KEEP = EXAMPLES + 1      # kept per group: one more, as a shown list may leave out "None"
 FLOW_AGGREGATE = 8       # more started objects of one function than this: one flow node
-VERSION = 1
+VERSION = 2             # 2: the anomalies (tracer.anomalies)
+ANOMALY_ROWS = 200      # distinct (kind, function, line) kept: bounded by the code, capped for a pathological one
 
 
 def _note(examples: list, seq: int, value) -> None:
@@ -98,6 +99,9 @@ class Aggregator:
         self._slots: dict = {}       # event location -> slot
         self._entry_kinds: dict = {}  # (ev, via, from_loop) -> small int, and back
         self._entry_kind_list: list = []
+        # (kind, fn index, line) -> [count, first seq, first object's function's object id, via, value,
+        # transitions whose count is the count]
+        self.anomalies: dict = {}
 
     # -- input --------------------------------------------------------------------------
     def object(self, rec: dict) -> None:
@@ -169,7 +173,7 @@ class Aggregator:
             else:
                 dst_state = "failed" if ev == "raise" else None  # a return: closed or finished, by its entry
             slot = [False, fn, (dst, src, ("out", ev, on is not None)), dst_state, ev == "yield" and on is not None,
-                    ev == "yield", {}, ev, on]
+                    ev == "yield", {}, ev, on, line]
         # an object's function and node are fixed from its record: a slot
         # stays valid while the object lives, and the slots of ended objects go
         if len(self._slots) > 50000:
@@ -231,8 +235,10 @@ class Aggregator:
                         _note(node[4], seq, value)
                     state[obj] = node[5]
                     continue
-                if slot[7] == "raise" and value is not None and len(node[4]) < KEEP:
-                    _note(node[4], seq, value)
+                if slot[7] == "raise":
+                    if value is not None and len(node[4]) < KEEP:
+                        _note(node[4], seq, value)
+                    self._raised(slot, eslot, seq, value)
             elif obj not in state:
                 self._first_event(fn, obj, seq, False)
                 if slot[5]:
@@ -262,7 +268,43 @@ class Aggregator:
         if t is None:
             t = self.transitions[key] = [0, eseq, seq, [], node]
         slot[6][(prev, eslot[6], vflag)] = t
+        if slot[5] and eslot[3] in ("close", "throw"):
+            # close() or throw() answered by a yield: every time this
+            # transition is taken (its count) is one
+            kind = anomalies.of_exit(eslot[3], eslot[4], "yield", None)
+            line = slot[9] if kind == "ignored-generator-exit" else (int(prev[1:]) if prev[1:].isdigit() else None)
+            a = self._anomaly(kind, fn, line, seq, eslot[4])
+            if a is not None:
+                a[5].append(t)
         return t
+
+    def _anomaly(self, kind, fn: _Function, line, seq: int, via, value=None, file=None) -> list | None:
+        """The row of this kind, function and place (``file``: of ``line``,
+        when not the function's own), made on first use; None past the cap."""
+        key = (kind, fn.index, line, file)
+        a = self.anomalies.get(key)
+        if a is None:
+            if len(self.anomalies) >= ANOMALY_ROWS:
+                return None
+            a = self.anomalies[key] = [0, seq, fn.obj, via, value, [], file]
+        return a
+
+    def note(self, rec: dict) -> None:
+        """An ``anomaly`` record (traceio, version 4): one more of its kind,
+        for its object's function, at its file and line."""
+        fn = self.fn_of.get(rec["obj"])
+        a = None if fn is None else self._anomaly(rec["kind"], fn, rec.get("line"), rec["seq"], None,
+                                                  file=rec.get("file"))
+        if a is not None:
+            a[0] += 1
+
+    def _raised(self, slot: list, eslot: list, seq: int, value) -> None:
+        """A raise (rare: at most one per object), entered by ``eslot``."""
+        kind = anomalies.of_exit(eslot[3], eslot[4], "raise", value)
+        if kind is not None:
+            a = self._anomaly(kind, slot[1], slot[9], seq, eslot[4], value)
+            if a is not None:
+                a[0] += 1
 
     def _first_event(self, fn: _Function, obj: int, seq: int, start: bool) -> None:
         fn.instances += 1
@@ -312,4 +354,20 @@ class Aggregator:
             "transitions": sorted(transitions, key=lambda t: t[9]),
             "flow": sorted(([list(k[0]), list(k[1]), list(k[2])] + v for k, v in flow.items()),
                            key=lambda e: e[4]),
+            "anomalies": self.anomaly_rows(),
         }
+
+    def anomaly_rows(self) -> list:
+        """``[kind, obj, line, count, seq, via, value, file]`` per kind,
+        function and line, in order of first occurrence (``obj``: the
+        function's first object, named in ``objects``; ``value``: the
+        exception; ``file``: the file of ``line`` where it is not the
+        function's own, else null)."""
+        rows = []
+        for (kind, _fn, line, _file), (count, seq, obj, via, value, ts, file) in self.anomalies.items():
+            count += sum(t[0] for t in ts)
+            if value is None and ts:
+                value = next((v for t in ts for _, v in t[3]), None)
+            if count:
+                rows.append([kind, obj, line, count, seq, via, value, file])
+        return sorted(rows, key=lambda r: (r[4], anomalies.ORDER[r[0]]))

@@ -9,7 +9,8 @@ import sys
 
 import click
 
-from . import PACKAGE_DIR, __version__, compat, render, textview, traceio
+from . import PACKAGE_DIR, __version__, anomalies, compat, model, render, textview, traceio
+from .render import escape
 from .record import backends
 from .record import core as cores
 from .defaults import DEFAULT_MAX_MESSAGES
@@ -120,14 +121,19 @@ def _print_version(ctx, _param, value) -> None:
               help="With a trace file: print its events, one per line, instead of drawing.")
 @click.option("--jsonl", is_flag=True,
               help="With a trace file: write it to stdout as plain JSON Lines (to grep a compressed trace).")
+@click.option("--check", is_flag=True,
+              help="List the anomalies (the classic generator and coroutine mistakes: an ignored GeneratorExit, "
+                   "a StopIteration turned into RuntimeError, a refused resumption, objects left suspended, ...) "
+                   "one per line as file:line: severity: what, and exit 1 if there is any (with a script: "
+                   "after it ran, unless it failed itself).")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
               help="Show the version, the Python and the recording cores available here, and exit.")
 @click.argument("target", nargs=-1, type=click.UNPROCESSED)
 def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit, redact, no_default_redact, no_values,
         codec, compress, backend, core, formats,
-        no_diagrams, list_formats, max_messages, fold, hide_loop, after_recording, in_dir, list_events, jsonl, quiet,
-        target):
+        no_diagrams, list_formats, max_messages, fold, hide_loop, after_recording, in_dir, list_events, jsonl, check,
+        quiet, target):
     """Run SCRIPT (or -m MODULE) and record every generator and coroutine
     start, suspension and resumption, with the values passed, into
     OUTPUT_DIR/<name>.trace.jsonl.
@@ -143,6 +149,7 @@ def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit
     cotrace [-f FORMAT...] FILE.trace.jsonl   draws a recorded trace again
     cotrace -f FORMAT                         draws the newest trace in OUTPUT_DIR
     cotrace --events FILE.trace.jsonl         lists a trace, event by event
+    cotrace --check FILE.trace.jsonl          lists its anomalies (exit 1 if any)
 
     Everything after SCRIPT or MODULE is passed to the program untouched.
     cotrace exits with the program's exit status.
@@ -156,11 +163,11 @@ def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit
     except render.RenderError as exc:
         click.echo("cotrace: error: %s" % exc, err=True)
         return 2
-    drawing = _Drawing([] if no_diagrams else names, max_messages, fold, quiet, hide_loop)
+    drawing = _Drawing([] if no_diagrams else names, max_messages, fold, quiet, hide_loop, check)
     if click.get_current_context().get_parameter_source("output_dir") == click.core.ParameterSource.COMMANDLINE:
         drawing.out_dir = output_dir  # a trace drawn again goes beside itself unless -o says otherwise
     if module is None and not target:
-        if not formats and not list_events and not jsonl:
+        if not formats and not list_events and not jsonl and not check:
             raise click.UsageError("give a SCRIPT to run, -m MODULE, or a trace file to draw")
         newest = newest_trace(output_dir)
         if newest is None:
@@ -175,6 +182,8 @@ def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit
             return show_trace(target[0])
         if jsonl:
             return export_jsonl(target[0])
+        if check and after_recording is None and not formats:
+            return check_trace(target[0])
         return draw_trace(target[0], drawing, after_recording)
     try:
         render.check(names)
@@ -196,9 +205,10 @@ def cli(module, output_dir, include, exclude, record_all, max_events, repr_limit
 
 
 class _Drawing:
-    def __init__(self, names: list, max_messages: int, fold, quiet: bool, hide_loop: bool = False) -> None:
+    def __init__(self, names: list, max_messages: int, fold, quiet: bool, hide_loop: bool = False,
+                 check: bool = False) -> None:
         self.names, self.max_messages, self.fold, self.quiet = names, max_messages, fold, quiet
-        self.hide_loop = hide_loop
+        self.hide_loop, self.check = hide_loop, check
         self.out_dir: str | None = None
 
 
@@ -210,20 +220,24 @@ class _Plan:
 def _record(plan: _Plan):
     err = sys.stderr  # the program may replace or close its own
     drawer = _Drawer(plan.drawing)  # readied before the program can disturb this interpreter
+    found: list = []  # with --check: the trace, if it has anomalies
 
     def after(recording) -> None:
         # diagrams even when the program failed, exited or was interrupted;
         # the trace stays locked meanwhile (a run started now takes another name)
         line = summary(recording.trace_path, recording.footer)
         try:
-            if not drawer.draw(recording.trace_path, line) and not plan.drawing.quiet:
+            status = drawer.draw(recording.trace_path, line)
+            if status is None and not plan.drawing.quiet:
                 say(err, line + "\n")
+            if status == 1 and plan.drawing.check:
+                found.append(recording.trace_path)
             # each forked child's own trace, drawn the same way
             for name in recording.footer.get("child_traces", ()):
                 child = os.path.join(os.path.dirname(recording.trace_path), name)
                 tail = traceio.read_tail(child)
                 line = summary(child, tail[1]) if tail is not None else "cotrace: forked child -> %s" % child
-                if not drawer.draw(child, line) and not plan.drawing.quiet:
+                if drawer.draw(child, line) is None and not plan.drawing.quiet:
                     say(err, line + "\n")
         finally:
             recording.release()
@@ -252,6 +266,8 @@ def _record(plan: _Plan):
         after(recording)
     if recording.outcome.interrupted:
         return _INTERRUPTED
+    if found and recording.outcome.exit_arg in (0, None):
+        return 1   # --check: the program ran through, but made mistakes
     return recording.outcome.exit_arg
 
 
@@ -271,8 +287,10 @@ class _Drawer:
         # -P: the program's directory (or one it moved to) must not shadow modules
         self.argv = [sys.executable, "-P", "-m", "tracer", "--max-messages", str(drawing.max_messages)]
         self.argv += ["--in-dir", os.getcwd()]  # the program may change directory
-        self.argv += ["-f", ",".join(drawing.names)]
-        self.names = drawing.names
+        self.argv += ["-f", ",".join(drawing.names)] if drawing.names else ["--no-diagrams"]
+        if drawing.check:
+            self.argv.append("--check")
+        self.names, self.check = drawing.names, drawing.check
         if drawing.fold is not None:
             self.argv.append("--fold" if drawing.fold else "--no-fold")
         if drawing.quiet:
@@ -280,21 +298,23 @@ class _Drawer:
         if drawing.hide_loop:
             self.argv.append("--hide-loop")
 
-    def draw(self, trace_path: str, line: str) -> bool:
-        """True if the child ran (and said the summary line itself)."""
-        if not self.names:
-            return False
+    def draw(self, trace_path: str, line: str) -> int | None:
+        """The child's exit status (it said the summary line itself, and
+        with --check listed the anomalies: status 1 if any), or None if it
+        did not run."""
+        if not self.names and not self.check:
+            return None
         argv = self.argv + ["--after-recording", line, "--", trace_path]
         try:
             pid = self.spawn(argv[0], argv, self.env)
             while True:
                 try:
-                    self.waitpid(pid, 0)
-                    return True
+                    _, status = self.waitpid(pid, 0)
+                    return os.waitstatus_to_exitcode(status)
                 except InterruptedError:
                     continue
         except Exception:
-            return False
+            return None
 
 
 def _render(trace_path: str, drawing: _Drawing) -> tuple:
@@ -317,7 +337,7 @@ def _render(trace_path: str, drawing: _Drawing) -> tuple:
 def draw_trace(path: str, drawing: _Drawing, after: str | None = None) -> int:
     """Draw an existing trace without running anything.  ``after``: the
     recording's summary line, to be said with the diagrams."""
-    outputs, error, warnings = _render(path, drawing)
+    outputs, error, warnings = _render(path, drawing) if drawing.names else ([], None, [])
     for warning in warnings if after is None else ():
         click.echo("cotrace: warning: %s" % warning, err=True)
     if after is not None:
@@ -325,12 +345,33 @@ def draw_trace(path: str, drawing: _Drawing, after: str | None = None) -> int:
             click.echo(after + ("; diagrams: " + ", ".join(outputs) if outputs else ""), err=True)
         if error:
             click.echo("cotrace: error: cannot draw the trace: %s" % error, err=True)
+        if drawing.check:  # (on stderr: stdout is the program's)
+            return 1 if check_trace(path, err=True) else 0
         return 0
     if error:
         click.echo("cotrace: error: %s" % error, err=True)
         return 2
     if not drawing.quiet:
         click.echo("cotrace: diagrams -> %s" % ", ".join(outputs), err=True)
+    if drawing.check:
+        return check_trace(path)
+    return 0
+
+
+def check_trace(path: str, err: bool = False) -> int:
+    """``--check``: the anomalies, one line each, on stdout (``err``: on
+    stderr); 1 if any, 2 for a bad trace."""
+    try:
+        found = model.anomalies_of(path)
+    except traceio.TraceError as exc:
+        click.echo("cotrace: error: %s" % exc, err=True)
+        return 2
+    for a in found:
+        click.echo(escape.visible(a.lint()), err=err)
+    if found:
+        click.echo("cotrace: %s in %s" % (anomalies.summary(found), escape.visible(path)), err=True)
+        return 1
+    click.echo("cotrace: no anomalies in %s" % escape.visible(path), err=True)
     return 0
 
 

@@ -24,7 +24,7 @@ import stat
 import tokenize
 from dataclasses import dataclass, field
 
-from . import compat
+from . import anomalies, compat
 from .aggregates import EXAMPLES, Aggregator, merge_examples
 from .aggregates import VERSION as AGGREGATES_VERSION
 from .redact import Redactor
@@ -60,6 +60,7 @@ class Message:
     synthetic: bool = False
     line: int | None = None
     examples: list = field(default_factory=list)  # values of the same message in later loop iterations
+    anomaly: str | None = None    # the anomaly this message is (tracer.anomalies), if any
 
     @property
     def entry(self) -> bool:
@@ -105,6 +106,7 @@ class SequenceModel:
     truncated: bool = False       # no footer: the process did not finish cleanly
     synthetic: int = 0            # synthetic events among the drawn messages
     window: int | None = None     # only the first this many events were read (the trace has more)
+    anomalies: list = field(default_factory=list)   # of tracer.anomalies.Anomaly: the whole run's
 
 
 @dataclass
@@ -115,6 +117,7 @@ class Transition:
     count: int = 0
     values: list = field(default_factory=list)  # distinct example sent values
     first_seq: int = 0
+    anomaly: str | None = None    # every time it is taken is this anomaly (tracer.anomalies)
 
 
 @dataclass
@@ -126,6 +129,23 @@ class StateNode:
     yielded: list = field(default_factory=list)  # example values yielded there (or what it awaits)
     awaits: bool = False          # suspended in an await there: ``yielded`` names what it waits on
     visits: int = 0
+    anomaly: str | None = None    # "failed": how it failed, when that is an anomaly (tracer.anomalies)
+
+
+@dataclass
+class Ledger:
+    """The lifetime of a generator function's objects, counted over the
+    whole run (from the aggregates, so any length costs the same)."""
+    objects: int = 0              # objects with an event
+    started: int = 0
+    resumes: int = 0              # entries into a suspended object (next, send, throw, close, await, ...)
+    yields: int = 0               # suspensions (yields and awaits)
+    returned: int = 0             # ended by running to their end (return, or exhaustion)
+    closed: int = 0               # ended by close()
+    collected: int = 0            # ended by the garbage collector (finalization)
+    raised: int = 0               # ended by an exception
+    suspended: int = 0            # still suspended when the program ended
+    never_awaited: int = 0        # coroutines dropped without ever running (no event: not in ``objects``)
 
 
 @dataclass
@@ -138,6 +158,7 @@ class FunctionStates:
     instances: int = 0
     states: dict = field(default_factory=dict)       # key -> StateNode
     transitions: dict = field(default_factory=dict)  # (src, dst, action) -> Transition
+    ledger: Ledger = field(default_factory=Ledger)
 
 
 @dataclass
@@ -179,6 +200,7 @@ class Models:
     flow: FlowModel
     warnings: list
     tasks: TasksModel | None = None   # asyncio programs only
+    anomalies: list = field(default_factory=list)   # of tracer.anomalies.Anomaly, in order of first occurrence
 
 
 # -- labels ---------------------------------------------------------------------------
@@ -377,6 +399,7 @@ class _Builder:
         self.slot_key: dict = {}              # object id -> (function, slot), from its start
         self.state: dict = {}                 # object id -> (state key, pending entry): for what is still suspended
         self.ended: set = set()               # object ids that ended
+        self.entered: dict = {}               # object id -> (ev, via) of its entry, until it leaves
         self.appeared = 0
         self.window: int | None = None        # events read, when the reading stopped before the end
 
@@ -460,17 +483,23 @@ class _Builder:
                     slot += 1
                 used.add(slot)
                 self.slot_key[obj] = (a.function, slot)
+            anomaly = None
             if ev in ENTRY_EVENTS:
+                self.entered[oid] = (ev, e["via"])
                 verb = entry_verb(ev, e["via"], value, from_loop, a.kind)
                 msg = Message(e["seq"], peer, obj, ev, verb, shown_entry_value(verb, value),
                               bool(e.get("synthetic")), e["line"])
-            elif ev == "yield" and e.get("on") is not None:
-                # suspended in an await: what it waits on says more than
-                # the loop's internal future that travelled
-                msg = Message(e["seq"], obj, peer, ev, "await", e["on"], bool(e.get("synthetic")), e["line"])
             else:
-                msg = Message(e["seq"], obj, peer, ev, ev, shown_exit_value(ev, value), bool(e.get("synthetic")),
-                              e["line"])
+                entry_ev, entry_via = self.entered.pop(oid, (None, None))
+                anomaly = anomalies.of_exit(entry_ev, entry_via, ev, value)
+                if ev == "yield" and e.get("on") is not None:
+                    # suspended in an await: what it waits on says more than
+                    # the loop's internal future that travelled
+                    msg = Message(e["seq"], obj, peer, ev, "await", e["on"], bool(e.get("synthetic")), e["line"])
+                else:
+                    msg = Message(e["seq"], obj, peer, ev, ev, shown_exit_value(ev, value),
+                                  bool(e.get("synthetic")), e["line"])
+            msg.anomaly = anomaly
             self.message(msg)
             if a.function is not None:
                 self.follow(obj, msg)
@@ -478,13 +507,18 @@ class _Builder:
                 self.slots[a.function].discard(self.slot_key[obj][1])
         if aggregator is not None:
             aggregator.events(facts)
+            # what happened outside the events (version 4), once all is read
+            for i in itertools.islice(objects, registered, None):
+                aggregator.object(objects[i])
+            for rec in self.stream.trace.notes:
+                aggregator.note(rec)
 
     def message(self, msg: Message) -> None:
         self.total += 1
         if len(self.plain) < self.max_messages:
             self.plain.append(msg)
         if self.fold is not False:  # the folded conversation may be the one drawn
-            sig = (self.key(msg.src), self.key(msg.dst), msg.ev, msg.verb, msg.synthetic)
+            sig = (self.key(msg.src), self.key(msg.dst), msg.ev, msg.verb, msg.synthetic, msg.anomaly)
             self.folder.feed(sig, msg)
 
     def follow(self, oid: int, msg: Message) -> None:
@@ -553,17 +587,20 @@ def _examples(examples: list, keep=lambda v: v is not None) -> list:
     return [v for _, v in examples if keep(v)][:EXAMPLES]
 
 
-def states_from(agg: dict, trace_path: str, cwd: str | None = None, values: str | None = None) -> StatesModel:
-    """The state graphs from a trace's aggregates (:mod:`tracer.aggregates`)."""
+def states_from(agg: dict, trace_path: str, cwd: str | None = None, values: str | None = None,
+                found: list | None = None) -> StatesModel:
+    """The state graphs from a trace's aggregates (:mod:`tracer.aggregates`);
+    ``found``: the run's anomalies, marked where they happened."""
     objects = {o["id"]: o for o in agg["objects"]}
     functions: dict = {}
     by_index: dict = {}
-    for index, (oid, _starts, instances, first) in enumerate(agg["functions"]):
+    for index, (oid, starts, instances, first) in enumerate(agg["functions"]):
         if first is None:
             continue
         o = objects[oid]
         key = (o.get("file"), o.get("qualname") or o.get("name"), o.get("line"))
         fs = FunctionStates(key, key[1] or "?", o["kind"], o.get("file"), o.get("line"), instances)
+        fs.ledger.objects, fs.ledger.started = instances, starts
         fs.states["created"] = StateNode("created", "created", "initial")
         functions[first] = by_index[index] = fs
     for index, dst, line, _seq, visits, awaits, examples in agg["states"]:
@@ -579,17 +616,52 @@ def states_from(agg: dict, trace_path: str, cwd: str | None = None, values: str 
     merging: dict = {}
     for index, src, dst, ev, via, from_loop, vflag, count, entry_seq, _seq, examples in agg["transitions"]:
         fs = by_index[index]
+        _account(fs.ledger, src, dst, via, count)
         verb = entry_verb(ev, via, _VFLAG_VALUE[vflag], from_loop, fs.kind)
         examples = [[q, v] for q, v in examples if shown_entry_value(verb, v) is not None]
         # several ways in may be drawn alike (close() and collection: close())
-        slot = merging.setdefault((index, src, dst, verb), [entry_seq, 0, []])
+        slot = merging.setdefault((index, src, dst, verb), [entry_seq, 0, [], None])
         slot[0] = min(slot[0], entry_seq)
         slot[1] += count
         slot[2] = merge_examples([slot[2], examples])
-    for (index, src, dst, verb), (entry_seq, count, examples) in merging.items():
+        if dst.startswith("L"):
+            slot[3] = slot[3] or anomalies.of_exit(ev, via, "yield", None)
+    for (index, src, dst, verb), (entry_seq, count, examples, anomaly) in merging.items():
         fs = by_index[index]
-        fs.transitions[(src, dst, verb)] = Transition(src, dst, verb, count, _examples(examples), entry_seq)
+        fs.transitions[(src, dst, verb)] = Transition(src, dst, verb, count, _examples(examples), entry_seq,
+                                                      anomaly)
+    by_key = {f.key: f for f in functions.values()}
+    for a in found or ():
+        f = by_key.get(a.key)
+        if f is None:
+            continue
+        # what only the end knows, into the ledger
+        if a.kind == "still-suspended":
+            f.ledger.suspended += a.count
+        elif a.kind == "never-awaited":
+            f.ledger.never_awaited += a.count
+        # how a function failed, on its "failed" state
+        elif a.kind in anomalies.RAISES and "failed" in f.states:
+            f.states["failed"].anomaly = f.states["failed"].anomaly or a.kind
     return StatesModel(functions=[functions[k] for k in sorted(functions)])
+
+
+def _account(ledger: Ledger, src: str, dst: str, via: str | None, count: int) -> None:
+    """One row of transitions into the ledger: ``count`` objects went from
+    state ``src`` to ``dst`` (entered by ``via``)."""
+    if src != "created":
+        ledger.resumes += count
+    if dst.startswith("L"):
+        ledger.yields += count
+    elif dst == "finished":
+        ledger.returned += count
+    elif dst == "closed":
+        if via == "gc":
+            ledger.collected += count
+        else:
+            ledger.closed += count
+    elif dst == "failed":
+        ledger.raised += count
 
 
 def flow_from(agg: dict, hide_loop: bool = False) -> FlowModel:
@@ -747,6 +819,13 @@ def _without_comment(text: str) -> str:
 WINDOW = 200_000   # events a drawing reads, at most, from a trace with aggregates
 
 
+def anomalies_of(path: str) -> list:
+    """Every anomaly of the whole run (what ``--check`` lists): one pass that reads all of it (the objects still suspended at
+    the end may be defined anywhere)."""
+    models = build(path, max_messages=1, fold=False, window=2 ** 62)
+    return models.anomalies
+
+
 def build(path: str, max_messages: int = DEFAULT_MAX_MESSAGES, fold: bool | None = None,
           hide_loop: bool = False, window: int | None = None, use_aggregates: bool = True) -> Models:
     """Build every view's model from the trace at ``path``.
@@ -783,9 +862,14 @@ def build(path: str, max_messages: int = DEFAULT_MAX_MESSAGES, fold: bool | None
         total = builder.total
     title = trace.header.get("target") or os.path.basename(path).split(".")[0]
     try:
+        found = anomalies.ordered(
+            anomalies.from_record(agg.get("anomalies") or [], {o["id"]: o for o in agg["objects"]})
+            + anomalies.at_exit(trace.footer, trace.objects, (trace.header.get("argv") or [None])[0]))
         cwd, values = trace.header.get("cwd"), trace.header.get("values")
-        states, flow = states_from(agg, path, cwd, values), flow_from(agg, hide_loop)
+        states, flow = states_from(agg, path, cwd, values, found), flow_from(agg, hide_loop)
     except (KeyError, IndexError, TypeError, ValueError):
         raise TraceError("%s: the aggregates record is malformed" % path) from None
-    return Models(title=title, sequence=builder.sequence(total), states=states, flow=flow,
-                  warnings=list(trace.warnings), tasks=builder.tasks.result(trace.footer is None))
+    sequence = builder.sequence(total)
+    sequence.anomalies = found
+    return Models(title=title, sequence=sequence, states=states, flow=flow,
+                  warnings=list(trace.warnings), tasks=builder.tasks.result(trace.footer is None), anomalies=found)

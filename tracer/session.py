@@ -13,7 +13,7 @@ import sys
 import typing
 from dataclasses import dataclass, field
 
-from . import __version__, compat, traceio
+from . import __version__, anomalies, compat, traceio
 from .record import backends
 from .record import core as cores
 from .record.filters import Filters
@@ -379,6 +379,10 @@ def summary(path: str, footer: dict, size: int | None = None) -> str:
         dropped += ", %d child process%s not recorded (%s)" % (
             count, "" if count == 1 else "es", ", ".join("%s %d" % kv for kv in sorted(children.items())))
     # (the path comes from the script's name: no raw control characters)
-    return ("cotrace: %d events, %d objects%s, %d still suspended -> %s%s"
+    counts = {k: v for k, v in (footer.get("anomalies") or {}).items() if k in anomalies.KINDS}
+    found = ""
+    if counts:  # (still suspended objects are counted before)
+        found = "; %s (cotrace --check lists them)" % anomalies.count_summary(counts)
+    return ("cotrace: %d events, %d objects%s, %d still suspended -> %s%s%s"
             % (footer["events"], footer["objects"], visible(dropped), len(footer["suspended"]), visible(path),
-               " (%s)" % human_size(size) if size is not None else ""))
+               " (%s)" % human_size(size) if size is not None else "", found))

@@ -1,10 +1,11 @@
-"""Trace file format v3: the one seam between recording and everything else.
+"""Trace file format v4: the one seam between recording and everything else.
 
 UTF-8 JSON Lines, one object per line::
 
     {"type": "header", "format": "cotrace", "version": 1, ...}
     {"type": "object", "id": 3, "kind": "generator", ...}      # before its first mention
     {"seq": 17, "t": 5512345, "ev": "resume", "obj": 3, ...}    # an event ("type" left out)
+    {"type": "anomaly", "kind": "never-awaited", "obj": 3, ...} # outside any event (version 4)
     {"type": "aggregates", "version": 1, ...}                    # what the graphs need (version 3)
     {"type": "footer", "events": N, "dropped": 0, ...}          # missing if the process was killed
 
@@ -20,6 +21,10 @@ Version history (bump FORMAT_VERSION and keep reading older versions):
   and flow graphs need, so that drawing does not read every event); the
   footer's optional ``limit_reached``; the zstd codec (cotrace 0.3).
   Every version-2 file is a valid version-3 file.
+* 4 -- ``anomaly`` records: what happened to an object outside any event
+  (a coroutine never awaited); the aggregates' ``anomalies``, the footer's
+  ``anomalies`` counts (cotrace 0.3).  Every version-3 file is a valid
+  version-4 file.
 
 The full description is in ``docs/trace-format.md``.
 """
@@ -69,8 +74,8 @@ def _fast_decoder() -> None:
             pass
 
 FORMAT_NAME = "cotrace"
-FORMAT_VERSION = 3
-SUPPORTED_VERSIONS = (1, 2, 3)
+FORMAT_VERSION = 4
+SUPPORTED_VERSIONS = (1, 2, 3, 4)
 
 OBJECT_KINDS = ("generator", "coroutine", "async_generator", "function", "runtime", "event_loop")
 EVENT_KINDS = ("start", "resume", "throw", "close", "yield", "return", "raise")
@@ -102,6 +107,8 @@ NO_VALUE = "\u2026"   # --no-values: every value that travelled is written as th
 # (the first element is the record type, "e" or "o").
 EVENT_FIELDS = ("seq", "t", "ev", "obj", "by", "via", "value", "raw", "line", "thread", "task", "synthetic", "on")
 OBJECT_FIELDS = ("id", "kind", "name", "qualname", "file", "line", "label", "thread")
+ANOMALY_FIELDS = ("kind", "obj", "seq", "t", "file", "line", "thread")   # record type "a"
+ANOMALY_KINDS = ("never-awaited",)
 
 
 def codec_of(path: str) -> str:
@@ -365,12 +372,24 @@ class TraceWriter:
         return hit
 
     def _object_line(self, rec: tuple) -> str:
+        """An object record's line (also an anomaly record's: the C loop's
+        one callback for every record that is not an event)."""
+        if rec[0] == "a":
+            return self._anomaly_line(rec)
         _, oid, kind, name, qualname, file, line, label, thread = rec
         d = {"type": "object", "id": oid, "kind": kind, "name": name, "qualname": qualname,
              "file": file, "line": line, "label": label}
         if thread is not None:
             d["thread"] = thread
         self.aggregator.object(d)
+        return _dumps(d).decode("ascii")
+
+    def _anomaly_line(self, rec: tuple) -> str:
+        _, kind, oid, seq, t, file, line, thread = rec
+        d = {"type": "anomaly", "kind": kind, "obj": oid, "seq": seq, "t": t, "file": file, "line": line}
+        if thread is not None:
+            d["thread"] = thread
+        self.aggregator.note(d)
         return _dumps(d).decode("ascii")
 
     @property
@@ -405,7 +424,13 @@ class TraceWriter:
             self.flush()
             at = self.bytes
             if self.error is None:
-                self._write(_dumps(self.aggregator.result()) + b"\n")
+                agg = self.aggregator.result()
+                self._write(_dumps(agg) + b"\n")
+                counts: dict = {}
+                for row in agg["anomalies"]:
+                    counts[row[0]] = counts.get(row[0], 0) + row[3]
+                if counts:
+                    footer["anomalies"] = counts
             footer["events"] = self.events_written
             if self.error is not None:
                 footer.setdefault("recorder_error", self.failure())
@@ -554,6 +579,7 @@ class Trace:
     footer: dict | None = None
     warnings: list = field(default_factory=list)
     aggregates: dict | None = None                # version 3: what the graphs need (tracer.aggregates)
+    notes: list = field(default_factory=list)     # version 4: anomaly records, in order
 
     @property
     def complete(self) -> bool:
@@ -842,7 +868,10 @@ _EVENT_OPTIONAL = ("by", "value", "via", "thread", "task", "line", "t", "synthet
 _EVENT_SHAPES: dict = {}   # (keys, value types) -> the optional fields it lacks
 _EVENT_KIND_SET = frozenset(EVENT_KINDS)
 _VIA_SET = frozenset(VIAS)
-_REQUIRED = {"object": ("id", "kind"), "event": ("seq", "ev", "obj"), "footer": (), "header": ()}
+_ANOMALY_FIELDS = {"kind": _STR, "obj": _INT, "seq": _INT, "t": _INT + _NULL, "file": _STR + _NULL,
+                   "line": _INT + _NULL, "thread": _STR + _NULL}
+_REQUIRED = {"object": ("id", "kind"), "event": ("seq", "ev", "obj"), "footer": (), "header": (),
+             "anomaly": ("kind", "obj", "seq")}
 
 
 def _check(rec: dict, fields: dict, what: str, name: str, lineno: int) -> None:
@@ -891,6 +920,15 @@ def _record(trace: Trace, rec: dict, name: str, lineno: int) -> bool:
         if rec["id"] in trace.objects:
             raise TraceError("%s:%d: object %d is defined twice" % (name, lineno, rec["id"]))
         trace.objects[rec["id"]] = rec
+    elif kind == "anomaly":
+        _check(rec, _ANOMALY_FIELDS, "anomaly", name, lineno)
+        if rec["kind"] not in ANOMALY_KINDS:
+            raise TraceError("%s:%d: anomaly of unknown kind %r" % (name, lineno, rec["kind"]))
+        if rec["obj"] not in trace.objects:
+            raise TraceError("%s:%d: anomaly refers to object %d before its definition" % (name, lineno, rec["obj"]))
+        for key in ("t", "file", "line", "thread"):
+            rec.setdefault(key, None)
+        trace.notes.append(rec)
     elif kind == "aggregates":
         if trace.aggregates is not None:
             raise TraceError("%s:%d: a second aggregates record" % (name, lineno))

@@ -41,6 +41,33 @@ export async function withPage(use) {
   }
 }
 
+// Runs in the page: lay out one SVG source and measure it.
+function layOut(svg, measure) {
+  const doc = new DOMParser().parseFromString(svg, "image/svg+xml");
+  const root = document.importNode(doc.documentElement, true);
+  document.body.appendChild(root);
+  try {
+    const box = root.viewBox.baseVal;
+    return Object.assign({ width: box.width, height: box.height }, measure(root));
+  } finally {
+    root.remove();
+  }
+}
+
+// Each SVG source laid out in a blank page, one browser start for all:
+// {width, height (its viewBox), ...what measure(root) returns}, in order.
+// measure runs in the page (it sees nothing of this module but its argument).
+export async function measureSvgs(sources, measure) {
+  return withPage(async (page) => {
+    const out = [];
+    for (const svg of sources) {
+      await page.setContent("<!doctype html><html><body style='margin:0'></body></html>");
+      out.push(await page.evaluate(`(${layOut})(${JSON.stringify(svg)}, ${measure})`));
+    }
+    return out;
+  });
+}
+
 // The checker's entry point: its result as JSON on stdout, exit 2 on an
 // internal failure (message on stderr).
 export function run(name, main) {

@@ -1945,6 +1945,16 @@ aggregate(PyObject *self, PyObject *args)
             PyObject *node = PyList_GET_ITEM(t, 4);
             Py_INCREF(node);
             Py_DECREF(t);
+            if (!is_yield && PyUnicode_CompareWithASCIIString(PyList_GET_ITEM(slot, 7), "raise") == 0) {
+                /* rare (one per object at most): the anomaly check in Python */
+                PyObject *r = PyObject_CallMethod(agg, "_raised", "OOOO", slot, eslot, seq, value);
+                if (r == NULL) {
+                    Py_DECREF(node);
+                    Py_DECREF(entry);
+                    goto fail;
+                }
+                Py_DECREF(r);
+            }
             Py_DECREF(entry);
             if (!is_list(node, 6) || list_incr(node, 2) < 0) {
                 Py_DECREF(node);

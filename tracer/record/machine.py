@@ -41,7 +41,7 @@ import _thread
 from .. import compat
 from ..isolation import isolated
 from . import awaitables, codecache, codeinfo, framepeek
-from .actors import Actors
+from .actors import Actors, relpath
 from .filters import Filters
 from .saferepr import ReprTimeout, own_thread
 from .sink import ACTIVE_THREADS
@@ -252,6 +252,26 @@ class Machine:
                     r = self.records.get(id(caller)) if self.decisions.get(id(caller.f_code)) else None
                     by = r.id if r is not None and r.state == RUNNING else self._actor_for_frame(caller)[0]
                     self._synthetic_close(rec, by, "close")
+        except Exception as exc:
+            self._fail(exc)
+
+    def never_awaited(self, coro, frame) -> None:
+        """A coroutine finalized before it ever ran (tracer.record.unawaited):
+        an object of its own, and an ``anomaly`` record naming the line the
+        warning names (``frame``: the frame running when it was dropped)."""
+        if not self.active or own_thread(_thread.get_ident()):
+            return
+        try:
+            code = coro.cr_code
+            kind = self.decisions.get(id(code), MISSING)
+            if kind is MISSING:
+                kind = self.decide(code)
+            if kind != "coroutine" or not self._sink.noting():
+                return   # not recorded (--include/--exclude, the standard library), or enough of them
+            with self._lock:
+                oid = self._actors.new_object(code, kind)
+                where = (relpath(frame.f_code.co_filename), frame.f_lineno) if frame is not None else (None, None)
+                self._sink.note("never-awaited", oid, *where)
         except Exception as exc:
             self._fail(exc)
 

@@ -25,6 +25,7 @@ from .saferepr import SafeRepr
 from .settrace import SettraceSource
 from .sink import Sink
 from .toolid import ToolLease
+from .unawaited import UnawaitedHook
 
 
 class Recorder:
@@ -61,6 +62,7 @@ class Recorder:
             cmachine.bind(writer, self.guard)
         self.lease = ToolLease()
         self.source = self.source_class(self.machine, self.guard, self.lease, self._warn)
+        self.unawaited = UnawaitedHook(self.machine.never_awaited)
         self._installed = False
         self._fork_hooked = False
         self.children: dict = {}    # kind -> child processes started while recording (not recorded)
@@ -104,6 +106,7 @@ class Recorder:
             codecache.track(table)
         self.gc.install()
         self.guard.install()
+        self.unawaited.install()
         try:
             self.source.install(main)
         except BaseException:
@@ -155,6 +158,7 @@ class Recorder:
         self._installed = False
         for table in self.machine.tables():
             codecache.untrack(table)
+        self.unawaited.remove()
         self.guard.remove()
         self.gc.remove()
         self.source.remove()

@@ -32,6 +32,9 @@ _SCALAR_TYPES = frozenset(IMMUTABLE_SCALARS)
 # written, so that a crash the recorder cannot see (a native one, kill -9)
 # loses at most a second of a slow program's events, or one batch.
 FLUSH_NS = 1_000_000_000
+# anomaly records (never-awaited coroutines) per run: a program that drops
+# millions is told about the first ones, with their count bounded too
+NOTES = 1000
 
 
 def thread_name(thread) -> str | None:
@@ -57,6 +60,7 @@ class Sink:
         self.dropped = 0
         self.limit_reached = False   # --max-events hit: recording switched itself off
         self.last_defined = 0        # ids up to this one have records in the file (ids only grow)
+        self.notes = 0               # anomaly records queued
         self.ts = None
         self.t0 = 0
         self.threads: dict = {}      # ident -> the state machine's thread state (it fills it)
@@ -116,6 +120,21 @@ class Sink:
         if self.count < self.limit:
             self.last_defined = oid
             self.writer.append(("o", oid, kind, name, qualname, file, line, label, thread))
+
+    def noting(self) -> bool:
+        """Whether another anomaly record would be written (see :meth:`note`)."""
+        return self.count < self.limit and self.notes < NOTES
+
+    def note(self, kind: str, oid: int, file: str | None, line: int | None) -> None:
+        """Queue an ``anomaly`` record (traceio: what happened to ``oid``
+        outside any event, after the events so far), at most NOTES per run
+        and not once --max-events was reached."""
+        if not self.noting():
+            return
+        self.notes += 1
+        thread = self.thread_name()
+        self.writer.append(("a", kind, oid, self.count, time.perf_counter_ns() - self.t0, file, line,
+                            None if thread == "MainThread" else thread))
 
     def thread_name(self) -> str:
         ts = self.threads.get(_thread.get_ident())

@@ -75,10 +75,10 @@ def _scene(models: m.Models, view: str) -> scene.Scene:
 _SCENE_VIEWS = ("sequence", TASK_VIEW)
 
 
-def _graph_dot(models: m.Models, view: str) -> str:
+def _graph_dot(models: m.Models, view: str, **fonts) -> str:
     graphs = _mod("graphs")
     write = graphs.states_dot if view == "states" else graphs.flow_dot
-    return write(getattr(models, view), models.title)
+    return write(getattr(models, view), models.title, **fonts)
 
 
 @register
@@ -90,7 +90,12 @@ class Svg(Format):
     def render(self, models, view):
         if view in _SCENE_VIEWS:
             return _mod("draw").to_svg(_scene(models, view)).encode("utf-8")
-        return _mod("gv").svg(_graph_dot(models, view))
+        gv = _mod("gv")
+        if gv.system_dot():
+            return gv.svg(_graph_dot(models, view))
+        # the WebAssembly Graphviz knows no monospace font's widths but Courier's
+        graphs = _mod("graphs")
+        return gv.wasm_svg(_graph_dot(models, view, mono=gv.WASM_MONO), rename={gv.WASM_MONO: graphs.MONO_FONT})
 
 
 class _Raster(Format):

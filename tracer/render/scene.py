@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .. import anomalies
 from .. import model as m
 from . import escape
 
@@ -37,6 +38,7 @@ STYLE = {
     "loop": ("#7a5a9a", None, None, "#4a2a6a"),
     "loop-tab": ("#7a5a9a", "#efe6f7", None, "#4a2a6a"),
     "suspended": ("#a07000", "#fff6dd", "4,3", "#604000"),
+    "anomaly": ("#c00000", None, "6,4", "#c00000"),
     "note": (None, None, None, "#404040"),
     "title": (None, None, None, "#102030"),
 }
@@ -91,9 +93,25 @@ def text_width(text: str) -> float:
     return escape.width(text) * CHAR_W
 
 
-def label_of(msg: m.Message) -> str:
+ANOMALY_NOTES = 6       # anomalies listed under a sequence diagram (the rest: cotrace --check)
+NOTE_CELLS = 100        # widest anomaly note (the text formats fit 100 columns)
+
+
+def anomaly_mark(msg: m.Message) -> str:
+    """``⚠ ignored GeneratorExit`` for a message that is an anomaly, else ''."""
+    return "⚠ " + anomalies.name(msg.anomaly) if msg.anomaly else ""
+
+
+def plain_label_of(msg: m.Message) -> str:
     text = escape.shorten(m.message_text(msg.verb, msg.values()), LABEL_CELLS)
     return text + " (synthetic)" if msg.synthetic else text
+
+
+def label_of(msg: m.Message) -> str:
+    """A message's label in every format: verb and values, and the anomaly
+    it is, by name."""
+    mark = anomaly_mark(msg)
+    return plain_label_of(msg) + ("  " + mark if mark else "")
 
 
 def tip_of(msg: m.Message) -> str:
@@ -104,6 +122,8 @@ def tip_of(msg: m.Message) -> str:
         parts.append("also: " + ", ".join(msg.examples))
     if msg.synthetic:
         parts.append("(synthetic: CPython reported no event for it)")
+    if msg.anomaly:
+        parts.append("— %s: %s" % (anomalies.name(msg.anomaly), anomalies.explain(msg.anomaly, value=msg.value)))
     return escape.visible(" ".join(parts))
 
 
@@ -194,7 +214,7 @@ def sequence(seq: m.SequenceModel, title: str) -> Scene:
         if activate:
             active[msg.dst] = ay
         x1, x2 = bar_edge(msg.src, dx), bar_edge(msg.dst, sx)
-        role = "synthetic" if msg.synthetic else ("call" if msg.entry else "return")
+        role = "anomaly" if msg.anomaly else "synthetic" if msg.synthetic else ("call" if msg.entry else "return")
         front.append(Line(x1, ay, x2, ay, role, arrow=True))
         front.append(Text((x1 + x2) / 2, ay - 6, label_of(msg), role, tip=tip_of(msg)))
         if deactivate:
@@ -218,7 +238,7 @@ def sequence(seq: m.SequenceModel, title: str) -> Scene:
             bottom = y + 22
     y = bottom + 18
     for note in notes:
-        shapes_note = Text(margin, y, note, "note", "start")
+        shapes_note = Text(margin, y, note, "anomaly" if note.startswith("⚠") else "note", "start")
         front.append(shapes_note)
         y += 18
 
@@ -297,7 +317,21 @@ def _notes(seq: m.SequenceModel) -> list:
         notes.append("%d events lost at the recursion limit" % seq.lost)
     if seq.truncated:
         notes.append("the trace has no footer: the program did not finish cleanly")
-    return notes
+    return notes + anomaly_notes(seq.anomalies)
+
+
+def anomaly_notes(found: list) -> list:
+    """The run's anomalies (all of it, also past what is drawn), a line each."""
+    if not found:
+        return []
+    lines = ["⚠ %s (cotrace --check lists them):" % anomalies.summary(found)]
+    for a in found[:ANOMALY_NOTES]:
+        where = "%s:%s" % (a.file or "?", a.line) if a.line is not None else (a.file or "the program")
+        lines.append(escape.shorten(escape.visible("⚠ %s %s%s: %s" % (
+            where, a.name, " in %s" % a.function if a.function else "", a.text)), NOTE_CELLS))
+    if len(found) > ANOMALY_NOTES:
+        lines.append("⚠ … %d more" % (len(found) - ANOMALY_NOTES))
+    return lines
 
 
 def steps(seq: m.SequenceModel):

@@ -10,7 +10,7 @@ from .. import model as m
 from . import escape
 from .graphs import (NOTHING_RAN, flow_edge_lines, function_title, state_ids, state_lines, states_in_order,
                      transition_label, transitions_in_order)
-from .scene import GROUP_FILLS, HEADER_CELLS, _notes, label_of, loop_title, steps
+from .scene import GROUP_FILLS, HEADER_CELLS, _notes, anomaly_mark, label_of, loop_title, plain_label_of, steps
 
 
 def _groups(seq: m.SequenceModel):
@@ -76,9 +76,12 @@ def mermaid_sequence(seq: m.SequenceModel, title: str) -> str:
     out += tail
     if left_out:
         notes.insert(0, t("… %d more messages not drawn (Mermaid's 50,000-character limit)" % left_out))
+    if notes and not seq.actors:
+        # a note needs a lifeline: nothing ran, but something is to be said
+        # (an anomaly such as a coroutine never awaited)
+        out.append("    participant a0 as %s" % t(NOTHING_RAN))
     for note in notes:
-        if seq.actors:
-            out.append("    Note over %s: %s" % (pid[seq.actors[0].id], note))
+        out.append("    Note over %s: %s" % (pid[seq.actors[0].id] if seq.actors else "a0", note))
     return "\n".join(out) + "\n"
 
 
@@ -147,7 +150,9 @@ def plantuml_sequence(seq: m.SequenceModel, title: str) -> str:
             out.append("%sdestroy %s" % (pad, pid[step[1]]))
         else:
             _, msg, activate, deactivate = step
-            if msg.synthetic:
+            if msg.anomaly:
+                arrow = "-[#c00000,bold]->>"
+            elif msg.synthetic:
                 arrow = "-[#a05a00]>>" if msg.entry else "-[#a05a00]->>"
             else:
                 arrow = "->" if msg.entry else "-->"
@@ -159,8 +164,13 @@ def plantuml_sequence(seq: m.SequenceModel, title: str) -> str:
     for a in seq.actors:
         if a.id in seq.suspended:
             out.append("hnote over %s : suspended at the end" % pid[a.id])
-    for note in _notes(seq):
-        out.append("note across : %s" % t(note))
+    notes = [t(note) for note in _notes(seq)]
+    if notes and not seq.actors:
+        # nothing ran, but something is to be said (a coroutine never
+        # awaited): "note across" needs participants, a legend does not
+        out += ["legend left"] + notes + ["endlegend"]
+    else:
+        out += ["note across : %s" % note for note in notes]
     out.append("@enduml")
     return "\n".join(out) + "\n"
 
@@ -239,9 +249,10 @@ def text_sequence(seq: m.SequenceModel, title: str) -> str:
             if not msg.entry:
                 depth = max(depth - 1, 0)
             line = ("%s%s ─%s─▶ %s%s" if msg.entry else "%s%s ╌%s╌▷ %s%s") % (
-                "  " * min(depth, 12), name[msg.src], label_of(msg), name[msg.dst], "  ✕" if msg.ends else "")
-            room = TEXT_WIDTH - 8 - 2 * frames
-            out.append("%6d  %s%s" % (n, bars, escape.shorten(line, room)))
+                "  " * min(depth, 12), name[msg.src], plain_label_of(msg), name[msg.dst], "  ✕" if msg.ends else "")
+            mark = anomaly_mark(msg)   # never cut off
+            room = TEXT_WIDTH - 8 - 2 * frames - (len(mark) + 2 if mark else 0)
+            out.append("%6d  %s%s%s" % (n, bars, escape.shorten(line, room), "  " + mark if mark else ""))
             if msg.entry:
                 depth += 1
     if seq.suspended:
@@ -258,16 +269,34 @@ def text_states(model: m.StatesModel, title: str) -> str:
     for f in model.functions:
         out.append("")
         out.append(escape.shorten(function_title(f), TEXT_WIDTH))
+        did, ended = ledger_lines(f.ledger)
+        out.append(escape.shorten("  lifetime: %s" % did, TEXT_WIDTH))
+        out.append(escape.shorten("  ended:    %s" % ended, TEXT_WIDTH))
         label = {s.key: ("created" if s.kind == "initial" else s.key if s.kind == "suspended" else s.label)
                  for s in f.states.values()}
         for s in states_in_order(f):
-            if s.kind == "suspended":
+            if s.kind == "suspended" or s.anomaly:
                 out.append(escape.shorten("  %-6s %s" % (s.key, " — ".join(state_lines(s))), TEXT_WIDTH))
         out.append("  %-10s %-10s %s" % ("from", "to", "how"))
         for tr in transitions_in_order(f):
             out.append(escape.shorten("  %-10s %-10s %s" % (label[tr.src], label[tr.dst], transition_label(tr)),
                                       TEXT_WIDTH))
     return "\n".join(out) + "\n"
+
+
+def ledger_lines(ledger: m.Ledger) -> list:
+    """The lifetime of a function's objects, in two lines: what they did
+    (``3 objects, 3 started, 12 resumes, 9 yields``), how they ended."""
+    def n(count: int, what: str) -> str:
+        return "%d %s%s" % (count, what, "" if count == 1 or what.endswith("ed") else "s")
+
+    ended = [n(c, how) for how, c in (("returned", ledger.returned), ("closed", ledger.closed),
+                                      ("collected", ledger.collected), ("raised", ledger.raised)) if c]
+    ended.append("%d still suspended at exit" % ledger.suspended)
+    if ledger.never_awaited:
+        ended.append("%d never awaited" % ledger.never_awaited)
+    return [", ".join([n(ledger.objects, "object"), "%d started" % ledger.started, n(ledger.resumes, "resume"),
+                       n(ledger.yields, "yield")]), ", ".join(ended)]
 
 
 def text_flow(model: m.FlowModel, title: str) -> str:
