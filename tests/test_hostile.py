@@ -909,6 +909,47 @@ def test_child_processes_are_counted_and_exec_finishes_the_trace_first(cotrace, 
     assert total == 3 * 6
 
 
+def test_a_forked_child_is_finished_with_sigterm_blocked_from_the_start():
+    # before: finish_child took the child and only then blocked SIGTERM; a
+    # Pool's SIGTERM handled in between (the worker was leaving by
+    # os._exit) found no child left to finish, and the worker died without
+    # its footer (seen in CI: 3.13, settrace)
+    import signal
+    from tracer.record.saferepr import SafeRepr
+    from tracer.session import ForkRecorder
+
+    blocked_when_taken: list = []
+
+    class Watched(ForkRecorder):
+        @property
+        def child(self):
+            blocked_when_taken.append(signal.SIGTERM in signal.pthread_sigmask(signal.SIG_BLOCK, ()))
+            return self.__dict__.get("_child")
+
+        @child.setter
+        def child(self, value):
+            self.__dict__["_child"] = value
+
+    class Recorder:
+        def stop(self):
+            return {"events": 6, "dropped": 0, "suspended": 0, "running": 0, "objects": 1,
+                    "limit_reached": None, "lost": 0, "recorder_error": None, "children": None}
+
+    class Writer:
+        footer = None
+
+        def close(self, footer):
+            Writer.footer = footer
+
+    forks = Watched(None, None, {}, "kids.trace.jsonl", "python", sys.stderr)
+    forks.child = (os.getpid(), Writer(), Recorder(), SafeRepr(100))
+    assert forks.finish_child(0, None) is True
+    assert Writer.footer is not None and Writer.footer["exit"] == 0
+    assert blocked_when_taken and all(blocked_when_taken), blocked_when_taken
+    assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, ())   # and unblocked after
+    assert forks.finish_child(0, None) is False   # once
+
+
 SPAWNED = """
     import multiprocessing as mp, _posixsubprocess, subprocess, sys
 

@@ -6,7 +6,7 @@ is started, usually by the ``cotrace`` command.
 """
 import os as _os
 
-__version__ = "0.3.0"
+__version__ = "0.3.1"
 # the directory of this package: "cotrace's own code" (never recorded, never
 # shown in a traceback; a Ctrl-C inside it is deferred to the program)
 PACKAGE_DIR = _os.path.dirname(_os.path.abspath(__file__))

@@ -121,7 +121,7 @@ def explain(kind: str, via: str | None = None, value: str | None = None) -> str:
     if kind == "never-awaited":
         return "created and dropped without ever running: a call that lacks its await?"
     if kind == "still-suspended":
-        return "still suspended when the program ended: its finally blocks never ran"
+        return "still suspended when the program ended: its finally blocks are left to interpreter shutdown"
     if kind == "uncaught-exception":
         return "the program ended with %s" % (value or "an exception")
     return kind
@@ -205,21 +205,55 @@ def at_exit(footer: dict | None, objects: dict, program: str | None = None) -> l
         return []
     found: list = []
     by_fn: dict = {}
+    where = _still_suspended(footer)
     for oid in footer.get("suspended") or []:
         o = objects.get(oid)
         if o is None:  # defined past the part of the trace that was read
-            by_fn.setdefault((None, None, None), []).append("object %s" % oid)
+            by_fn.setdefault((None, None, None, None), []).append("object %s" % oid)
             continue
-        key = (o.get("file"), o.get("line"), o.get("qualname") or o.get("name"))  # (file, line, fn)
-        by_fn.setdefault(key, []).append(o.get("label") or str(oid))
-    for (file, line, fn), labels in by_fn.items():
+        line, held = where.get(oid, (None, []))
+        label = o.get("label") or str(oid)
+        if held:
+            label += " held by " + " and ".join(holder_text(h, objects) for h in held)
+        # (file, line: the yield it waits at, or the function's, fn, def line)
+        key = (o.get("file"), line if line is not None else o.get("line"), o.get("qualname") or o.get("name"), o.get("line"))
+        by_fn.setdefault(key, []).append(label)
+    for (file, line, fn, def_line), labels in by_fn.items():
         found.append(Anomaly("still-suspended", file, line, fn, len(labels), None,
-                             explain("still-suspended"), labels, (file, fn, line)))
+                             explain("still-suspended"), labels, (file, fn, def_line)))
     error = footer.get("error")
     if error and footer.get("exit") not in (0, None) and not error.startswith(("SystemExit", "KeyboardInterrupt")):
         found.append(Anomaly("uncaught-exception", program, None, None, 1, None,
                              explain("uncaught-exception", value=error)))
     return found
+
+
+def _still_suspended(footer: dict) -> dict:
+    """The footer's ``still_suspended`` rows, ``[obj, line, holders]``, by
+    object id: (the line of the yield it waits at, what holds it); rows
+    that are not of that shape are ignored (an older or foreign writer)."""
+    rows = footer.get("still_suspended")
+    found: dict = {}
+    if not isinstance(rows, list):
+        return found
+    for row in rows:
+        if isinstance(row, list) and len(row) == 3 and isinstance(row[0], int) and isinstance(row[2], list) \
+                and (row[1] is None or isinstance(row[1], int)):
+            found[row[0]] = (row[1], [h for h in row[2] if isinstance(h, dict) and isinstance(h.get("type"), str)])
+    return found
+
+
+def holder_text(holder: dict, objects: dict) -> str:
+    """``list __main__.kept``, ``global __main__.hh``, ``gen#3``, ``frame f (x.py:4)``, ``a Reader``."""
+    kind, where, oid = holder["type"], holder.get("in"), holder.get("obj")
+    if isinstance(oid, int):
+        o = objects.get(oid)
+        return (o.get("label") if o is not None else None) or "object %d" % oid
+    if kind == "module global":
+        return "global %s" % where
+    if isinstance(where, str):
+        return "%s %s" % (kind, where)
+    return "a %s" % kind
 
 
 def ordered(found: list) -> list:

@@ -210,8 +210,8 @@ def footer_fields(info: dict, exit_code, error, safe_repr: SafeRepr) -> dict:
     footer = {"events": info["events"], "dropped": info["dropped"], "suspended": info["suspended"],
               "running": info["running"], "objects": info["objects"], "exit": exit_code,
               "error": _error_text(error, safe_repr)}
-    for key in ("limit_reached", "lost", "recorder_error", "children"):
-        if info[key]:
+    for key in ("still_suspended", "limit_reached", "lost", "recorder_error", "children"):
+        if info.get(key):
             footer[key] = info[key]
     return footer
 
@@ -290,17 +290,19 @@ class ForkRecorder:
 
     def finish_child(self, exit_code, error) -> bool:
         """In a recording child: write its footer (once); True if this process is one."""
-        child = self.child
-        if child is None or child[0] != os.getpid():
-            return False
-        self.child = None
-        _, writer, recorder, safe_repr = child
-        if self._real_exit is not None and getattr(os._exit, "__wrapped__", None) is self._real_exit:
-            setattr(os, "_exit", self._real_exit)
         # a SIGTERM now (a Pool terminating the worker as it exits) waits
-        # until the footer is written
+        # until the footer is written.  Blocked before the child is taken:
+        # a SIGTERM handled between the two found no child left to finish,
+        # and the worker died without its footer
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
         try:
+            child = self.child
+            if child is None or child[0] != os.getpid():
+                return False
+            self.child = None
+            _, writer, recorder, safe_repr = child
+            if self._real_exit is not None and getattr(os._exit, "__wrapped__", None) is self._real_exit:
+                setattr(os, "_exit", self._real_exit)
             info = recorder.stop()
             writer.close(footer_fields(info, exit_code, error, safe_repr))
         except Exception as exc:

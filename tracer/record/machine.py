@@ -309,6 +309,35 @@ class Machine:
                 self._fail(exc)
         return suspended, running
 
+    def still_suspended(self, ids: list) -> list:
+        """``[id, line, holders]`` for the objects ``ids`` (still suspended
+        at the end): the yield each waits at and, for one still alive, what
+        refers to it (record.holders; [] when it is gone or unknown)."""
+        from . import holders
+        rows: list = []
+        at: list = []     # the rows of the objects still alive, and those objects
+        gens: list = []   # (two lists: a tuple of the pair would be one more holder)
+        recorded = {}
+        for rec in list(self.by_id.values()):
+            gen = rec.ref() if rec.ref is not None else None
+            if gen is not None:
+                recorded[id(gen)] = rec.id
+        for oid in ids[:holders.OBJECTS]:
+            rec = self.by_id.get(oid)
+            gen = rec.ref() if rec is not None and rec.ref is not None else None
+            rows.append([oid, rec.yield_line if rec is not None else None, []])
+            if gen is not None:
+                at.append(len(rows) - 1)
+                gens.append(gen)
+        gen = None
+        try:
+            found = holders.describe(gens, recorded)
+        except Exception:  # never let the description break the exit path
+            found = []
+        for row, held in zip(at, found):
+            rows[row][2] = held
+        return rows
+
     def _new_obj(self, frame, code, kind) -> Obj:
         oid = self._actors.new_object(code, kind)
         rec = self.obj_class(oid, kind, id(frame))

@@ -132,9 +132,10 @@ class Recorder:
         if upto is not None:
             defined = min(defined, upto)
         suspended, running = self.machine.settle(cut, defined)
+        where = self.machine.still_suspended(suspended) if suspended else []
         return {"events": sink.count, "dropped": 0 if self.write_failed else sink.dropped,
                 "limit_reached": sink.limit_reached and not self.write_failed,
-                "lost": self.machine.lost, "suspended": suspended, "running": running,
+                "lost": self.machine.lost, "suspended": suspended, "still_suspended": where, "running": running,
                 "objects": self.machine.objects, "recorder_error": self.error, "children": dict(self.children)}
 
     def stop_writing(self, why: str) -> None:
