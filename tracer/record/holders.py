@@ -38,7 +38,7 @@ OBJECTS = 100      # suspended objects described (the first, by id)
 PER_OBJECT = 3     # holders named per object
 KEY_CHARS = 40     # a dict key longer than this is not shown
 
-_MODULE_DICT = types.ModuleType.__dict__["__dict__"]
+_MODULE_DICT = vars(types.ModuleType)["__dict__"]   # its own descriptor: no __getattr__ of a module subclass
 _CONTAINERS = (list, dict, set, frozenset, tuple)
 
 
