@@ -28,6 +28,7 @@ BUGS = PROGRAMS / "bugs"
 EXPECTED = {
     "finished": [(17, "error", "failed resumption")],
     "leaked": [(5, "warning", "still suspended at exit")],   # the yield each waits at
+    "unretrieved": [(7, "error", "task exception never retrieved")],   # where it left the coroutine
     "never_awaited": [(11, "error", "coroutine never awaited")],
     "stopiteration": [(7, "error", "StopIteration became RuntimeError")],
     "swallow_exit": [(7, "error", "ignored GeneratorExit"), (7, "warning", "still suspended at exit")],

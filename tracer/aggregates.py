@@ -37,6 +37,7 @@ KEEP = EXAMPLES + 1      # kept per group: one more, as a shown list may leave o
 FLOW_AGGREGATE = 8       # more started objects of one function than this: one flow node
 VERSION = 2             # 2: the anomalies (tracer.anomalies)
 ANOMALY_ROWS = 200      # distinct (kind, function, line) kept: bounded by the code, capped for a pathological one
+RAISED_KEPT = 4096     # objects that raised, remembered after their end for a later anomaly record
 
 
 def _note(examples: list, seq: int, value) -> None:
@@ -88,6 +89,7 @@ class Aggregator:
         self.kinds: dict = {}        # id -> kind, of the actors that are not recorded objects (bounded by the code)
         self.objects: dict = {}      # id -> object record, of the actors and functions the result names
         self.fn_of: dict = {}        # recorded object id -> _Function (until it ends)
+        self.raised_fn: dict = {}    # the same for the last RAISED_KEPT objects that ended by a raise
         self.member_fn: dict = {}    # recorded object id kept as its own flow node -> function index
         self.functions: dict = {}    # (file, qualname, line) -> _Function
         self.first: dict = {}        # flow node -> [seq, pos, thread, task] of its first appearance
@@ -239,6 +241,12 @@ class Aggregator:
                     if value is not None and len(node[4]) < KEEP:
                         _note(node[4], seq, value)
                     self._raised(slot, eslot, seq, value)
+                    # an anomaly record may come for it after it ended (a
+                    # task's exception never retrieved): the last few kept
+                    raised = self.raised_fn
+                    raised[obj] = slot[1]
+                    if len(raised) > RAISED_KEPT:
+                        del raised[next(iter(raised))]
             elif obj not in state:
                 self._first_event(fn, obj, seq, False)
                 if slot[5]:
@@ -292,7 +300,7 @@ class Aggregator:
     def note(self, rec: dict) -> None:
         """An ``anomaly`` record (traceio, version 4): one more of its kind,
         for its object's function, at its file and line."""
-        fn = self.fn_of.get(rec["obj"])
+        fn = self.fn_of.get(rec["obj"]) or self.raised_fn.get(rec["obj"])
         a = None if fn is None else self._anomaly(rec["kind"], fn, rec.get("line"), rec["seq"], None,
                                                   file=rec.get("file"))
         if a is not None:

@@ -31,8 +31,12 @@ Kinds (``docs/trace-format.md``, "anomalies"):
   warning names: usually a call that lacks its ``await``.  Not an event
   pattern: the recorder writes an ``anomaly`` record for it
   (tracer.record.unawaited).
+* ``never-retrieved``: an asyncio task finalized with an exception nobody
+  retrieved (asyncio's "Task exception was never retrieved"), at the line
+  the exception left its coroutine.  An ``anomaly`` record too
+  (tracer.record.unawaited.UnretrievedHook).
 * ``still-suspended``: objects suspended when the program ended: their
-  ``finally`` blocks never ran.
+  ``finally`` blocks are left to interpreter shutdown.
 * ``uncaught-exception``: the program itself ended by an exception.
 """
 from __future__ import annotations
@@ -48,11 +52,12 @@ KINDS = {
     "failed-resumption": ("failed resumption", "error"),
     "caught-throw": ("thrown exception caught", "warning"),
     "never-awaited": ("coroutine never awaited", "error"),
+    "never-retrieved": ("task exception never retrieved", "error"),
     "still-suspended": ("still suspended at exit", "warning"),
     "uncaught-exception": ("uncaught exception", "error"),
 }
 ORDER = {kind: i for i, kind in enumerate(KINDS)}
-NOTED = frozenset({"never-awaited"})   # written as anomaly records, not found in events
+NOTED = frozenset({"never-awaited", "never-retrieved"})   # written as anomaly records, not found in events
 RAISES = frozenset({"finalization-raised", "stopiteration", "failed-resumption"})  # a raise that is one
 
 # CPython's own words for a resumption it refused (Objects/genobject.c)
@@ -120,6 +125,9 @@ def explain(kind: str, via: str | None = None, value: str | None = None) -> str:
         return "caught %s sent in by throw() and went on" % (value or "the exception")
     if kind == "never-awaited":
         return "created and dropped without ever running: a call that lacks its await?"
+    if kind == "never-retrieved":
+        return ("nothing awaited the task or asked for its result, and its exception was lost: asyncio "
+                "logged 'Task exception was never retrieved'")
     if kind == "still-suspended":
         return "still suspended when the program ended: its finally blocks are left to interpreter shutdown"
     if kind == "uncaught-exception":

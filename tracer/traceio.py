@@ -108,7 +108,7 @@ NO_VALUE = "\u2026"   # --no-values: every value that travelled is written as th
 EVENT_FIELDS = ("seq", "t", "ev", "obj", "by", "via", "value", "raw", "line", "thread", "task", "synthetic", "on")
 OBJECT_FIELDS = ("id", "kind", "name", "qualname", "file", "line", "label", "thread")
 ANOMALY_FIELDS = ("kind", "obj", "seq", "t", "file", "line", "thread")   # record type "a"
-ANOMALY_KINDS = ("never-awaited",)
+ANOMALY_KINDS = ("never-awaited", "never-retrieved")
 
 
 def codec_of(path: str) -> str:

@@ -156,6 +156,8 @@ class Machine:
         self._serials = itertools.count()
         self._actors = Actors(sink, lambda: self.thread_state().serial)
         self.decisions: dict = {}      # id(code) -> recorded kind or None
+        self.coroutine_seen: typing.Any = None   # called when a coroutine function is first seen
+        self.raised: typing.Any = weakref.WeakKeyDictionary()   # coroutine that raised -> its id
         self.records: dict = {}        # id(frame) -> Obj
         self.by_id: dict = {}          # Obj.id -> Obj
         self._fast_closable: set = set()
@@ -190,6 +192,8 @@ class Machine:
     def decide(self, code):
         """Whether (and as what kind) frames of ``code`` are recorded."""
         kind = compat.code_kind(code.co_flags)
+        if kind == "coroutine" and self.coroutine_seen is not None:
+            self.coroutine_seen()   # (asyncio may have been imported: UnretrievedHook)
         if kind is not None and not self.filters.wants(code.co_filename):
             kind = None
         # keyed by id (code objects hash by content, slowly); the tables
@@ -274,6 +278,32 @@ class Machine:
                 self._sink.note("never-awaited", oid, *where)
         except Exception as exc:
             self._fail(exc)
+
+    def never_retrieved(self, task, exc) -> None:
+        """An asyncio task finalized with an exception nobody retrieved
+        (tracer.record.unawaited.UnretrievedHook): an ``anomaly`` record
+        for its coroutine, at the line the exception left the coroutine."""
+        if not self.active or own_thread(_thread.get_ident()):
+            return
+        try:
+            get_coro = getattr(type(task), "get_coro", None)
+            coro = get_coro(task) if get_coro is not None else None
+            if coro is None:
+                return
+            oid = self.raised.get(coro)
+            if oid is None or not self._sink.noting():
+                return   # not recorded (--include/--exclude, the standard library), or enough of them
+            file = line = None
+            code = getattr(coro, "cr_code", None)
+            tb = getattr(exc, "__traceback__", None)
+            while tb is not None:   # the last line of the coroutine's own code in the traceback
+                if tb.tb_frame.f_code is code:
+                    file, line = relpath(tb.tb_frame.f_code.co_filename), tb.tb_lineno
+                tb = tb.tb_next
+            with self._lock:
+                self._sink.note("never-retrieved", oid, file, line)
+        except Exception as e:
+            self._fail(e)
 
     def settle(self, limit_reached: bool, last_defined: int) -> tuple[list, list]:
         """At the end: emit the held-back entries, record 3.13's silent
@@ -571,6 +601,8 @@ class Machine:
                 ev, value, raw = "return", None, False
             else:
                 ev, value, raw = "raise", text, False
+                if rec.kind == "coroutine":
+                    self._keep_raised(rec)
                 # PEP 479: what leaves the frame as StopIteration reaches the
                 # caller as RuntimeError (converted in C on 3.11, by a hidden
                 # handler on 3.12+ that fires no event)
@@ -652,6 +684,16 @@ class Machine:
             gen = rec.ref() if rec.ref is not None else None
             if gen is not None and getattr(gen, _FRAME_ATTR[rec.kind]) is None:
                 self._synthetic_close(rec, self._special_actor("runtime"), "close")
+
+    def _keep_raised(self, rec) -> None:
+        """A coroutine that raised: its id, for as long as it lives (an
+        asyncio task keeps it: never_retrieved may need it at the end)."""
+        gen = rec.ref() if rec.ref is not None else None
+        if gen is not None:
+            try:
+                self.raised[gen] = rec.id
+            except TypeError:   # not weakly referenceable
+                pass
 
     def _finish(self, rec) -> None:
         self._fast_closable.discard(rec)

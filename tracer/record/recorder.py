@@ -25,7 +25,7 @@ from .saferepr import SafeRepr
 from .settrace import SettraceSource
 from .sink import Sink
 from .toolid import ToolLease
-from .unawaited import UnawaitedHook
+from .unawaited import UnawaitedHook, UnretrievedHook
 
 
 class Recorder:
@@ -63,6 +63,7 @@ class Recorder:
         self.lease = ToolLease()
         self.source = self.source_class(self.machine, self.guard, self.lease, self._warn)
         self.unawaited = UnawaitedHook(self.machine.never_awaited)
+        self.unretrieved = UnretrievedHook(self.machine.never_retrieved)
         self._installed = False
         self._fork_hooked = False
         self.children: dict = {}    # kind -> child processes started while recording (not recorded)
@@ -107,11 +108,16 @@ class Recorder:
         self.gc.install()
         self.guard.install()
         self.unawaited.install()
+        self.machine.coroutine_seen = None if self.unretrieved.install() else self._coroutine_seen
         try:
             self.source.install(main)
         except BaseException:
             self._uninstall()
             raise
+
+    def _coroutine_seen(self) -> None:
+        if self.unretrieved.install():   # asyncio is imported now
+            self.machine.coroutine_seen = None
 
     def program_hooks(self) -> tuple:
         """(profile function, trace function) the program left installed in
@@ -160,6 +166,8 @@ class Recorder:
         for table in self.machine.tables():
             codecache.untrack(table)
         self.unawaited.remove()
+        self.machine.coroutine_seen = None
+        self.unretrieved.remove()
         self.guard.remove()
         self.gc.remove()
         self.source.remove()
