@@ -414,6 +414,45 @@ def test_the_hook_is_gone_after_recording(tmp_path):
     assert warnings._warn_unawaited_coroutine is before
 
 
+def test_the_asyncio_hook_waits_for_asyncio_and_is_gone_after_recording(tmp_path):
+    # (asyncio is imported by this test run already: the hook goes in at
+    # start; the program's own handler is left alone)
+    import asyncio
+    import asyncio.base_events as base_events
+
+    from conftest import record_in_process
+
+    before = base_events.BaseEventLoop.default_exception_handler
+    seen: list = []
+
+    async def fail():
+        raise KeyError("lost")
+
+    async def main():
+        assert base_events.BaseEventLoop.default_exception_handler is not before
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(fail())
+        await asyncio.sleep(0)
+        del task   # finalized: asyncio's default handler logs it
+        own = loop.create_task(fail())
+        loop.set_exception_handler(lambda loop, context: seen.append(context["message"]))
+        await asyncio.sleep(0)
+        del own    # the program's own handler: not noted (and it still gets it)
+
+    def body():
+        import logging
+        logging.getLogger("asyncio").disabled = True   # (the test's stderr)
+        try:
+            asyncio.run(main())
+        finally:
+            logging.getLogger("asyncio").disabled = False
+
+    trace = record_in_process(tmp_path, body)
+    assert base_events.BaseEventLoop.default_exception_handler is before
+    assert seen == ["Task exception was never retrieved"]
+    assert [(n["kind"], trace.objects[n["obj"]]["name"]) for n in trace.notes] == [("never-retrieved", "fail")]
+
+
 def test_an_anomaly_record_is_checked(tmp_path):
     base = [{"type": "header", "format": "cotrace", "version": 4},
             {"type": "object", "id": 1, "kind": "coroutine", "name": "j", "qualname": "j", "file": "x.py",
