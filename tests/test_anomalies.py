@@ -568,6 +568,22 @@ for it in (kept[0], table["key"], dict.__getitem__(sneaky, "s"), owner.it, chain
     next(it)
 del it
 print("done")
+
+
+class Loop:
+    def __init__(self):
+        self._gen = reader("attribute")
+        next(self._gen)
+
+
+def maker():
+    g = reader("cell")
+    next(g)
+    return lambda: g
+
+
+loop = Loop()
+fn = maker()
 '''
 
 
@@ -579,17 +595,24 @@ def test_what_holds_a_leak_is_named_without_running_program_code(cotrace, tmp_pa
     prog.write_text(HELD)
     plain = untraced(prog)
     run = cotrace("--check", "--no-diagrams", prog)
-    assert (run.stdout, run.returncode, plain.returncode) == (plain.stdout, 1, 0), run.stderr
+    # (sorted: the order the leaked generators' finally blocks run at
+    # interpreter shutdown can differ on 3.12+, a known defect of its own,
+    # not of this feature: README, "Known limitations")
+    assert (sorted(run.stdout.splitlines()), run.returncode, plain.returncode) == (
+        sorted(plain.stdout.splitlines()), 1, 0), run.stderr
     assert "done" in plain.stdout and "finally list" in plain.stdout   # (at shutdown, traced or not)
     assert [line for _f, line, _s, _n in lint_lines(run.stderr)] == [29, 38], run.stderr   # the yields they wait at
     trace = load_checked(run.trace_path("held"))
     found = {a.line: a for a in anomalies.at_exit(trace.footer, trace.objects)}
-    assert sorted(found) == [29, 38] and found[29].count == 5
+    assert sorted(found) == [29, 38] and found[29].count == 7
     text = ", ".join(found[29].objects)
     for held in ("reader#%d held by list __main__.kept", "reader#%d held by dict __main__.table['key']",
                  "reader#%d held by Sneaky __main__.sneaky['s']", "reader#%d held by a Owner",
                  "reader#%d held by outer#%d"):
         assert re.search(re.escape(held).replace("%d", r"\d+"), text), (held, text)
+    # an attribute: in the instance's __dict__ where it has one, in the instance
+    assert re.search(r"reader#\d+ held by ('_gen' in a Loop|a Loop)(,|$)", text), text
+    assert re.search(r"reader#\d+ held by a closure's cell", text), text
     assert found[38].objects == ["outer#1 held by global __main__.chain"]
     assert "left to interpreter shutdown" in found[29].text
     # the rows are in the footer: [obj, line, holders]

@@ -16,7 +16,7 @@ import pytest
 import validators
 
 from tracer.render import escape
-from tracer.render.escape import (dot_id, dot_string, mermaid_text, mermaid_title, plantuml_text, shorten,
+from tracer.render.escape import (dot_id, dot_string, mermaid_text, mermaid_title, plantuml_text, shorten, shorten_label,
                                   txt, visible, width, xml_attr, xml_text)
 
 LONG = "x" * 2500 + "<&>\"';#%\\" * 280  # 5020 characters
@@ -106,6 +106,27 @@ def test_shorten_wide():
     assert shorten("漢字かな", 8) == "漢字かな"
     assert shorten("abcdef", 1) == "…"
     assert shorten("a\nb", 3) == "a\\…"
+
+
+@pytest.mark.parametrize("s", CASES, ids=IDS)
+@pytest.mark.parametrize("w", [1, 2, 3, 5, 10, 80])
+def test_shorten_label_is_bounded_like_shorten(s, w):
+    out = shorten_label(s, w)
+    assert width(out) <= w and not _bad_chars(out)
+    v = visible(s)
+    assert out == v if width(v) <= w else "…" in out
+
+
+def test_shorten_label_keeps_the_number_that_tells_objects_apart():
+    # before: labels were cut at the end, so two objects of one long-named
+    # function looked the same in text, Mermaid and the diagrams' headers
+    a, b = "a_really_long_generator_function_name#12", "a_really_long_generator_function_name#13"
+    assert shorten(a, 24) == shorten(b, 24)
+    assert shorten_label(a, 24) == "a_really_long_ge…name#12" and shorten_label(b, 24).endswith("#13")
+    assert shorten_label("Task-12345: a coroutine with a long name", 24).startswith("Task-12345")
+    assert shorten_label("short#1", 24) == "short#1"
+    assert shorten_label("漢字漢字漢字漢字漢字漢字漢字漢字#3", 16) == "漢字漢字漢…字#3"
+    assert shorten_label("f#" + "9" * 40, 10) == shorten("f#" + "9" * 40, 10)   # a number wider than the room
 
 
 # -- XML / SVG -----------------------------------------------------------------

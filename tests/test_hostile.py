@@ -1266,3 +1266,4 @@ def test_a_sigterm_in_cotraces_code_outside_an_event_is_not_postponed(tmp_path):
     script.write_text(textwrap.dedent(GUARD_DECIDES))
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=_env(), timeout=60)
     assert proc.stdout.splitlines() == ["busy [] True", "idle ['now'] False"], proc.stderr
+

@@ -261,6 +261,11 @@ def holder_text(holder: dict, objects: dict) -> str:
         return "global %s" % where
     if isinstance(where, str):
         return "%s %s" % (kind, where)
+    owner, key = holder.get("owner"), holder.get("key")
+    if isinstance(owner, str):
+        return ("%r in a %s" % (key, owner)) if isinstance(key, str) else "a %s in a %s" % (kind, owner)
+    if kind == "cell":
+        return "a closure's cell"
     return "a %s" % kind
 
 

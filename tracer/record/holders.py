@@ -13,6 +13,8 @@ words, the way a person would look for the leak:
   holds it in a local or is suspended in ``yield from``/``await`` on it);
 * ``{"type": "frame", "in": "open_all (leaked.py:17)"}``: a frame object,
   named by its function and line;
+* ``{"type": "dict", "owner": "Loop", "key": "_gen"}``: a container inside
+  another object (its ``__dict__``, or a dict it keeps in an attribute);
 * ``{"type": "Reader"}``: anything else, by its type only.
 
 Nothing here runs code of the program: no ``repr``, no ``__eq__``, no
@@ -126,15 +128,27 @@ def describe(objects: list, recorded: dict) -> list:
         outer = gc.get_referrers(*containers)
         skip.add(id(outer))
         by_id = {id(c): c for c in containers}
+        owner: dict = {}   # id(container) -> the type name of the object it is in
+        skip.add(id(owner))
         for r in outer:
-            if id(r) not in modules or _excluded(r, skip, containers):
+            if _excluded(r, skip, containers):
                 continue
-            for key, value in dict.items(r):
-                if id(value) in by_id and by_id[id(value)] is value and id(value) not in where \
-                        and type(key) is str and len(key) <= KEY_CHARS:
-                    where[id(value)] = modules[id(r)] + "." + key
+            if id(r) in modules:
+                for key, value in dict.items(r):
+                    if id(value) in by_id and by_id[id(value)] is value and id(value) not in where \
+                            and type(key) is str and len(key) <= KEY_CHARS:
+                        where[id(value)] = modules[id(r)] + "." + key
+            elif not isinstance(r, _CONTAINERS + (types.FrameType,)) and id(r) not in by_id:
+                # an instance: its __dict__, or a container it keeps in an attribute
+                for value in gc.get_referents(r):
+                    if id(value) in by_id and by_id[id(value)] is value:
+                        owner.setdefault(id(value), type(r).__name__)
         for container, entry, key in second:
             name = where.get(id(container))
             if name is not None:
                 entry["in"] = name + ("[%r]" % key if key and key != "…" else "")
+            elif id(container) in owner:
+                entry["owner"] = owner[id(container)]
+                if key and key != "…":
+                    entry["key"] = key
     return held

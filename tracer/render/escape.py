@@ -11,6 +11,7 @@ drawn is exactly visible(text).
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 from functools import lru_cache
 
@@ -68,6 +69,38 @@ def shorten(text: str, max_width: int) -> str:
         used += w
         end = i + 1
     return s[:end] + "…"
+
+
+_NUMBERED = re.compile(r"[#-]\d+$")   # the #N of an object label, the -N of Task-N
+
+
+def _take(chars, room: int) -> int:
+    """How many of ``chars`` fit in ``room`` cells."""
+    used = n = 0
+    for c in chars:
+        w = _cell(c)
+        if used + w > room:
+            break
+        used += w
+        n += 1
+    return n
+
+
+def shorten_label(text: str, max_width: int) -> str:
+    """A name in at most max_width cells, cut in the middle when too long:
+    its end, and the number that tells two objects of one function apart
+    (``#12``, ``Task-12``), always kept."""
+    s = visible(text)
+    if width(s) <= max_width:
+        return s
+    m = _NUMBERED.search(s)
+    room = max(max_width, 1) - 1                      # 1 cell for the ellipsis
+    tail_room = max(width(s[m.start():]) if m else 0, room // 3)
+    if tail_room >= room:                               # a number wider than the room
+        return shorten(s, max_width)
+    tail = _take(reversed(s), tail_room)
+    head = _take(s, room - width(s[len(s) - tail:]))
+    return s[:head] + "…" + s[len(s) - tail:]
 
 
 def _table(chars: str, fmt: str) -> dict[int, str]:

@@ -141,7 +141,7 @@ def flow_dot(model: m.FlowModel, title: str, mono: str = MONO_FONT) -> str:
     out = _dot_head("flow", "LR", "nodesep=0.5, ranksep=0.9", title + " — who resumes whom", "shape=box, ",
                     not model.nodes, mono)
     for n in model.nodes:
-        out.append("  %s [label=%s, %s];" % (ids[n.key], escape.dot_id(escape.shorten(n.label, 40)),
+        out.append("  %s [label=%s, %s];" % (ids[n.key], escape.dot_id(escape.shorten_label(n.label, 40)),
                                              _NODE_STYLE.get(n.kind, "")))
     for e in model.edges:
         out.append("  %s -> %s [label=%s];" % (ids[e.src], ids[e.dst], _dot_lines(flow_edge_lines(e))))

@@ -134,7 +134,7 @@ def loop_title(loop: m.Loop) -> str:
 def sequence(seq: m.SequenceModel, title: str) -> Scene:
     actors = seq.actors
     col = {a.id: i for i, a in enumerate(actors)}
-    names = [escape.shorten(a.label, HEADER_CELLS) for a in actors]
+    names = [escape.shorten_label(a.label, HEADER_CELLS) for a in actors]
     hw = [max(text_width(n) + 20, 70.0) for n in names]
     for i, a in enumerate(actors):  # an actor alone in its group: room for the group's name
         alone = a.group is not None and all(b.group != a.group for b in actors[:i] + actors[i + 1:])

@@ -248,7 +248,7 @@ def tasks_scene(model: TasksModel, title: str) -> Scene:
     """The task view as positioned shapes (coordinates in points, y down)."""
     lanes = model.lanes
     n = model.drawn
-    names = [escape.shorten(lane.name, NAME_CELLS) for lane in lanes]
+    names = [escape.shorten_label(lane.name, NAME_CELLS) for lane in lanes]
     name_w = max([text_width(s) for s in names] + [text_width("switch"), 60.0]) + 16
     x0 = MARGIN + name_w + 12
     widths = _steps(model)
@@ -402,7 +402,7 @@ def tasks_text(model: TasksModel, title: str) -> str:
     out = [escape.shorten("%s — tasks (%d task%s, %d switches)" % (
         title, len(model.lanes), "" if len(model.lanes) == 1 else "s", model.switches), TEXT_WIDTH)]
     n = model.drawn
-    names = [escape.shorten(lane.name, 20) for lane in model.lanes]
+    names = [escape.shorten_label(lane.name, 20) for lane in model.lanes]
     if n and model.lanes:
         name_w = max(escape.width(s) for s in names)
         cells = min(n, TEXT_WIDTH - name_w - 6)

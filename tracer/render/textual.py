@@ -37,7 +37,7 @@ def mermaid_sequence(seq: m.SequenceModel, title: str) -> str:
         if group is not None:
             out.append("    box %s %s" % (_rgb(GROUP_FILLS[k % len(GROUP_FILLS)]), t(group)))
         for a in actors:
-            out.append("    participant %s as %s" % (pid[a.id], t(escape.shorten(a.label, HEADER_CELLS))))
+            out.append("    participant %s as %s" % (pid[a.id], t(escape.shorten_label(a.label, HEADER_CELLS))))
         if group is not None:
             out.append("    end")
     tail = ["    Note over %s: suspended at the end" % pid[a.id] for a in seq.actors if a.id in seq.suspended]
@@ -116,7 +116,7 @@ def mermaid_flow(model: m.FlowModel, title: str) -> str:
     if not model.nodes:
         out.append('    empty["%s"]' % NOTHING_RAN)
     for n in model.nodes:
-        shape = ('(["%s"])' if n.kind in m.RECORDED_KINDS else '["%s"]') % t(escape.shorten(n.label, 40))
+        shape = ('(["%s"])' if n.kind in m.RECORDED_KINDS else '["%s"]') % t(escape.shorten_label(n.label, 40))
         out.append("    %s%s" % (ids[n.key], shape))
     for e in model.edges:
         out.append('    %s -->|"%s"| %s' % (ids[e.src], "<br>".join(t(x) for x in flow_edge_lines(e)), ids[e.dst]))
@@ -134,7 +134,7 @@ def plantuml_sequence(seq: m.SequenceModel, title: str) -> str:
             out.append('box "%s" %s' % (t(group), GROUP_FILLS[k % len(GROUP_FILLS)]))
         for a in actors:
             kind = "control" if a.kind in ("runtime", "event_loop") else "participant"
-            out.append('%s "%s" as %s' % (kind, t(escape.shorten(a.label, HEADER_CELLS)), pid[a.id]))
+            out.append('%s "%s" as %s' % (kind, t(escape.shorten_label(a.label, HEADER_CELLS)), pid[a.id]))
         if group is not None:
             out.append("end box")
     indent = 0
@@ -206,7 +206,7 @@ def plantuml_flow(model: m.FlowModel, title: str) -> str:
         out.append('rectangle "%s" as empty' % NOTHING_RAN)
     for n in model.nodes:
         shape = "agent" if n.kind in m.RECORDED_KINDS else "rectangle"
-        out.append('%s "%s" as %s' % (shape, t(escape.shorten(n.label, 40)), ids[n.key]))
+        out.append('%s "%s" as %s' % (shape, t(escape.shorten_label(n.label, 40)), ids[n.key]))
     for e in model.edges:
         out.append("%s --> %s : %s" % (ids[e.src], ids[e.dst], "\\n".join(t(x) for x in flow_edge_lines(e))))
     out.append("@enduml")
@@ -221,7 +221,7 @@ TEXT_WIDTH = 100
 def text_sequence(seq: m.SequenceModel, title: str) -> str:
     """An indented conversation: one numbered line per message, indented by
     how deep the control stack is; loops framed; finished actors marked ✕."""
-    name = {a.id: escape.shorten(a.label, 24) for a in seq.actors}
+    name = {a.id: escape.shorten_label(a.label, 24) for a in seq.actors}
     out = ["%s — sequence (%d messages%s)" % (escape.shorten(title, 60), seq.total_messages,
                                              ", folded" if seq.folded else "")]
     groups: dict = {}
@@ -300,7 +300,7 @@ def ledger_lines(ledger: m.Ledger) -> list:
 
 
 def text_flow(model: m.FlowModel, title: str) -> str:
-    label = {n.key: escape.shorten(n.label, 24) for n in model.nodes}
+    label = {n.key: escape.shorten_label(n.label, 24) for n in model.nodes}
     out = ["%s — who resumes whom" % escape.shorten(title, 60)]
     for e in model.edges:
         head = "%s → %s" % (label[e.src], label[e.dst])
