@@ -294,7 +294,7 @@ class Machine:
             if oid is None or not self._sink.noting():
                 return   # not recorded (--include/--exclude, the standard library), or enough of them
             file = line = None
-            code = getattr(coro, "cr_code", None)
+            code: typing.Any = getattr(coro, "cr_code", None)
             tb = getattr(exc, "__traceback__", None)
             while tb is not None:   # the last line of the coroutine's own code in the traceback
                 if tb.tb_frame.f_code is code:
