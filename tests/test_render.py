@@ -358,9 +358,32 @@ def test_round_robin_instances_are_not_folded_together(tmp_path):
     assert {m.dst for m in loop.messages() if m.entry} == {2, 3} and loop.count == 40
 
 
-def test_svg_needs_no_system_graphviz(tmp_path, cotrace):
-    """With no dot on PATH, svg still works (WebAssembly Graphviz); png
-    fails before running anything, saying how to install Graphviz."""
+def _png_facts(data: bytes) -> tuple:
+    """(width, height, distinct byte values of the pixel data) of a PNG,
+    decoded with zlib: the file is whole and draws more than a blank."""
+    import struct
+    import zlib
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, size = 8, b"", None
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        if kind == b"IHDR":
+            size = struct.unpack(">II", body[:8]) + (body[9],)   # width, height, colour type
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + n
+    assert size is not None and kind == b"IEND"
+    pixels = zlib.decompress(idat)
+    channels = {2: 3, 6: 4, 0: 1, 4: 2}[size[2]]
+    assert len(pixels) == size[1] * (1 + size[0] * channels)
+    return size[0], size[1], len(set(pixels))
+
+
+def test_svg_and_png_need_no_system_graphviz(tmp_path, cotrace):
+    """With no dot on PATH, svg still works (WebAssembly Graphviz) and png
+    too (that SVG drawn by resvg, at its size); pdf fails before running
+    anything, saying how to install Graphviz."""
     bindir = Path(sys.executable).parent
     env = {"PATH": str(bindir)}
     assert shutil.which("dot", path=env["PATH"]) is None
@@ -375,6 +398,17 @@ def test_svg_needs_no_system_graphviz(tmp_path, cotrace):
         assert root.tag == "{http://www.w3.org/2000/svg}svg"
     assert "line 22: n = yield bool(wanted)" in svg_text((out / "producer_consumer.states.svg").read_text())
     proc = subprocess.run([sys.executable, "-m", "tracer", "-f", "png", "-o", str(out),
+                           str(SAMPLES / "producer_consumer.py")],
+                          capture_output=True, text=True, env=dict(os.environ, **env), cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    for view in ("sequence", "states", "flow"):
+        root = ET.fromstring((out / ("producer_consumer.%s.svg" % view)).read_text(encoding="utf-8"))
+        px = [float(root.get(k).removesuffix("pt")) * (4 / 3 if root.get(k).endswith("pt") else 1)
+              for k in ("width", "height")]
+        width, height, values = _png_facts((out / ("producer_consumer.%s.png" % view)).read_bytes())
+        assert (abs(width - px[0]) <= 1 and abs(height - px[1]) <= 1), (view, width, height, px)
+        assert values > 16, view   # text and shapes, not a blank canvas
+    proc = subprocess.run([sys.executable, "-m", "tracer", "-f", "pdf", "-o", str(out),
                            str(SAMPLES / "producer_consumer.py")],
                           capture_output=True, text=True, env=dict(os.environ, **env), cwd=ROOT, timeout=300)
     assert proc.returncode == 2 and "apt-get install graphviz" in proc.stderr

@@ -114,6 +114,13 @@ class _Raster(Format):
 class Png(_Raster):
     name, ext = "png", "png"
     what = "PNG images (96 dpi)"
+    needs = "Graphviz's dot program (system package graphviz), or the resvg-py wheel"
+
+    def render(self, models, view):
+        gv = _mod("gv")
+        if gv.system_dot():
+            return super().render(models, view)
+        return gv.png_of_svg(FORMATS["svg"].render(models, view))   # (without Graphviz: the SVG, drawn by resvg)
 
 
 @register

