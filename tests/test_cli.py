@@ -3,6 +3,7 @@ import os
 import shutil
 import signal
 import subprocess
+import re
 import sys
 import time
 from pathlib import Path
@@ -325,3 +326,39 @@ def test_options_may_follow_a_trace_file(cotrace, tmp_path):
     assert stray.returncode == 2
     assert "a trace file is drawn, not run: it takes no arguments (got stray)" in stray.stderr
     assert "Traceback" not in stray.stderr
+
+
+def test_a_run_of_only_library_generators_says_how_to_record_them(cotrace, tmp_path):
+    # before: "0 events" and "no generator or coroutine ran" in every
+    # picture, though tokenize's generator had run (outside the filters)
+    import validators
+    prog = tmp_path / "lib_only.py"
+    prog.write_text("import io, tokenize\n"
+                    "print(len(list(tokenize.generate_tokens(io.StringIO('a = 1\\n').readline))))\n")
+    run = cotrace("-f", "txt,mermaid,plantuml,dot,svg", "--include", "nothing/*", "--include", "lib_only.py",
+                  prog, quiet=False)
+    assert run.returncode == 0, run.stderr
+    footer = load_checked(run.trace_path("lib_only")).footer
+    assert footer["objects"] == 0 and footer["unrecorded"]["not included"] >= 1
+    assert any(e.endswith("tokenize.py)") for e in footer["unrecorded"]["examples"]), footer
+    assert footer["unmatched"] == ["nothing/*", "lib_only.py"]   # (lib_only.py has no generator of its own)
+    assert "cotrace: warning: --include 'nothing/*' matched no file whose generators or coroutines ran" in run.stderr
+    said = "generator function%s ran unrecorded (outside --include)"
+    assert re.search(r"0 objects, \d+ " + re.escape(said).replace("%s", "s?"), run.stderr), run.stderr
+    for view in ("sequence", "states", "flow"):
+        text = (run.out_dir / ("lib_only.%s.txt" % view)).read_text()
+        assert re.search(r"^nothing recorded: \d+ generator functions? ran unrecorded \(outside --include\)$",
+                         text, re.M), text
+    mermaid = [(run.out_dir / ("lib_only.%s.mmd" % v)).read_text() for v in ("sequence", "states", "flow")]
+    assert all("ran unrecorded" in m for m in mermaid)
+    validators.check_mermaid(mermaid)
+    validators.check_plantuml([(run.out_dir / ("lib_only.%s.puml" % v)).read_text() for v in ("sequence", "states", "flow")])
+    for v in ("states", "flow"):
+        validators.check_dot((run.out_dir / ("lib_only.%s.dot" % v)).read_text())
+        assert "ran unrecorded" in validators.svg_text((run.out_dir / ("lib_only.%s.svg" % v)).read_text())
+    assert "ran unrecorded" in validators.svg_text((run.out_dir / "lib_only.sequence.svg").read_text())
+    # the default filters: the standard library, and how to record it; a tail pattern records it
+    run = cotrace("-f", "txt", prog, quiet=False)
+    assert "(stdlib or site-packages: --all records them)" in run.stderr
+    run = cotrace("-f", "txt", "--include", "tokenize.py", prog, quiet=False)
+    assert load_checked(run.trace_path("lib_only")).footer["objects"] == 1 and "warning" not in run.stderr

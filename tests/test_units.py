@@ -307,6 +307,22 @@ def test_filters():
     assert not Filters(exclude=["*/project/*"]).wants("/home/me/project/app.py")
 
 
+def test_filters_match_a_path_tail_and_say_why_not():
+    # before: --include networkx/* or --include bug.py matched nothing (a
+    # glob had to match the whole absolute path), silently
+    f = Filters(include=["networkx/*", "bug.py", "nothing/*"], record_all=True)
+    assert f.wants("/usr/lib/python3/site-packages/networkx/algorithms/dag.py")
+    assert f.wants("/home/me/bug.py") and f.wants("bug.py")
+    assert not f.wants("/home/me/notbug.py")            # a tail from a directory on, not any suffix
+    assert not f.wants("/home/me/networkx.py")
+    assert f.reason("/home/me/notbug.py") == "not included"
+    assert f.unmatched() == ["nothing/*"]
+    assert Filters().reason(framepeek.__file__) == "own"
+    import os
+    assert Filters().reason(os.__file__) == "library" and Filters().reason("/home/me/app.py") is None
+    assert Filters(exclude=["app.py"]).reason("/home/me/app.py") == "excluded"
+
+
 def test_frame_state_byte_tells_suspension():
     framepeek.calibrate()
 

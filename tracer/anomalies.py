@@ -269,5 +269,25 @@ def holder_text(holder: dict, objects: dict) -> str:
     return "a %s" % kind
 
 
+_HOW_TO_RECORD = {"library": "stdlib or site-packages: --all records them",
+                  "not included": "outside --include", "excluded": "matched by --exclude"}
+
+
+def unrecorded(footer: dict | None) -> str:
+    """``12 generator functions ran unrecorded (the standard library or
+    site-packages: --all records them)``, from the footer's ``unrecorded``;
+    "" when there were none (or the footer is older, or missing)."""
+    counts_in = (footer or {}).get("unrecorded")
+    if not isinstance(counts_in, dict):
+        return ""
+    counts = {k: v for k, v in counts_in.items() if k in _HOW_TO_RECORD and type(v) is int and v > 0}
+    total = sum(counts.values())
+    if not total:
+        return ""
+    return "%d generator function%s ran unrecorded (%s)" % (
+        total, "" if total == 1 else "s", "; ".join("%s%s" % (
+            "%d " % counts[k] if len(counts) > 1 else "", _HOW_TO_RECORD[k]) for k in _HOW_TO_RECORD if k in counts))
+
+
 def ordered(found: list) -> list:
     return sorted(found, key=lambda a: (a.seq is None, a.seq or 0, ORDER[a.kind], a.file or "", a.line or 0))

@@ -107,6 +107,7 @@ class SequenceModel:
     synthetic: int = 0            # synthetic events among the drawn messages
     window: int | None = None     # only the first this many events were read (the trace has more)
     anomalies: list = field(default_factory=list)   # of tracer.anomalies.Anomaly: the whole run's
+    unrecorded: str = ""          # generator functions that ran outside the filters (anomalies.unrecorded)
 
 
 @dataclass
@@ -164,6 +165,7 @@ class FunctionStates:
 @dataclass
 class StatesModel:
     functions: list               # of FunctionStates, in order of first appearance
+    unrecorded: str = ""          # as SequenceModel's
 
 
 @dataclass
@@ -190,6 +192,7 @@ class FlowNode:
 class FlowModel:
     nodes: list                   # of FlowNode
     edges: list                   # of FlowEdge
+    unrecorded: str = ""          # as SequenceModel's
 
 
 @dataclass
@@ -871,5 +874,6 @@ def build(path: str, max_messages: int = DEFAULT_MAX_MESSAGES, fold: bool | None
         raise TraceError("%s: the aggregates record is malformed" % path) from None
     sequence = builder.sequence(total)
     sequence.anomalies = found
+    sequence.unrecorded = states.unrecorded = flow.unrecorded = anomalies.unrecorded(trace.footer)
     return Models(title=title, sequence=sequence, states=states, flow=flow,
                   warnings=list(trace.warnings), tasks=builder.tasks.result(trace.footer is None), anomalies=found)

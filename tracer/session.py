@@ -197,6 +197,9 @@ def record(target: Target, opts: RecordOptions, stderr=None, on_terminated=None)
     if not writer.owned:  # a forked child of the program ends here, silently
         restore()
         return Recording(path, outcome, {})
+    for pattern in footer.get("unmatched") or ():
+        say(stderr, "cotrace: warning: --include %s matched no file whose generators or coroutines ran "
+                    "(a pattern matches a whole path or any tail of one: 'pkg/*', 'bug.py')\n" % visible(repr(pattern)))
     if not opts.quiet:
         say(stderr, summary(path, footer, writer.bytes) + "\n")
     hooks = tuple(left) or (None, None)
@@ -210,7 +213,7 @@ def footer_fields(info: dict, exit_code, error, safe_repr: SafeRepr) -> dict:
     footer = {"events": info["events"], "dropped": info["dropped"], "suspended": info["suspended"],
               "running": info["running"], "objects": info["objects"], "exit": exit_code,
               "error": _error_text(error, safe_repr)}
-    for key in ("still_suspended", "limit_reached", "lost", "recorder_error", "children"):
+    for key in ("still_suspended", "unrecorded", "unmatched", "limit_reached", "lost", "recorder_error", "children"):
         if info.get(key):
             footer[key] = info[key]
     return footer
@@ -290,6 +293,9 @@ class ForkRecorder:
 
     def finish_child(self, exit_code, error) -> bool:
         """In a recording child: write its footer (once); True if this process is one."""
+        child = self.child
+        if child is None or child[0] != os.getpid():
+            return False   # (the parent, at its end: nothing to block)
         # a SIGTERM now (a Pool terminating the worker as it exits) waits
         # until the footer is written.  Blocked before the child is taken:
         # a SIGTERM handled between the two found no child left to finish,
@@ -380,6 +386,8 @@ def summary(path: str, footer: dict, size: int | None = None) -> str:
         count = sum(children.values())
         dropped += ", %d child process%s not recorded (%s)" % (
             count, "" if count == 1 else "es", ", ".join("%s %d" % kv for kv in sorted(children.items())))
+    if not footer["objects"] and anomalies.unrecorded(footer):
+        dropped += ", " + anomalies.unrecorded(footer)
     # (the path comes from the script's name: no raw control characters)
     counts = {k: v for k, v in (footer.get("anomalies") or {}).items() if k in anomalies.KINDS}
     found = ""

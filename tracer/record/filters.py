@@ -46,25 +46,51 @@ class Filters:
         self._libs = _library_dirs()
         self._own = PACKAGE_DIR + os.sep
         self._stdlib = os.path.realpath(sysconfig.get_paths()["stdlib"])
+        self.matched: set = set()   # --include patterns that matched a file
 
     def is_library(self, path: str) -> bool:
         if path.startswith("<frozen"):
             return True
         return path.startswith(self._libs)
 
-    def wants(self, filename: str) -> bool:
+    def _path(self, filename: str) -> str:
         if filename.startswith("<frozen "):
             # 3.11+ freezes os, posixpath, ... ; match them as their source file
             name = filename[len("<frozen "):-1]
-            path = os.path.join(self._stdlib, *name.split(".")) + ".py"
-        elif filename.startswith("<"):
-            path = filename
-        else:
-            path = os.path.realpath(filename)
+            return os.path.join(self._stdlib, *name.split(".")) + ".py"
+        if filename.startswith("<"):
+            return filename
+        return os.path.realpath(filename)
+
+    @staticmethod
+    def _matches(path: str, filename: str, pat: str) -> bool:
+        """A pattern matches the whole path, the file name as the code
+        object has it, or any tail of the path from a directory on
+        (``networkx/*``, ``bug.py``: relative to any directory, the working
+        one included)."""
+        return (fnmatch.fnmatch(path, pat) or fnmatch.fnmatch(filename, pat)
+                or (not pat.startswith(("/", "*")) and fnmatch.fnmatch(path, "*/" + pat)))
+
+    def wants(self, filename: str) -> bool:
+        return self.reason(filename) is None
+
+    def reason(self, filename: str) -> str | None:
+        """Why frames of ``filename`` are not recorded: ``"own"`` (cotrace's
+        code), ``"excluded"``, ``"not included"``, ``"library"``; None when
+        they are.  (Once per code object: the recorder caches it.)"""
+        path = self._path(filename)
         if path.startswith(self._own):
-            return False
-        if any(fnmatch.fnmatch(path, pat) or fnmatch.fnmatch(filename, pat) for pat in self.exclude):
-            return False
+            return "own"
+        if any(self._matches(path, filename, pat) for pat in self.exclude):
+            return "excluded"
         if self.include:
-            return any(fnmatch.fnmatch(path, pat) or fnmatch.fnmatch(filename, pat) for pat in self.include)
-        return self.record_all or not self.is_library(path)
+            for pat in self.include:
+                if self._matches(path, filename, pat):
+                    self.matched.add(pat)
+                    return None
+            return "not included"
+        return None if self.record_all or not self.is_library(path) else "library"
+
+    def unmatched(self) -> list:
+        """The --include patterns that matched no file whose generators ran."""
+        return [pat for pat in self.include if pat not in self.matched]

@@ -157,6 +157,8 @@ class Machine:
         self._actors = Actors(sink, lambda: self.thread_state().serial)
         self.decisions: dict = {}      # id(code) -> recorded kind or None
         self.coroutine_seen: typing.Any = None   # called when a coroutine function is first seen
+        self.unrecorded: dict = {}     # why not recorded ("library", "excluded", ...) -> generator functions
+        self.unrecorded_names: list = []   # the first few of them, as "qualname (file)"
         self.raised: typing.Any = weakref.WeakKeyDictionary()   # coroutine that raised -> its id
         self.records: dict = {}        # id(frame) -> Obj
         self.by_id: dict = {}          # Obj.id -> Obj
@@ -194,8 +196,15 @@ class Machine:
         kind = compat.code_kind(code.co_flags)
         if kind == "coroutine" and self.coroutine_seen is not None:
             self.coroutine_seen()   # (asyncio may have been imported: UnretrievedHook)
-        if kind is not None and not self.filters.wants(code.co_filename):
-            kind = None
+        if kind is not None:
+            why = self.filters.reason(code.co_filename)
+            if why is not None:
+                if why != "own":   # a generator function that ran unrecorded: counted, a few named
+                    count = self.unrecorded.get(why, 0)
+                    self.unrecorded[why] = count + 1
+                    if count < 3:
+                        self.unrecorded_names.append("%s (%s)" % (code.co_qualname, relpath(code.co_filename)))
+                kind = None
         # keyed by id (code objects hash by content, slowly); the tables
         # forget a code object when it dies (codecache)
         codecache.watch(code)

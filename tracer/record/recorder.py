@@ -142,6 +142,9 @@ class Recorder:
         return {"events": sink.count, "dropped": 0 if self.write_failed else sink.dropped,
                 "limit_reached": sink.limit_reached and not self.write_failed,
                 "lost": self.machine.lost, "suspended": suspended, "still_suspended": where, "running": running,
+                "unrecorded": dict(self.machine.unrecorded, examples=self.machine.unrecorded_names)
+                if self.machine.unrecorded else None,
+                "unmatched": self.machine.filters.unmatched() or None,
                 "objects": self.machine.objects, "recorder_error": self.error, "children": dict(self.children)}
 
     def stop_writing(self, why: str) -> None:

@@ -69,20 +69,27 @@ def transitions_in_order(f: m.FunctionStates) -> list:
 NOTHING_RAN = "no generator or coroutine ran"   # what every format draws for an empty view
 
 
+def nothing_text(model) -> str:
+    """What an empty view says: NOTHING_RAN, or how many generator
+    functions ran outside the filters and how to record them."""
+    return "nothing recorded: " + model.unrecorded if model.unrecorded else NOTHING_RAN
+
+
 TEXT_FONT = "DejaVu Sans"       # titles
 MONO_FONT = "DejaVu Sans Mono"  # states, nodes, edge labels (code and values)
 
 
-def _dot_head(name: str, rankdir: str, spacing: str, label: str, node_shape: str, empty: bool,
+def _dot_head(name: str, rankdir: str, spacing: str, label: str, node_shape: str, empty: str | None,
               mono: str) -> list:
-    """The opening lines of a graph's DOT source (and its one node if it is empty)."""
+    """The opening lines of a graph's DOT source (and, for an empty one,
+    its one node, saying ``empty``)."""
     out = ["digraph %s {" % name,
            "  graph [rankdir=%s, fontname=%s, fontsize=12, labelloc=t, label=%s, %s];"
            % (rankdir, escape.dot_id(TEXT_FONT), escape.dot_id(label), spacing),
            "  node [%sfontname=%s, fontsize=11];" % (node_shape, escape.dot_id(mono)),
            "  edge [fontname=%s, fontsize=10, color=\"#445566\"];" % escape.dot_id(mono)]
     if empty:
-        out.append("  empty [shape=plaintext, label=%s];" % escape.dot_id(NOTHING_RAN))
+        out.append("  empty [shape=plaintext, label=%s];" % escape.dot_id(empty))
     return out
 
 
@@ -107,7 +114,8 @@ _ANOMALY_EDGE = ', color="#c00000", fontcolor="#c00000", penwidth=2'
 def states_dot(model: m.StatesModel, title: str, mono: str = MONO_FONT) -> str:
     """The state graphs as DOT; ``mono``: the monospace font Graphviz lays
     the labels out with (gv.svg's WebAssembly path passes its own)."""
-    out = _dot_head("states", "TB", "nodesep=0.4, ranksep=0.5", title + " — states", "", not model.functions, mono)
+    out = _dot_head("states", "TB", "nodesep=0.4, ranksep=0.5", title + " — states", "",
+                    nothing_text(model) if not model.functions else None, mono)
     for i, f in enumerate(model.functions):
         out.append("  subgraph cluster_%d {" % i)
         out.append("    label=%s; style=rounded; color=\"#9aa8b8\";" % escape.dot_id(function_title(f)))
@@ -139,7 +147,7 @@ def flow_dot(model: m.FlowModel, title: str, mono: str = MONO_FONT) -> str:
     """The flow graph as DOT (``mono``: as for :func:`states_dot`)."""
     ids = {n.key: "n%d" % i for i, n in enumerate(model.nodes)}
     out = _dot_head("flow", "LR", "nodesep=0.5, ranksep=0.9", title + " — who resumes whom", "shape=box, ",
-                    not model.nodes, mono)
+                    nothing_text(model) if not model.nodes else None, mono)
     for n in model.nodes:
         out.append("  %s [label=%s, %s];" % (ids[n.key], escape.dot_id(escape.shorten_label(n.label, 40)),
                                              _NODE_STYLE.get(n.kind, "")))

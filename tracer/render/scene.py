@@ -299,6 +299,8 @@ def _loop_depth(items: list) -> int:
 
 def _notes(seq: m.SequenceModel) -> list:
     notes = []
+    if not seq.actors and seq.unrecorded:
+        notes.append("nothing recorded: " + seq.unrecorded)
     if seq.window is not None:
         notes.append("drawn from the first %d of %d events (loops count the repetitions among those)"
                      % (seq.window, seq.total_messages))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .. import model as m
 from . import escape
-from .graphs import (NOTHING_RAN, flow_edge_lines, function_title, state_ids, state_lines, states_in_order,
+from .graphs import (NOTHING_RAN, flow_edge_lines, nothing_text, function_title, state_ids, state_lines, states_in_order,
                      transition_label, transitions_in_order)
 from .scene import GROUP_FILLS, HEADER_CELLS, _notes, anomaly_mark, label_of, loop_title, plain_label_of, steps
 
@@ -79,7 +79,7 @@ def mermaid_sequence(seq: m.SequenceModel, title: str) -> str:
     if notes and not seq.actors:
         # a note needs a lifeline: nothing ran, but something is to be said
         # (an anomaly such as a coroutine never awaited)
-        out.append("    participant a0 as %s" % t(NOTHING_RAN))
+        out.append("    participant a0 as %s" % t("nothing recorded" if seq.unrecorded else NOTHING_RAN))
     for note in notes:
         out.append("    Note over %s: %s" % (pid[seq.actors[0].id] if seq.actors else "a0", note))
     return "\n".join(out) + "\n"
@@ -93,7 +93,7 @@ def mermaid_states(model: m.StatesModel, title: str) -> str:
     t = escape.mermaid_text
     out = ["---", 'title: "%s"' % escape.mermaid_title(title + " — states"), "---", "stateDiagram-v2"]
     if not model.functions:
-        out.append('    state "%s" as empty' % NOTHING_RAN)
+        out.append('    state "%s" as empty' % t(nothing_text(model)))
     for i, f in enumerate(model.functions):
         out.append('    state "%s" as f%d {' % (t(function_title(f)), i))
         sid = state_ids(f, "f%d" % i)
@@ -114,7 +114,7 @@ def mermaid_flow(model: m.FlowModel, title: str) -> str:
     ids = {n.key: "n%d" % i for i, n in enumerate(model.nodes)}
     out = ["---", 'title: "%s"' % escape.mermaid_title(title + " — who resumes whom"), "---", "flowchart LR"]
     if not model.nodes:
-        out.append('    empty["%s"]' % NOTHING_RAN)
+        out.append('    empty["%s"]' % t(nothing_text(model)))
     for n in model.nodes:
         shape = ('(["%s"])' if n.kind in m.RECORDED_KINDS else '["%s"]') % t(escape.shorten_label(n.label, 40))
         out.append("    %s%s" % (ids[n.key], shape))
@@ -179,7 +179,7 @@ def plantuml_states(model: m.StatesModel, title: str) -> str:
     t = escape.plantuml_text
     out = ["@startuml", "title %s" % t(title + " — states")]
     if not model.functions:
-        out.append('state "%s" as empty' % NOTHING_RAN)
+        out.append('state "%s" as empty' % t(nothing_text(model)))
     for i, f in enumerate(model.functions):
         out.append('state "%s" as f%d {' % (t(function_title(f)), i))
         sid = state_ids(f, "f%d" % i)
@@ -203,7 +203,7 @@ def plantuml_flow(model: m.FlowModel, title: str) -> str:
     ids = {n.key: "n%d" % i for i, n in enumerate(model.nodes)}
     out = ["@startuml", "title %s" % t(title + " — who resumes whom"), "left to right direction"]
     if not model.nodes:
-        out.append('rectangle "%s" as empty' % NOTHING_RAN)
+        out.append('rectangle "%s" as empty' % t(nothing_text(model)))
     for n in model.nodes:
         shape = "agent" if n.kind in m.RECORDED_KINDS else "rectangle"
         out.append('%s "%s" as %s' % (shape, t(escape.shorten_label(n.label, 40)), ids[n.key]))
@@ -265,7 +265,7 @@ def text_sequence(seq: m.SequenceModel, title: str) -> str:
 def text_states(model: m.StatesModel, title: str) -> str:
     out = ["%s — states" % escape.shorten(title, 60)]
     if not model.functions:
-        out.append(NOTHING_RAN)
+        out.append(escape.shorten(nothing_text(model), TEXT_WIDTH))
     for f in model.functions:
         out.append("")
         out.append(escape.shorten(function_title(f), TEXT_WIDTH))
@@ -307,5 +307,5 @@ def text_flow(model: m.FlowModel, title: str) -> str:
         for i, x in enumerate(flow_edge_lines(e)):
             out.append(escape.shorten("  %-40s %s" % (head if i == 0 else "", x), TEXT_WIDTH))
     if not model.edges:
-        out.append(NOTHING_RAN)
+        out.append(escape.shorten(nothing_text(model), TEXT_WIDTH))
     return "\n".join(out) + "\n"
