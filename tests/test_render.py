@@ -656,3 +656,57 @@ def test_redrawing_a_cut_trace_warns(tmp_path):
     assert proc.returncode == 0
     assert "warning: %s:6: truncated last line ignored" % trace in proc.stderr
     assert "warning: %s: no footer" % trace in proc.stderr
+
+
+MANY_FUNCTIONS = '''
+src = "".join("def g%d():\\n    x = yield %d\\n    yield x\\n\\n" % (i, i) for i in range(22))
+exec(compile(src, __file__, "exec"))
+for i in range(22):
+    g = globals()["g%d" % i]()
+    next(g)
+    g.send(i)
+'''
+
+
+def _cluster_boxes(svg: str) -> list:
+    """(x1, y1, x2, y2) of each cluster of a Graphviz SVG, in cluster order."""
+    import re
+    root = ET.fromstring(svg)
+    boxes = []
+    for g in root.iter("{http://www.w3.org/2000/svg}g"):
+        if g.get("class") != "cluster":
+            continue
+        shape = next(c for c in g if c.tag.split("}")[1] in ("path", "polygon"))
+        nums = [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?", shape.get("d") or shape.get("points"))]
+        xs, ys = nums[0::2], nums[1::2]
+        boxes.append((min(xs), min(ys), max(xs), max(ys)))
+    return boxes
+
+
+def test_many_state_graphs_wrap_into_rows(cotrace, tmp_path, monkeypatch):
+    """Before: dot put every function's cluster side by side (a test
+    suite's states graph was 127,583 pt wide, past what rasterizers take).
+    Now rows of graphs.STATE_COLUMNS, one below the other, on both Graphviz
+    paths."""
+    from tracer.render import graphs, gv
+    prog = tmp_path / "many.py"
+    prog.write_text(MANY_FUNCTIONS)
+    run = cotrace("--no-diagrams", prog)
+    models = model.build(str(run.trace_path("many")))
+    assert len(models.states.functions) == 23   # the 22 and the generator expression
+    svgs = [render.FORMATS["svg"].render(models, "states").decode()]
+    with monkeypatch.context() as patch:
+        patch.setattr(gv, "system_dot", lambda: None)
+        svgs.append(render.FORMATS["svg"].render(models, "states").decode())
+    for svg in svgs:
+        check_svg(svg)
+        boxes = _cluster_boxes(svg)
+        assert len(boxes) == 23
+        rows = [boxes[i:i + graphs.STATE_COLUMNS] for i in range(0, 23, graphs.STATE_COLUMNS)]
+        assert len(rows) == 6
+        for upper, lower in zip(rows, rows[1:]):   # each row wholly below the one before it
+            assert max(b[3] for b in upper) < min(b[1] for b in lower), (upper, lower)
+        for row in rows:   # and side by side within it
+            xs = sorted(row)
+            assert all(a[2] <= b[0] for a, b in zip(xs, xs[1:])), row
+    check_dot(graphs.states_dot(models.states, "many"))

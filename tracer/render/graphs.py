@@ -108,6 +108,7 @@ _STATE_STYLE = {
 
 
 SELF_LOOP_PAD = "  "
+STATE_COLUMNS = 4   # state graph clusters per row
 _ANOMALY_EDGE = ', color="#c00000", fontcolor="#c00000", penwidth=2'
 
 
@@ -116,6 +117,7 @@ def states_dot(model: m.StatesModel, title: str, mono: str = MONO_FONT) -> str:
     the labels out with (gv.svg's WebAssembly path passes its own)."""
     out = _dot_head("states", "TB", "nodesep=0.4, ranksep=0.5", title + " — states", "",
                     nothing_text(model) if not model.functions else None, mono)
+    ends: list = []   # (first, last) state id of each function's cluster
     for i, f in enumerate(model.functions):
         out.append("  subgraph cluster_%d {" % i)
         out.append("    label=%s; style=rounded; color=\"#9aa8b8\";" % escape.dot_id(function_title(f)))
@@ -129,6 +131,20 @@ def states_dot(model: m.StatesModel, title: str, mono: str = MONO_FONT) -> str:
             out.append("    %s -> %s [label=%s%s];" % (sid[t.src], sid[t.dst], escape.dot_id(label),
                                                      _ANOMALY_EDGE if t.anomaly else ""))
         out.append("  }")
+        order = states_in_order(f)
+        ends.append((sid[order[0].key], sid[order[-1].key]) if order else None)
+    # in rows of STATE_COLUMNS clusters: dot puts every cluster side by side
+    # (a test suite's was 127,583 pt wide, past what rasterizers take); an
+    # invisible node between two rows, below every cluster of the one and
+    # above every cluster of the next, wraps them
+    for row in range(1, (len(ends) + STATE_COLUMNS - 1) // STATE_COLUMNS):
+        out.append("  row%d [style=invis, shape=point, width=0, label=\"\"];" % row)
+        for above in ends[(row - 1) * STATE_COLUMNS:row * STATE_COLUMNS]:
+            if above is not None:
+                out.append("  %s -> row%d [style=invis, weight=0];" % (above[1], row))
+        for below in ends[row * STATE_COLUMNS:(row + 1) * STATE_COLUMNS]:
+            if below is not None:
+                out.append("  row%d -> %s [style=invis, weight=0];" % (row, below[0]))
     out.append("}")
     return "\n".join(out) + "\n"
 
