@@ -327,3 +327,45 @@ def test_the_async_sample_conversation(cotrace, python):
         ("producer#1", "close", LOOP, "close", None, None, ANY),
         ("producer#1", "return", LOOP, None, None, None, ANY),
     ])
+
+
+GENERATOR_IN_TASKS = '''
+import asyncio
+
+
+def numbers():
+    yield 1
+    yield 2
+
+
+async def worker():
+    total = 0
+    for n in numbers():
+        total += n
+        await asyncio.sleep(0)
+    return total
+
+
+async def main():
+    print(await asyncio.gather(worker(), worker()))
+
+
+asyncio.run(main())
+'''
+
+
+def test_a_plain_generator_driven_in_a_task_is_drawn_in_its_box(cotrace, tmp_path):
+    # before: numbers#1 and numbers#2 had lifelines outside every task's
+    # box and header in the sequence diagram, though the tasks view put
+    # each in the task that drove it
+    from tracer import model
+    prog = tmp_path / "gin.py"
+    prog.write_text(GENERATOR_IN_TASKS)
+    run = cotrace("-f", "txt", prog)
+    assert run.returncode == 0 and run.stdout == "[3, 3]\n", run.stderr
+    seq = model.build(str(run.trace_path("gin"))).sequence
+    groups = {a.label: a.group for a in seq.actors}
+    assert groups["numbers#1"] == groups["worker#1"] and groups["numbers#2"] == groups["worker#2"]
+    assert groups["worker#1"] != groups["worker#2"] and groups["worker#1"].startswith("task ")
+    text = (run.out_dir / "gin.sequence.txt").read_text()
+    assert re.search(r"^  task Task-\d+: worker#1, numbers#1$", text, re.M), text

@@ -423,7 +423,9 @@ class _Builder:
                 thread = e.get("thread")
             else:
                 thread = o.get("thread") or e.get("thread")
-            task = e.get("task") if kind in ("coroutine", "async_generator") else None
+            # a plain generator driven inside a task is drawn in that task's
+            # box too (the task of its first event: the tasks view's choice)
+            task = e.get("task") if kind in RECORDED_KINDS else None
             self.appeared += 1
             self.actors[oid] = Actor(oid, o.get("label") or o.get("name") or str(oid), kind,
                                      _group(thread, task), function, self.appeared)
