@@ -31,6 +31,7 @@ def computed(path) -> dict:
     for e in events:
         loc = (e["ev"], e["obj"], e["by"], e["via"], e["line"], e["thread"], e["task"], e.get("on"))
         agg.events([(e["seq"], agg.slot(loc, e["seq"]), e["obj"], e["value"])])
+        agg.switches.event(e.get("t"), e["thread"])
     for rec in stream.trace.notes:   # what happened outside the events (version 4)
         agg.note(rec)
     return json.loads(json.dumps(agg.result()))
@@ -224,3 +225,33 @@ def test_the_ledger_counts_what_the_events_say(cotrace, path):
             led = f.ledger
             got[f.key] = {k: v for k, v in vars(led).items() if v and k != "never_awaited"}
         assert got == {k: dict(v) for k, v in expected.items() if any(v.values())}, path.stem
+
+
+def test_switch_histograms_give_counts_and_quantiles_within_their_precision():
+    sw = aggregates.Switches()
+    t = 0
+    gaps = [1000] * 50 + [3000] * 49 + [1_000_000]   # the median 1 µs (ish), the p99 3 µs, one long gap
+    sw.event(t, "MainThread")
+    for g in gaps:
+        t += g
+        sw.event(t, "MainThread")
+    sw.event(t + 50_000, "worker")
+    stats = aggregates.switch_stats(sw.result())
+    same, changed = stats["same_thread"], stats["thread_change"]
+    assert same["count"] == 100 and changed["count"] == 1
+    assert abs(same["median"] - 1000) <= 125 and abs(same["p99"] - 3000) <= 375
+    assert abs(changed["median"] - 50_000) <= 50_000 / 8
+    for gap in (0, 1, 7, 8, 9, 1023, 1024, 10**9):   # every bucket holds its gap within 12.5%
+        assert abs(aggregates._bucket_value(aggregates._bucket(gap)) - gap) <= max(gap / 8, 0.5)
+    # what the writer feeds (its record tuples) and what a reader feeds (events) agree
+    recs = [("e", i, i * 1500, "yield", 1, 2, None, None, False, 3, "MainThread" if i % 3 else "w", None, False, None)
+            for i in range(1, 40)] + [("o", 5)]
+    a, b = aggregates.Switches(), aggregates.Switches()
+    a.batch(recs[:20])
+    a.batch(recs[20:])
+    for r in recs[:-1]:
+        b.event(r[2], r[10])
+    assert a.result() == b.result()
+    for bad in (None, [], {"same_thread": [[1]]}, {"same_thread": [], "thread_change": [["1", 2]]},
+                {"same_thread": [[1, 0]], "thread_change": []}):
+        assert aggregates.switch_stats(bad) is None

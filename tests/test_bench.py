@@ -119,3 +119,30 @@ def test_run_py_parses_its_parts():
     assert out.returncode == 0, out.stderr
     for part in ("dense", "overhead", "suite", "floor", "render"):
         assert part in out.stdout
+
+
+def test_handover_compares_send_with_threads_and_cotrace_counts_the_switches(cotrace):
+    # untraced: a time per item for each mode; traced: the switch
+    # accounting tells the two apart (every item crosses threads in one)
+    import os
+    env = dict(os.environ, HANDOVER_ITEMS="300")
+    out = subprocess.run([sys.executable, str(BENCH / "handover.py")], capture_output=True, text=True,
+                         timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    assert [line.split()[0] for line in out.stdout.splitlines()] == ["send", "threads"]
+    assert all(float(line.split()[1]) > 0 for line in out.stdout.splitlines())
+    from conftest import load_checked
+    os.environ["HANDOVER_ITEMS"] = "300"   # (the cotrace fixture passes the environment on)
+    try:
+        threads = cotrace("-f", "txt", BENCH / "handover.py", "threads", quiet=False)
+        send = cotrace("-f", "txt", "-o", threads.out_dir / "send", BENCH / "handover.py", "send")
+    finally:
+        del os.environ["HANDOVER_ITEMS"]
+    assert threads.returncode == send.returncode == 0, threads.stderr + send.stderr
+    footer = load_checked(threads.trace_path("handover")).footer
+    assert footer["thread_switches"] > 300   # at least one per item
+    assert "%d thread switches between events" % footer["thread_switches"] in threads.stderr
+    flow = (threads.out_dir / "handover.flow.txt").read_text()
+    assert "  thread switches  %d, median " % footer["thread_switches"] in flow
+    assert "thread_switches" not in load_checked(threads.out_dir / "send" / "handover.trace.jsonl.zst").footer
+    assert "  thread switches  0" in (threads.out_dir / "send" / "handover.flow.txt").read_text()

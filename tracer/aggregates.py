@@ -80,12 +80,103 @@ class _Function:
 #              value shown is ``on``, is a yield, {(state, entry kind, vflag): transition}, ev, on]
 
 
+def _bucket(gap: int) -> int:
+    """A gap in ns as a histogram bucket: exact below 8, then four buckets
+    an octave (the two bits after the leading one): within 12%."""
+    if gap < 8:
+        return max(gap, 0)
+    n = gap.bit_length()
+    return (n << 2) | ((gap >> (n - 3)) & 3)
+
+
+def _bucket_value(b: int) -> float:
+    """The middle of bucket ``b`` in ns."""
+    if b < 8:
+        return float(b)
+    n, sub = b >> 2, b & 3
+    lead = 1 << (n - 1)
+    width = lead >> 2
+    return lead + sub * width + width / 2
+
+
+class Switches:
+    """Switch accounting, the seed tutorial's claim made measurable: the
+    gaps between consecutive events (each event is control changing hands
+    between two parties), as two histograms: where the next event is in
+    the same thread, and where the running thread changed.  From the
+    recorded timestamps, so cotrace's own cost per event is in every gap."""
+
+    def __init__(self) -> None:
+        self.last_t: int | None = None
+        self.last_thread: object = None
+        self.same: dict = {}      # bucket -> count
+        self.changed: dict = {}
+
+    def event(self, t, thread) -> None:
+        if type(t) is not int:
+            return
+        last = self.last_t
+        if last is not None:
+            h = self.same if thread == self.last_thread else self.changed
+            b = _bucket(t - last)
+            h[b] = h.get(b, 0) + 1
+        self.last_t, self.last_thread = t, thread
+
+    def batch(self, recs) -> None:
+        """The writer's records (tuples: ``("e", seq, t, ..., thread at 10, ...)``)."""
+        last, last_thread = self.last_t, self.last_thread
+        same, changed = self.same, self.changed
+        for rec in recs:
+            if rec[0] != "e":
+                continue
+            t, thread = rec[2], rec[10]
+            if last is not None:
+                gap = t - last
+                b = (gap if gap > 0 else 0) if gap < 8 else ((gap.bit_length() << 2) | ((gap >> (gap.bit_length() - 3)) & 3))
+                h = same if thread == last_thread else changed
+                h[b] = h.get(b, 0) + 1
+            last, last_thread = t, thread
+        self.last_t, self.last_thread = last, last_thread
+
+    def result(self) -> dict:
+        return {"same_thread": sorted([b, n] for b, n in self.same.items()),
+                "thread_change": sorted([b, n] for b, n in self.changed.items())}
+
+
+def switch_stats(rec) -> dict | None:
+    """From the aggregates' ``switches``: per kind of gap (``same_thread``,
+    ``thread_change``) its count, median and 99th percentile in ns; None
+    for a record without them (an older trace) or a malformed one."""
+    if not isinstance(rec, dict):
+        return None
+    out = {}
+    for kind in ("same_thread", "thread_change"):
+        rows = rec.get(kind)
+        if not isinstance(rows, list) or not all(
+                isinstance(r, list) and len(r) == 2 and type(r[0]) is int and type(r[1]) is int and r[1] > 0
+                for r in rows):
+            return None
+        total = sum(n for _, n in rows)
+        stats = {"count": total, "median": None, "p99": None}
+        seen = 0
+        for b, n in sorted(rows):
+            seen += n
+            if stats["median"] is None and seen * 2 >= total:
+                stats["median"] = _bucket_value(b)
+            if seen * 100 >= total * 99:
+                stats["p99"] = _bucket_value(b)
+                break
+        out[kind] = stats
+    return out
+
+
 class Aggregator:
     """Fed with object records (:meth:`object`, before the first event that
     mentions the object) and batches of events (:meth:`events`), in order."""
 
     def __init__(self) -> None:
         self.events_seen = 0
+        self.switches = Switches()   # fed apart (the timestamps are not in the events' facts)
         self.kinds: dict = {}        # id -> kind, of the actors that are not recorded objects (bounded by the code)
         self.objects: dict = {}      # id -> object record, of the actors and functions the result names
         self.fn_of: dict = {}        # recorded object id -> _Function (until it ends)
@@ -363,6 +454,7 @@ class Aggregator:
             "flow": sorted(([list(k[0]), list(k[1]), list(k[2])] + v for k, v in flow.items()),
                            key=lambda e: e[4]),
             "anomalies": self.anomaly_rows(),
+            "switches": self.switches.result(),
         }
 
     def anomaly_rows(self) -> list:

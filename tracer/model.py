@@ -25,7 +25,7 @@ import tokenize
 from dataclasses import dataclass, field
 
 from . import anomalies, compat
-from .aggregates import EXAMPLES, Aggregator, merge_examples
+from .aggregates import EXAMPLES, Aggregator, merge_examples, switch_stats
 from .aggregates import VERSION as AGGREGATES_VERSION
 from .redact import Redactor
 from .taskmodel import TasksBuilder, TasksModel
@@ -193,6 +193,7 @@ class FlowModel:
     nodes: list                   # of FlowNode
     edges: list                   # of FlowEdge
     unrecorded: str = ""          # as SequenceModel's
+    switches: dict | None = None  # aggregates.switch_stats of the run (None: an older trace)
 
 
 @dataclass
@@ -472,6 +473,7 @@ class _Builder:
                     registered = len(objects)
                 loc = (ev, oid, e["by"], e["via"], e["line"], e["thread"], e["task"], e.get("on"))
                 facts.append((e["seq"], aggregator.slot(loc, e["seq"]), oid, e["value"]))
+                aggregator.switches.event(e.get("t"), e["thread"])
                 if len(facts) >= 2048:
                     aggregator.events(facts)
                     facts = []
@@ -877,5 +879,6 @@ def build(path: str, max_messages: int = DEFAULT_MAX_MESSAGES, fold: bool | None
     sequence = builder.sequence(total)
     sequence.anomalies = found
     sequence.unrecorded = states.unrecorded = flow.unrecorded = anomalies.unrecorded(trace.footer)
+    flow.switches = switch_stats(agg.get("switches"))
     return Models(title=title, sequence=sequence, states=states, flow=flow,
                   warnings=list(trace.warnings), tasks=builder.tasks.result(trace.footer is None), anomalies=found)

@@ -386,6 +386,9 @@ def summary(path: str, footer: dict, size: int | None = None) -> str:
         count = sum(children.values())
         dropped += ", %d child process%s not recorded (%s)" % (
             count, "" if count == 1 else "es", ", ".join("%s %d" % kv for kv in sorted(children.items())))
+    switches = footer.get("thread_switches")
+    if type(switches) is int and switches > 0:
+        dropped += ", %d thread switch%s between events" % (switches, "" if switches == 1 else "es")
     if not footer["objects"] and anomalies.unrecorded(footer):
         dropped += ", " + anomalies.unrecorded(footer)
     # (the path comes from the script's name: no raw control characters)

@@ -303,8 +303,10 @@ class TraceWriter:
             return
         if self._fast is not None:
             # the same loop in C (tracer.record._ccore.format_batch)
+            # (and the gaps between its events into the switch accounting)
             data, found = self._fast.format_batch(buf, self._tails, self._tail_for, self._object_line,
-                                                  self._encode_value, _json_str, self._small)
+                                                  self._encode_value, _json_str, self._small,
+                                                  self.aggregator.switches)
             if not self._write(data):
                 self._lose(buf)
                 return
@@ -352,6 +354,7 @@ class TraceWriter:
             return
         self.events_written += len(facts)
         self.aggregator.events(facts)
+        self.aggregator.switches.batch(buf)
 
     def _lose(self, buf: list) -> None:
         """A batch that is not in the file: count its events, and note the
@@ -431,6 +434,9 @@ class TraceWriter:
                     counts[row[0]] = counts.get(row[0], 0) + row[3]
                 if counts:
                     footer["anomalies"] = counts
+                changes = sum(n for _, n in agg["switches"]["thread_change"])
+                if changes:
+                    footer["thread_switches"] = changes
             footer["events"] = self.events_written
             if self.error is not None:
                 footer.setdefault("recorder_error", self.failure())

@@ -1622,24 +1622,77 @@ buf_str(Buf *b, PyObject *s)
     return buf_add(b, p, n);
 }
 
-/* format_batch(buf, tails, tail_for, object_line, encode, js, small_int) -> (bytes, facts)
+/* one more gap in a histogram of aggregates.Switches: the same buckets as
+ * aggregates._bucket */
+static int
+count_gap(PyObject *hist, long long gap)
+{
+    long long bucket;
+    if (gap < 8)
+        bucket = gap > 0 ? gap : 0;
+    else {
+        int n = 64 - __builtin_clzll((unsigned long long)gap);
+        bucket = ((long long)n << 2) | ((gap >> (n - 3)) & 3);
+    }
+    PyObject *key = PyLong_FromLongLong(bucket);
+    if (key == NULL)
+        return -1;
+    PyObject *cur = PyDict_GetItemWithError(hist, key);
+    long long count = 0;
+    if (cur != NULL)
+        count = PyLong_AsLongLong(cur);
+    else if (PyErr_Occurred()) {
+        Py_DECREF(key);
+        return -1;
+    }
+    PyObject *value = PyLong_FromLongLong(count + 1);
+    int r = value == NULL ? -1 : PyDict_SetItem(hist, key, value);
+    Py_XDECREF(value);
+    Py_DECREF(key);
+    return r;
+}
+
+/* format_batch(buf, tails, tail_for, object_line, encode, js, small_int, switches) -> (bytes, facts)
  *
  * TraceWriter.flush's loop: every event record becomes its JSON line (seq,
  * t and value, then the location's cached tail), and one (seq, slot, obj,
  * value) fact for the aggregator; object records are the writer's own
- * (object_line(rec) -> str).  The same bytes as the Python loop. */
+ * (object_line(rec) -> str).  The same bytes as the Python loop.  The gaps
+ * between events go into ``switches`` (aggregates.Switches: its ``same``
+ * and ``changed`` histograms, ``last_t``, ``last_thread``), as its batch(). */
 static PyObject *
 format_batch(PyObject *self, PyObject *args)
 {
-    PyObject *recs, *tails, *tail_for, *object_line, *encode, *js;
+    PyObject *recs, *tails, *tail_for, *object_line, *encode, *js, *switches;
     long long small;
-    if (!PyArg_ParseTuple(args, "O!O!OOOOL", &PyList_Type, &recs, &PyDict_Type, &tails, &tail_for, &object_line,
-                          &encode, &js, &small))
+    if (!PyArg_ParseTuple(args, "O!O!OOOOLO", &PyList_Type, &recs, &PyDict_Type, &tails, &tail_for, &object_line,
+                          &encode, &js, &small, &switches))
         return NULL;
+    PyObject *same = PyObject_GetAttrString(switches, "same");
+    PyObject *changed = same ? PyObject_GetAttrString(switches, "changed") : NULL;
+    PyObject *last = changed ? PyObject_GetAttrString(switches, "last_t") : NULL;
+    PyObject *last_thread = last ? PyObject_GetAttrString(switches, "last_thread") : NULL;
+    if (last_thread == NULL || !PyDict_Check(same) || !PyDict_Check(changed)) {
+        if (last_thread != NULL)
+            PyErr_SetString(PyExc_TypeError, "switches must have dicts same and changed");
+        Py_XDECREF(same);
+        Py_XDECREF(changed);
+        Py_XDECREF(last);
+        Py_XDECREF(last_thread);
+        return NULL;
+    }
+    int have_last = last != Py_None;
+    long long last_t = have_last ? PyLong_AsLongLong(last) : 0;
+    Py_DECREF(last);
     Buf b = {NULL, 0, 0};
     PyObject *facts = PyList_New(0);
-    if (facts == NULL)
+    if (facts == NULL || (have_last && PyErr_Occurred())) {
+        Py_XDECREF(facts);
+        Py_DECREF(same);
+        Py_DECREF(changed);
+        Py_DECREF(last_thread);
         return NULL;
+    }
     Py_ssize_t n = PyList_GET_SIZE(recs);
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *rec = PyList_GET_ITEM(recs, i);
@@ -1737,8 +1790,34 @@ format_batch(PyObject *self, PyObject *args)
             goto fail;
         }
         Py_DECREF(fact);
+        {
+            long long t = PyLong_AsLongLong(F(2));
+            PyObject *thread = F(10);
+            if (t == -1 && PyErr_Occurred())
+                goto fail;
+            if (have_last) {
+                int eq = thread == last_thread ? 1 : PyObject_RichCompareBool(thread, last_thread, Py_EQ);
+                if (eq < 0 || count_gap(eq ? same : changed, t - last_t) < 0)
+                    goto fail;
+            }
+            last_t = t;
+            have_last = 1;
+            Py_SETREF(last_thread, Py_NewRef(thread));
+        }
 #undef F
     }
+    {
+        PyObject *lt = have_last ? PyLong_FromLongLong(last_t) : Py_NewRef(Py_None);
+        if (lt == NULL || PyObject_SetAttrString(switches, "last_t", lt) < 0
+                || PyObject_SetAttrString(switches, "last_thread", last_thread) < 0) {
+            Py_XDECREF(lt);
+            goto fail;
+        }
+        Py_DECREF(lt);
+    }
+    Py_CLEAR(same);
+    Py_CLEAR(changed);
+    Py_CLEAR(last_thread);
     if (n && buf_add(&b, "\n", 1) < 0)
         goto fail;
     PyObject *data = PyBytes_FromStringAndSize(b.data ? b.data : "", b.len);
@@ -1754,6 +1833,9 @@ format_batch(PyObject *self, PyObject *args)
 fail:
     PyMem_Free(b.data);
     Py_DECREF(facts);
+    Py_XDECREF(same);
+    Py_XDECREF(changed);
+    Py_XDECREF(last_thread);
     return NULL;
 }
 

@@ -308,4 +308,33 @@ def text_flow(model: m.FlowModel, title: str) -> str:
             out.append(escape.shorten("  %-40s %s" % (head if i == 0 else "", x), TEXT_WIDTH))
     if not model.edges:
         out.append(escape.shorten(nothing_text(model), TEXT_WIDTH))
+    out += switch_lines(model.switches)
     return "\n".join(out) + "\n"
+
+
+def duration(ns: float) -> str:
+    if ns < 1000:
+        return "%d ns" % ns
+    if ns < 1e6:
+        return "%.1f µs" % (ns / 1e3)
+    if ns < 1e9:
+        return "%.1f ms" % (ns / 1e6)
+    return "%.2f s" % (ns / 1e9)
+
+
+def switch_lines(switches: dict | None) -> list:
+    """Switch accounting (aggregates.Switches): how often control changed
+    hands, how far apart, and how often the running thread changed."""
+    if not switches:
+        return []
+    same, changed = switches["same_thread"], switches["thread_change"]
+    if not same["count"] and not changed["count"]:
+        return []
+    out = ["", "hand-overs (the gaps between consecutive events; cotrace's own cost per event is in each):"]
+    for name, s in (("in one thread", same), ("thread switches", changed)):
+        if s["count"]:
+            out.append("  %-16s %d, median %s apart, p99 %s" % (name, s["count"], duration(s["median"]),
+                                                                duration(s["p99"])))
+        else:
+            out.append("  %-16s 0" % name)
+    return out
