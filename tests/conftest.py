@@ -7,6 +7,7 @@ session; a violation fails the run.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -222,3 +223,20 @@ def pytest_sessionfinish(session, exitstatus):
 def pytest_addoption(parser):
     parser.addoption("--update-gold", action="store_true",
                      help="re-record tests/gold/traces and rewrite tests/gold/expected (review the diff)")
+
+
+def untimed(agg):
+    """An aggregates record with its switch histograms (times: they differ
+    from run to run) replaced by their counts (the same for the same
+    events)."""
+    if not isinstance(agg, dict) or not isinstance(agg.get("switches"), dict):
+        return agg
+    return dict(agg, switches={k: sum(n for _, n in rows) for k, rows in agg["switches"].items()})
+
+
+HANDOVER_TIMES = re.compile(r"median \S+ \S+ apart, p99 \S+ \S+$", re.M)
+
+
+def untimed_text(text: str) -> str:
+    """A txt flow list with the hand-overs' times (not their counts) masked."""
+    return HANDOVER_TIMES.sub("median … apart, p99 …", text)
