@@ -918,16 +918,23 @@ def test_a_forked_child_is_finished_with_sigterm_blocked_from_the_start():
     from tracer.record.saferepr import SafeRepr
     from tracer.session import ForkRecorder
 
-    blocked_when_taken: list = []
+    reads: list = []            # SIGTERM blocked at each read of the child
+    blocked_when_taken: list = []   # ... when it was taken (set to None)
+
+    def blocked() -> bool:
+        return signal.SIGTERM in signal.pthread_sigmask(signal.SIG_BLOCK, ())
 
     class Watched(ForkRecorder):
         @property
         def child(self):
-            blocked_when_taken.append(signal.SIGTERM in signal.pthread_sigmask(signal.SIG_BLOCK, ()))
+            reads.append(blocked())
             return self.__dict__.get("_child")
 
         @child.setter
         def child(self, value):
+            if value is None and "_child" in self.__dict__:
+                # the read that decided to take it, and the taking
+                blocked_when_taken.append(reads[-1] and blocked())
             self.__dict__["_child"] = value
 
     class Recorder:
@@ -945,7 +952,7 @@ def test_a_forked_child_is_finished_with_sigterm_blocked_from_the_start():
     forks.child = (os.getpid(), Writer(), Recorder(), SafeRepr(100))
     assert forks.finish_child(0, None) is True
     assert Writer.footer is not None and Writer.footer["exit"] == 0
-    assert blocked_when_taken and all(blocked_when_taken), blocked_when_taken
+    assert blocked_when_taken == [True], (blocked_when_taken, reads)
     assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, ())   # and unblocked after
     assert forks.finish_child(0, None) is False   # once
 
