@@ -315,6 +315,15 @@ def test_filters_match_a_path_tail_and_say_why_not():
     assert f.wants("/home/me/bug.py") and f.wants("bug.py")
     assert not f.wants("/home/me/notbug.py")            # a tail from a directory on, not any suffix
     assert not f.wants("/home/me/networkx.py")
+    # component by component: a pattern's * does not reach into the
+    # directories above the tail (nor does a project under test_env/ match test_*)
+    m = Filters._matches
+    for path, pat, want in [("/home/u/test_env/proj/app.py", "test_*", False), ("/home/u/proj/test_x.py", "test_*", True),
+                            ("/home/me/app/.venv/lib/site-packages/x.py", "app/*.py", False),
+                            ("/home/me/app/main.py", "app/*.py", True), ("/x/tests/a.py", "tests/*", True),
+                            ("/a/b/c.py", "b/c.py", True), ("/a/b/c.py", "a/c.py", False),
+                            ("/a/networkx/x/y.py", "networkx/**", True)]:
+        assert m(path, path, pat) is want, (path, pat)
     assert f.reason("/home/me/notbug.py") == "not included"
     assert f.unmatched() == ["nothing/*"]
     assert Filters().reason(framepeek.__file__) == "own"

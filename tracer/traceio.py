@@ -349,12 +349,12 @@ class TraceWriter:
             else:
                 add(self._object_line(rec))
         add("")
+        self.aggregator.switches.batch(buf)   # (before the write, as the C loop counts them)
         if not self._write("\n".join(out).encode("utf-8")):
             self._lose(buf)
             return
         self.events_written += len(facts)
         self.aggregator.events(facts)
-        self.aggregator.switches.batch(buf)
 
     def _lose(self, buf: list) -> None:
         """A batch that is not in the file: count its events, and note the

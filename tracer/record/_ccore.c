@@ -1631,7 +1631,9 @@ count_gap(PyObject *hist, long long gap)
     if (gap < 8)
         bucket = gap > 0 ? gap : 0;
     else {
-        int n = 64 - __builtin_clzll((unsigned long long)gap);
+        int n = 0;   /* gap's bit length (as int.bit_length(); no compiler builtin: MSVC has none) */
+        for (unsigned long long v = (unsigned long long)gap; v; v >>= 1)
+            n++;
         bucket = ((long long)n << 2) | ((gap >> (n - 3)) & 3);
     }
     PyObject *key = PyLong_FromLongLong(bucket);

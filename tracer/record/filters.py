@@ -65,11 +65,24 @@ class Filters:
     @staticmethod
     def _matches(path: str, filename: str, pat: str) -> bool:
         """A pattern matches the whole path, the file name as the code
-        object has it, or any tail of the path from a directory on
-        (``networkx/*``, ``bug.py``: relative to any directory, the working
-        one included)."""
-        return (fnmatch.fnmatch(path, pat) or fnmatch.fnmatch(filename, pat)
-                or (not pat.startswith(("/", "*")) and fnmatch.fnmatch(path, "*/" + pat)))
+        object has it, or a tail of the path from a directory on, component
+        by component (``bug.py``: a file of that name anywhere; ``app/*.py``:
+        a .py file right in a directory named app; a last component ``*``
+        or ``**``, as in ``networkx/*``: anything below such a directory)."""
+        if fnmatch.fnmatch(path, pat) or fnmatch.fnmatch(filename, pat):
+            return True
+        if pat.startswith(("/", "*")):
+            return False
+        want = pat.split("/")
+        parts = path.split(os.sep)
+        below = want[-1] in ("*", "**")
+        n = len(want)
+        for start in range(len(parts) - n + 1):
+            tail = parts[start:]
+            if (len(tail) == n or below) and all(fnmatch.fnmatch(p, w)
+                                                 for p, w in zip(tail[:n - 1] if below else tail, want)):
+                return True
+        return False
 
     def wants(self, filename: str) -> bool:
         return self.reason(filename) is None

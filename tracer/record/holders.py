@@ -48,7 +48,7 @@ def _module_dicts() -> dict:
     """id(module.__dict__) -> module name, for the modules in sys.modules."""
     found = {}
     for name, module in list(dict.items(sys.modules)):
-        if isinstance(module, types.ModuleType) and type(name) is str:
+        if issubclass(type(module), types.ModuleType) and type(name) is str:
             try:
                 found[id(_MODULE_DICT.__get__(module))] = name
             except Exception:  # a module being torn down
@@ -58,7 +58,7 @@ def _module_dicts() -> dict:
 
 def _key_in(d: dict, target) -> str | None:
     """The key under which ``d`` holds ``target`` (by identity), as text."""
-    for key, value in dict.items(d):
+    for key, value in list(dict.items(d)):   # (a snapshot: another thread may change it)
         if value is target:
             if type(key) is str and len(key) <= KEY_CHARS:
                 return key
@@ -75,9 +75,12 @@ def _excluded(r, skip: set, args: list) -> bool:
     """Our own references: the argument tuples of our calls, our lists and frames."""
     if id(r) in skip:
         return True
-    if type(r) is tuple and len(r) == len(args) and all(a is b for a, b in zip(r, args)):
+    # (its items through the collector: a tuple another thread is still
+    # filling may have empty slots, which iterating it would not survive)
+    if type(r) is tuple and len(r) == len(args) and \
+            {id(x) for x in gc.get_referents(r)} == {id(a) for a in args}:
         return True
-    if isinstance(r, types.FrameType):
+    if type(r) is types.FrameType:
         filename = r.f_code.co_filename
         return filename.startswith(_OWN_DIR)
     return False
@@ -113,13 +116,13 @@ def describe(objects: list, recorded: dict) -> list:
                 held[i].append({"type": "module global", "in": modules[id(r)] + ("." + key if key else "")})
             elif id(r) in recorded:
                 held[i].append({"type": type(r).__name__, "obj": recorded[id(r)]})
-            elif isinstance(r, types.FrameType):
+            elif type(r) is types.FrameType:
                 held[i].append({"type": "frame", "in": _frame_text(r)})
             else:
                 entry = {"type": type(r).__name__}
                 held[i].append(entry)
-                if isinstance(r, _CONTAINERS):
-                    key = _key_in(r, target) if isinstance(r, dict) else None
+                if issubclass(type(r), _CONTAINERS):
+                    key = _key_in(r, target) if issubclass(type(r), dict) else None
                     second.append((r, entry, key))
     if second:
         containers = [c for c, _, _ in second]
@@ -134,11 +137,11 @@ def describe(objects: list, recorded: dict) -> list:
             if _excluded(r, skip, containers):
                 continue
             if id(r) in modules:
-                for key, value in dict.items(r):
+                for key, value in list(dict.items(r)):
                     if id(value) in by_id and by_id[id(value)] is value and id(value) not in where \
                             and type(key) is str and len(key) <= KEY_CHARS:
                         where[id(value)] = modules[id(r)] + "." + key
-            elif not isinstance(r, _CONTAINERS + (types.FrameType,)) and id(r) not in by_id:
+            elif not issubclass(type(r), _CONTAINERS + (types.FrameType,)) and id(r) not in by_id:
                 # an instance: its __dict__, or a container it keeps in an attribute
                 for value in gc.get_referents(r):
                     if id(value) in by_id and by_id[id(value)] is value:

@@ -34,13 +34,14 @@ import itertools
 import sys
 import threading
 import time
+import types
 import typing
 import weakref
 import _thread
 
 from .. import compat
 from ..isolation import isolated
-from . import awaitables, codecache, codeinfo, framepeek
+from . import awaitables, codecache, codeinfo, framepeek, holders
 from .actors import Actors, relpath
 from .filters import Filters
 from .saferepr import ReprTimeout, own_thread
@@ -194,8 +195,13 @@ class Machine:
     def decide(self, code):
         """Whether (and as what kind) frames of ``code`` are recorded."""
         kind = compat.code_kind(code.co_flags)
-        if kind == "coroutine" and self.coroutine_seen is not None:
-            self.coroutine_seen()   # (asyncio may have been imported: UnretrievedHook)
+        if kind == "coroutine":
+            seen = self.coroutine_seen   # (read once: another thread may clear it)
+            if seen is not None:
+                try:
+                    seen()   # (asyncio may have been imported: UnretrievedHook)
+                except Exception:  # not seen then: never in the program's way
+                    self.coroutine_seen = None
         if kind is not None:
             why = self.filters.reason(code.co_filename)
             if why is not None:
@@ -295,9 +301,16 @@ class Machine:
         if not self.active or own_thread(_thread.get_ident()):
             return
         try:
-            get_coro = getattr(type(task), "get_coro", None)
-            coro = get_coro(task) if get_coro is not None else None
-            if coro is None:
+            # asyncio's own Task classes' get_coro (a subclass's override, or
+            # a coroutine of another type, would be the program's code)
+            tasks = getattr(sys.modules.get("asyncio.tasks"), "__dict__", {})
+            coro = None
+            for name in ("_CTask", "_PyTask"):
+                base = tasks.get(name)
+                if isinstance(base, type) and isinstance(task, base):
+                    coro = vars(base)["get_coro"](task)
+                    break
+            if type(coro) is not types.CoroutineType:
                 return
             oid = self.raised.get(coro)
             if oid is None or not self._sink.noting():
@@ -352,7 +365,6 @@ class Machine:
         """``[id, line, holders]`` for the objects ``ids`` (still suspended
         at the end): the yield each waits at and, for one still alive, what
         refers to it (record.holders; [] when it is gone or unknown)."""
-        from . import holders
         rows: list = []
         at: list = []     # the rows of the objects still alive, and those objects
         gens: list = []   # (two lists: a tuple of the pair would be one more holder)

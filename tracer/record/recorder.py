@@ -108,6 +108,7 @@ class Recorder:
         self.gc.install()
         self.guard.install()
         self.unawaited.install()
+        self.unretrieved.reset()
         self.machine.coroutine_seen = None if self.unretrieved.install() else self._coroutine_seen
         try:
             self.source.install(main)

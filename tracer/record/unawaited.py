@@ -29,6 +29,7 @@ import sys
 import types
 import typing
 import warnings
+import _thread
 
 _getframe = sys._getframe
 
@@ -133,17 +134,24 @@ class UnretrievedHook:
         self._class: typing.Any = None
         self._original: types.FunctionType | None = None
         self._installed: types.FunctionType | None = None
+        self._lock = _thread.allocate_lock()   # install (any thread's first coroutine) against remove
+        self._removed = False
 
     def install(self) -> bool:
-        """True once installed (or where it never can be)."""
-        if self._installed is not None:
-            return True
+        """True once installed (or where it never can be, or after remove)."""
+        with self._lock:
+            if self._installed is not None or self._removed:
+                return True
+            return self._install()
+
+    def _install(self) -> bool:
         module = sys.modules.get("asyncio.base_events")
         if not isinstance(module, types.ModuleType):
             return False
         cls = module.__dict__.get("BaseEventLoop")
         original = cls.__dict__.get("default_exception_handler") if isinstance(cls, type) else None
         if not isinstance(original, types.FunctionType) or original.__code__.co_freevars \
+                or type(original.__globals__) is not dict \
                 or original.__code__.co_varnames[:2] != ("self", "context") \
                 or _globals_of(original) - set(vars(builtins)) - {"traceback"} != {"logger"}:
             return True   # not the function this was written for: never
@@ -160,7 +168,14 @@ class UnretrievedHook:
         return True
 
     def remove(self) -> None:
-        cls = self._class
-        if cls is not None and cls.__dict__.get("default_exception_handler") is self._installed:
-            type.__setattr__(cls, "default_exception_handler", self._original)
-        self._class = self._installed = self._original = None
+        with self._lock:
+            self._removed = True
+            cls = self._class
+            if cls is not None and cls.__dict__.get("default_exception_handler") is self._installed:
+                type.__setattr__(cls, "default_exception_handler", self._original)
+            self._class = self._installed = self._original = None
+
+    def reset(self) -> None:
+        """Installable again (a recorder started anew)."""
+        with self._lock:
+            self._removed = False
